@@ -1,0 +1,112 @@
+import { z } from 'zod';
+import { RunnerEventSchema } from './events.js';
+
+/**
+ * The control protocol between berthd and the runner: newline-delimited JSON frames over the unix socket
+ * `SANDBOX_PATHS.controlSocket`. berthd listens; the runner connects and reconnects whenever the connection drops
+ * (berthd may restart while the sandbox keeps running).
+ *
+ * Delivery: each event the runner emits carries a per-session `seq` (1, 2, 3, … never reused). berthd persists the
+ * event, then acks the seq. The runner keeps every unacked event and re-sends it after a reconnect, starting after
+ * the `acked_seq` berthd reports in `welcome`. berthd dedupes by event id, so a re-send is harmless.
+ */
+
+/** Maximum size of one frame (bytes, excluding the newline). Larger frames close the connection. */
+export const MAX_FRAME_BYTES = 4 * 1024 * 1024;
+
+const sessionId = z.string().regex(/^sesn_[0-9A-HJKMNP-TV-Z]{26}$/);
+
+// ---- runner → berthd -------------------------------------------------------------------------------------------
+
+export const HelloFrameSchema = z.strictObject({
+  type: z.literal('hello'),
+  sandbox_id: z.string().max(64),
+  runner_version: z.string().max(64),
+  pid: z.number().int().positive(),
+  /** Sessions this runner is hosting right now (empty on first start). */
+  sessions: z.array(z.strictObject({ session_id: sessionId, last_seq: z.number().int().min(0) })).max(1000),
+});
+
+export const EventFrameSchema = z.strictObject({
+  type: z.literal('event'),
+  session_id: sessionId,
+  seq: z.number().int().positive(),
+  event: RunnerEventSchema,
+});
+
+/** The runner finished stopping a session (its query ended and its processes are gone). */
+export const SessionStoppedFrameSchema = z.strictObject({
+  type: z.literal('session_stopped'),
+  session_id: sessionId,
+});
+
+export const RunnerFrameSchema = z.discriminatedUnion('type', [
+  HelloFrameSchema,
+  EventFrameSchema,
+  SessionStoppedFrameSchema,
+]);
+export type RunnerFrame = z.infer<typeof RunnerFrameSchema>;
+
+// ---- berthd → runner -------------------------------------------------------------------------------------------
+
+/** What the runner needs to start one agent session (one SDK `query()`). */
+export const SessionRunConfigSchema = z.strictObject({
+  /** Claude model id, e.g. `claude-sonnet-4-5`. */
+  model: z.string().min(1).max(256),
+  system: z.string().max(1_000_000).nullable(),
+  max_turns: z.number().int().positive(),
+  /** Working directory inside the sandbox. */
+  cwd: z.string().startsWith('/'),
+  /** HOME inside the sandbox. */
+  home: z.string().startsWith('/'),
+  /** CLAUDE_CONFIG_DIR inside the sandbox (per session). */
+  config_dir: z.string().startsWith('/'),
+  /** The per-session token the CLI presents to the model gateway as its API key. Not a real credential. */
+  gateway_token: z.string().min(16).max(256),
+  /** The SDK session UUID (`sessionId` option), chosen by berthd so transcripts have a known path. */
+  sdk_session_id: z.string().uuid(),
+  /** When set, resume this SDK session from its transcript instead of starting fresh. */
+  resume: z.boolean(),
+  /** Claude Code tool names the agent may use (already mapped from the Managed Agents toolset). */
+  allowed_tools: z.array(z.string().max(256)).max(256),
+  /** Claude Code tool names removed from the agent. */
+  disallowed_tools: z.array(z.string().max(256)).max(256),
+  /** Extra environment for the CLI (no secrets ever go here). */
+  env: z.record(z.string().regex(/^[A-Z_][A-Z0-9_]*$/), z.string().max(65536)),
+});
+export type SessionRunConfig = z.infer<typeof SessionRunConfigSchema>;
+
+export const UserContentBlockSchema = z.union([
+  z.strictObject({ type: z.literal('text'), text: z.string() }),
+  z.strictObject({
+    type: z.literal('image'),
+    source: z.record(z.string(), z.unknown()),
+  }),
+  z.strictObject({
+    type: z.literal('document'),
+    source: z.record(z.string(), z.unknown()),
+    title: z.string().nullable().optional(),
+    context: z.string().nullable().optional(),
+  }),
+]);
+
+export const BerthdFrameSchema = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('welcome'),
+    /** Per session, the highest seq berthd has persisted; the runner re-sends everything above it. */
+    sessions: z.array(z.strictObject({ session_id: sessionId, acked_seq: z.number().int().min(0) })),
+  }),
+  z.strictObject({ type: z.literal('ack'), session_id: sessionId, seq: z.number().int().positive() }),
+  z.strictObject({ type: z.literal('start_session'), session_id: sessionId, config: SessionRunConfigSchema }),
+  z.strictObject({
+    type: z.literal('user_message'),
+    session_id: sessionId,
+    /** The id of the persisted `user.message` event this turn answers. */
+    event_id: z.string(),
+    content: z.array(UserContentBlockSchema).min(1),
+  }),
+  z.strictObject({ type: z.literal('interrupt'), session_id: sessionId }),
+  /** End the session's query and kill its processes; the runner answers with `session_stopped`. */
+  z.strictObject({ type: z.literal('stop_session'), session_id: sessionId }),
+]);
+export type BerthdFrame = z.infer<typeof BerthdFrameSchema>;

@@ -1,0 +1,143 @@
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+/**
+ * The one configuration schema of berthd. Parsed once at start-up (`loadConfig`); every field is described so that
+ * `berth serve --help` and docs/config.md are generated from it. Nothing else in Berth reads `process.env`.
+ *
+ * Each field can be set by a CLI flag (`--kebab-case`) or an environment variable (`env` below); flags win.
+ */
+
+const port = z.coerce.number().int().min(0).max(65535);
+const bool = z.preprocess((v) => (typeof v === 'string' ? !['0', 'false', 'no', 'off', ''].includes(v.toLowerCase()) : v), z.boolean());
+const list = z.preprocess((v) => (typeof v === 'string' ? v.split(',').filter(Boolean) : v), z.array(z.string()));
+
+/** Field definitions: schema (with default and description) and the environment variable that sets it. */
+export const CONFIG_FIELDS = {
+  host: { env: 'BERTH_HOST', schema: z.string().min(1).default('127.0.0.1').describe('Address the API listens on.') },
+  port: { env: 'BERTH_PORT', schema: port.default(7400).describe('TCP port of the API (0 picks a free port).') },
+  dataDir: {
+    env: 'BERTH_DATA_DIR',
+    schema: z.string().min(1).default('.berth').describe('Directory for the SQLite database, admin key and sandboxes.'),
+  },
+  databaseUrl: {
+    env: 'BERTH_DATABASE_URL',
+    schema: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+      .optional()
+      .describe('PostgreSQL URL. When unset, berthd uses a SQLite file (WAL) in the data dir.'),
+  },
+  adminKey: {
+    env: 'BERTH_ADMIN_KEY',
+    secret: true,
+    schema: z
+      .string()
+      .min(16, 'must be at least 16 characters')
+      .optional()
+      .describe('Bootstrap admin API key. When unset, one is generated, printed once and saved to <data-dir>/admin.key.'),
+  },
+  scriptedModel: {
+    env: 'BERTH_SCRIPTED_MODEL',
+    schema: bool
+      .optional()
+      .describe('Use the built-in scripted model as upstream. Default: on when no ANTHROPIC_API_KEY is set.'),
+  },
+  scenarios: {
+    env: 'BERTH_SCENARIOS',
+    schema: list.default([]).describe('Directories of scripted-model scenario files (*.json), comma-separated.'),
+  },
+  anthropicApiKey: {
+    env: 'ANTHROPIC_API_KEY',
+    secret: true,
+    schema: z.string().min(1).optional().describe('Real upstream API key. It stays in berthd; sandboxes never see it.'),
+  },
+  upstreamUrl: {
+    env: 'BERTH_UPSTREAM_URL',
+    schema: z.url().default('https://api.anthropic.com').describe('Anthropic-compatible upstream for the model gateway.'),
+  },
+  maxTurns: {
+    env: 'BERTH_MAX_TURNS',
+    schema: z.coerce.number().int().min(1).max(10_000).default(100).describe('Default maxTurns for every agent turn.'),
+  },
+  modelMaxRetries: {
+    env: 'BERTH_MODEL_MAX_RETRIES',
+    schema: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(10)
+      .default(2)
+      .describe('How often the agent CLI retries a failed model request before the turn fails.'),
+  },
+  maxBodyBytes: {
+    env: 'BERTH_MAX_BODY_BYTES',
+    schema: z.coerce.number().int().min(1024).default(8 * 1024 * 1024).describe('Largest accepted API request body.'),
+  },
+  sseHeartbeatMs: {
+    env: 'BERTH_SSE_HEARTBEAT_MS',
+    schema: z.coerce.number().int().min(100).default(15_000).describe('Interval of `: ping` comments on event streams.'),
+  },
+  runnerReadyTimeoutMs: {
+    env: 'BERTH_RUNNER_READY_TIMEOUT_MS',
+    schema: z.coerce.number().int().min(100).default(20_000).describe('How long a new sandbox may take to report ready.'),
+  },
+  uidRangeStart: {
+    env: 'BERTH_UID_RANGE_START',
+    schema: z.coerce.number().int().min(1000).default(200_000).describe('First host uid given to sandbox processes.'),
+  },
+  uidRangeCount: {
+    env: 'BERTH_UID_RANGE_COUNT',
+    schema: z.coerce.number().int().min(1).default(60_000).describe('Number of host uids reserved for sandboxes.'),
+  },
+  bwrapPath: { env: 'BERTH_BWRAP_PATH', schema: z.string().default('bwrap').describe('The bubblewrap binary.') },
+  logLevel: {
+    env: 'BERTH_LOG_LEVEL',
+    schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level.'),
+  },
+} as const;
+
+type Fields = typeof CONFIG_FIELDS;
+export type ConfigKey = keyof Fields;
+
+export const ConfigSchema = z.strictObject(
+  Object.fromEntries(Object.entries(CONFIG_FIELDS).map(([k, f]) => [k, f.schema])) as {
+    [K in ConfigKey]: Fields[K]['schema'];
+  },
+);
+
+/** Config as parsed; `dataDir` is absolute and the model mode is resolved. */
+export type BerthConfig = z.output<typeof ConfigSchema> & { scriptedModel: boolean };
+
+/** Raised for invalid configuration; the message lists each bad field and how it is set. */
+export class ConfigError extends Error {}
+
+/**
+ * Parses config from environment variables and explicit overrides (CLI flags or tests); overrides win.
+ * @param env usually `process.env` (the only place it is read)
+ */
+export function loadConfig(env: Record<string, string | undefined>, overrides: Partial<Record<ConfigKey, unknown>> = {}): BerthConfig {
+  const raw: Record<string, unknown> = {};
+  for (const [key, field] of Object.entries(CONFIG_FIELDS)) {
+    const fromEnv = env[field.env];
+    if (fromEnv !== undefined && fromEnv !== '') raw[key] = fromEnv;
+  }
+  for (const [key, value] of Object.entries(overrides)) if (value !== undefined) raw[key] = value;
+  const parsed = ConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => {
+      const key = String(i.path[0] ?? '');
+      const field = CONFIG_FIELDS[key as ConfigKey];
+      const how = field ? ` (flag --${kebab(key)} or env ${field.env})` : '';
+      return `- ${key || '(root)'}: ${i.message}${how}`;
+    });
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const c = parsed.data;
+  return { ...c, dataDir: resolve(c.dataDir), scriptedModel: c.scriptedModel ?? !c.anthropicApiKey };
+}
+
+/** `dataDir` → `data-dir`. */
+export function kebab(key: string): string {
+  return key.replace(/[A-Z]/g, (m) => '-' + m.toLowerCase());
+}

@@ -1,0 +1,107 @@
+/**
+ * The sandbox driver contract. berthd's session layer talks only to this interface; `bwrap/` (default) and later
+ * `gvisor/`, `docker/`, … implement it, and `conformance.ts` is the one suite every implementation must pass.
+ *
+ * A sandbox is a set of processes that berthd started and tracks by cgroup. It holds no secret. It runs one
+ * command (the runner) as a non-root uid, with no network but `lo`, and reaches berthd only through the unix
+ * sockets in `runDir`, which the driver bind-mounts at `SANDBOX_PATHS.runDir`.
+ */
+
+/** Resource limits a sandbox may be given. Absent fields mean "driver default / unlimited". */
+export interface SandboxResources {
+  /** Memory limit in MiB (cgroup memory.max / memory.limit_in_bytes). */
+  memoryMib?: number;
+  /** CPU quota in CPUs (fractions allowed), enforced with CFS quota. */
+  cpus?: number;
+  /** Maximum number of tasks (pids.max). */
+  pids?: number;
+  /** Workspace disk quota in MiB. */
+  diskMib?: number;
+}
+
+/** What a driver can enforce. A request for something a driver cannot do is refused, never silently ignored. */
+export interface DriverCapabilities {
+  memoryLimit: boolean;
+  cpuLimit: boolean;
+  pidsLimit: boolean;
+  diskLimit: boolean;
+  /** True when sandboxes keep running if berthd exits, and `list()` can find them again. */
+  survivesRestart: boolean;
+}
+
+export interface SandboxSpec {
+  /** `sbx_…` id chosen by the caller; unique. */
+  id: string;
+  /** argv of the process to run inside the sandbox (the runner), e.g. ['/usr/bin/node', '/opt/berth/…/runner.mjs']. */
+  command: string[];
+  /** The complete environment of that process (nothing is inherited from berthd). */
+  env: Record<string, string>;
+  /**
+   * Host directory bind-mounted at `SANDBOX_PATHS.runDir` (read-only mount; berthd's sockets live there).
+   * Created by the caller before `create()`.
+   */
+  runDir: string;
+  /** Host directory of the Berth installation, bind-mounted read-only at `SANDBOX_PATHS.install`. */
+  installDir: string;
+  resources: SandboxResources;
+}
+
+export type SandboxStatus = 'running' | 'exited';
+
+/** What is observed about a sandbox. Persisted by the driver so that `list()` works after a berthd restart. */
+export interface SandboxInfo {
+  id: string;
+  driver: string;
+  status: SandboxStatus;
+  /** Host pid of the sandbox's top process (bwrap), when known. */
+  pid: number | null;
+  /** Host uid the sandbox's processes run as. */
+  hostUid: number;
+  /** Host directory mounted at /workspace. */
+  workspaceDir: string;
+  /** Host directory mounted at the sandbox user's home. */
+  homeDir: string;
+  /** Host file receiving the sandboxed command's stdout and stderr. */
+  logFile: string;
+  createdAt: string;
+}
+
+/** Live resource usage of a sandbox, read from its cgroup. */
+export interface SandboxStats {
+  memoryBytes: number | null;
+  cpuUsageUsec: number | null;
+  pids: number | null;
+}
+
+export interface DestroyOptions {
+  /** Keep the workspace directory on the host (artifacts retrievable after the sandbox is gone). */
+  keepWorkspace?: boolean;
+}
+
+export interface SandboxDriver {
+  /** Stable driver name, e.g. `bwrap`. */
+  readonly name: string;
+  readonly capabilities: DriverCapabilities;
+  /**
+   * Checks that the driver can work on this host (binary present, cgroups writable, …).
+   * Resolves with a list of problems, each saying how to fix it; empty when usable.
+   */
+  check(): Promise<string[]>;
+  /**
+   * Starts the sandbox and returns once its command has been spawned inside (readiness of the command itself is
+   * signalled by the runner over the control socket, not by the driver).
+   * Refuses resources the driver cannot enforce.
+   */
+  create(spec: SandboxSpec): Promise<SandboxInfo>;
+  /**
+   * Kills every process of the sandbox, removes its cgroups, mounts and (unless kept) directories.
+   * Idempotent: destroying an unknown or already destroyed sandbox resolves.
+   */
+  destroy(id: string, opts?: DestroyOptions): Promise<void>;
+  /** The sandbox, or undefined when unknown. */
+  inspect(id: string): Promise<SandboxInfo | undefined>;
+  /** Every sandbox this driver knows on this host, running or exited (used to re-adopt or clean up). */
+  list(): Promise<SandboxInfo[]>;
+  /** Live usage, or undefined when the sandbox is unknown. */
+  stats(id: string): Promise<SandboxStats | undefined>;
+}

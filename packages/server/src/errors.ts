@@ -1,0 +1,57 @@
+/**
+ * The one registry of API error codes. Each code has its HTTP status and Anthropic error `type`; every error on the
+ * wire has the shape `{type:'error', error:{type, message, details:{error_code}}, request_id}`.
+ */
+export const ERROR_CODES = {
+  invalid_json: { status: 400, type: 'invalid_request_error' },
+  invalid_request: { status: 400, type: 'invalid_request_error' },
+  environment_archived: { status: 400, type: 'invalid_request_error' },
+  agent_archived: { status: 400, type: 'invalid_request_error' },
+  session_archived: { status: 400, type: 'invalid_request_error' },
+  session_terminated: { status: 400, type: 'invalid_request_error' },
+  invalid_config_type_change: { status: 400, type: 'invalid_request_error' },
+  invalid_metadata: { status: 400, type: 'invalid_request_error' },
+  unauthorized: { status: 401, type: 'authentication_error' },
+  forbidden: { status: 403, type: 'permission_error' },
+  not_found: { status: 404, type: 'not_found_error' },
+  method_not_allowed: { status: 405, type: 'invalid_request_error' },
+  version_conflict: { status: 409, type: 'conflict_error' },
+  session_busy: { status: 409, type: 'conflict_error' },
+  request_too_large: { status: 413, type: 'request_too_large' },
+  unsupported_media_type: { status: 415, type: 'invalid_request_error' },
+  sandbox_unavailable: { status: 503, type: 'overloaded_error' },
+  internal: { status: 500, type: 'api_error' },
+} as const satisfies Record<string, { status: number; type: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** An error with a registered code; the API error handler renders it in the Anthropic shape. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly type: string;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+    /** Whether SDK clients should retry (sent as `x-should-retry`). */
+    readonly shouldRetry?: boolean,
+  ) {
+    super(message);
+    this.status = ERROR_CODES[code].status;
+    this.type = ERROR_CODES[code].type;
+  }
+}
+
+/** The wire body of an error. */
+export function errorBody(err: ApiError, requestId: string | null): object {
+  return {
+    type: 'error',
+    error: { type: err.type, message: err.message, details: { error_code: err.code, ...err.details } },
+    request_id: requestId,
+  };
+}
+
+/** 404 with the wording every resource uses. */
+export function notFound(kind: string, id: string): ApiError {
+  return new ApiError('not_found', `No ${kind} with id '${id}' exists. Check the id, or list ${kind}s to find it.`);
+}

@@ -1,0 +1,259 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { newId } from '@berth/protocol';
+import type { Store } from './store.js';
+import { VersionConflictError, type AgentRecord, type EnvironmentRecord, type SessionRecord } from './types.js';
+
+/** What a store backend under test provides: a fresh, migrated, empty store and a way to dispose of it. */
+export interface StoreFactory {
+  create(): Promise<{ store: Store; cleanup(): Promise<void> }>;
+}
+
+/** Millisecond ISO timestamps that strictly increase, so ordering assertions do not depend on the clock. */
+function clock(): () => string {
+  let t = Date.parse('2026-01-01T00:00:00.000Z');
+  return () => new Date((t += 1000)).toISOString();
+}
+
+function agent(now: string, name = 'a'): AgentRecord {
+  return {
+    id: newId('agent'),
+    version: 1,
+    name,
+    description: null,
+    system: null,
+    model: { id: 'claude-sonnet-4-5' },
+    tools: [],
+    mcp_servers: [],
+    skills: [],
+    metadata: {},
+    multiagent: null,
+    execution_identity: { type: 'service_account' },
+    created_at: now,
+    updated_at: now,
+    archived_at: null,
+  };
+}
+
+function env(now: string): EnvironmentRecord {
+  return {
+    id: newId('environment'),
+    name: 'e',
+    description: null,
+    config: { type: 'cloud', networking: { type: 'unrestricted' } },
+    metadata: { k: 'v' },
+    scope: null,
+    berth: {},
+    created_at: now,
+    updated_at: now,
+    archived_at: null,
+  };
+}
+
+function session(now: string, envId: string, a: AgentRecord): SessionRecord {
+  return {
+    id: newId('session'),
+    environment_id: envId,
+    agent_id: a.id,
+    agent_version: a.version,
+    agent: { id: a.id, type: 'agent', version: a.version },
+    title: null,
+    metadata: {},
+    resources: [],
+    vault_ids: [],
+    budget: null,
+    status: 'idle',
+    berth: {},
+    stats: {},
+    sandbox_id: null,
+    sandbox_state: 'starting',
+    gateway_token_hash: newId('request'),
+    sdk_session_id: '00000000-0000-4000-8000-000000000000',
+    runner_acked_seq: 0,
+    created_at: now,
+    updated_at: now,
+    archived_at: null,
+  };
+}
+
+function ev(type: string, now: string) {
+  const id = newId('event');
+  return { id, type, processed_at: now, body: { id, type, processed_at: now } };
+}
+
+/** The one suite every Store backend must pass. */
+export function runStoreConformance(name: string, factory: StoreFactory, skip: string | false = false): void {
+  describe.skipIf(skip !== false)(`store conformance: ${name}${skip ? ` (skipped: ${skip})` : ''}`, () => {
+    let store: Store;
+    let cleanup: () => Promise<void>;
+    let now: () => string;
+    beforeEach(async () => {
+      ({ store, cleanup } = await factory.create());
+      now = clock();
+    });
+    afterEach(async () => cleanup());
+
+    it('migrates idempotently and answers ping', async () => {
+      await store.migrate();
+      await expect(store.ping()).resolves.toBeUndefined();
+    });
+
+    it('versions agents with an optimistic check', async () => {
+      const a = agent(now());
+      await store.createAgent(a);
+      const v2 = await store.updateAgent(a.id, 1, (c) => ({ ...c, name: 'renamed' }), now());
+      expect(v2?.version).toBe(2);
+      expect((await store.getAgent(a.id))?.name).toBe('renamed');
+      expect((await store.getAgent(a.id, 1))?.name).toBe('a');
+      await expect(store.updateAgent(a.id, 1, (c) => c, now())).rejects.toBeInstanceOf(VersionConflictError);
+      const same = await store.updateAgent(a.id, undefined, () => null, now());
+      expect(same?.version).toBe(2);
+      const versions = await store.listAgentVersions(a.id, { limit: 1 });
+      expect(versions.data.map((v) => v.version)).toEqual([2]);
+      const older = await store.listAgentVersions(a.id, { limit: 1, page: versions.next! });
+      expect(older.data.map((v) => v.version)).toEqual([1]);
+      expect(older.next).toBeNull();
+      expect(await store.getAgent('agent_missing')).toBeUndefined();
+    });
+
+    it('lists agents newest first, pages to the end, and hides archived ones', async () => {
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const a = agent(now(), `a${i}`);
+        ids.push(a.id);
+        await store.createAgent(a);
+      }
+      await store.archiveAgent(ids[0]!, now());
+      const seen: string[] = [];
+      let page: string | undefined;
+      do {
+        const p = await store.listAgents({ limit: 2, page });
+        seen.push(...p.data.map((a) => a.id));
+        page = p.next ?? undefined;
+      } while (page);
+      expect(seen).toEqual(ids.slice(1).reverse());
+      const all = await store.listAgents({ limit: 10, includeArchived: true });
+      expect(all.data).toHaveLength(5);
+      expect(all.data.at(-1)?.archived_at).not.toBeNull();
+    });
+
+    it('stores environments faithfully and deletes them', async () => {
+      const e = env(now());
+      await store.createEnvironment(e);
+      expect(await store.getEnvironment(e.id)).toEqual(e);
+      await store.putEnvironment({ ...e, name: 'x', metadata: {} });
+      expect((await store.getEnvironment(e.id))?.name).toBe('x');
+      expect(await store.deleteEnvironment(e.id)).toBe(true);
+      expect(await store.deleteEnvironment(e.id)).toBe(false);
+    });
+
+    it('lists sessions with filters and pages both ways', async () => {
+      const a = agent(now());
+      await store.createAgent(a);
+      const e = env(now());
+      await store.createEnvironment(e);
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const s = session(now(), e.id, a);
+        ids.push(s.id);
+        await store.createSession(s);
+      }
+      await store.updateSession(ids[1]!, { status: 'running' });
+      const running = await store.listSessions({ limit: 10, order: 'desc', statuses: ['running'] });
+      expect(running.data.map((s) => s.id)).toEqual([ids[1]]);
+      const p1 = await store.listSessions({ limit: 2, order: 'desc' });
+      expect(p1.data.map((s) => s.id)).toEqual([ids[4], ids[3]]);
+      expect(p1.prev).toBeNull();
+      const p2 = await store.listSessions({ limit: 2, order: 'desc', page: p1.next! });
+      expect(p2.data.map((s) => s.id)).toEqual([ids[2], ids[1]]);
+      const back = await store.listSessions({ limit: 2, order: 'desc', page: p2.prev! });
+      expect(back.data.map((s) => s.id)).toEqual([ids[4], ids[3]]);
+      const asc = await store.listSessions({ limit: 10, order: 'asc', agentId: a.id, agentVersion: 1 });
+      expect(asc.data.map((s) => s.id)).toEqual(ids);
+      expect(await store.countLiveSessions(e.id)).toBe(5);
+    });
+
+    it('appends events in order, dedupes runner re-sends and filters lists', async () => {
+      const a = agent(now());
+      await store.createAgent(a);
+      const e = env(now());
+      await store.createEnvironment(e);
+      const s = session(now(), e.id, a);
+      await store.createSession(s);
+      const first = await store.appendEvents(s.id, [ev('user.message', now())]);
+      expect(first.map((x) => x.seq)).toEqual([1]);
+      const fromRunner = await store.appendEvents(s.id, [ev('session.status_running', now())], 1);
+      expect(fromRunner.map((x) => x.seq)).toEqual([2]);
+      expect(await store.appendEvents(s.id, [ev('session.status_running', now())], 1)).toEqual([]);
+      await store.appendEvents(s.id, [ev('agent.message', now()), ev('session.status_idle', now())], 2);
+      expect((await store.getSession(s.id))?.runner_acked_seq).toBe(2);
+      const all = await store.listEvents(s.id, { limit: 100, order: 'asc' });
+      expect(all.data.map((x) => x.type)).toEqual([
+        'user.message',
+        'session.status_running',
+        'agent.message',
+        'session.status_idle',
+      ]);
+      const desc = await store.listEvents(s.id, { limit: 100, order: 'desc', types: ['agent.message', 'user.message'] });
+      expect(desc.data.map((x) => x.type)).toEqual(['agent.message', 'user.message']);
+      const since = await store.listEvents(s.id, { limit: 100, order: 'asc', processedAt: { gt: all.data[1]!.processed_at } });
+      expect(since.data.map((x) => x.seq)).toEqual([3, 4]);
+      const ids: string[] = [];
+      let page: string | undefined;
+      do {
+        const p = await store.listEvents(s.id, { limit: 1, order: 'asc', page });
+        ids.push(...p.data.map((x) => x.id));
+        page = p.next ?? undefined;
+      } while (page);
+      expect(ids).toEqual(all.data.map((x) => x.id));
+      expect((await store.getEvent(s.id, ids[0]!))?.type).toBe('user.message');
+      await expect(store.appendEvents('sesn_missing', [ev('x', now())])).rejects.toThrow(/does not exist/);
+    });
+
+    it('keeps event seqs unique under concurrent appends', async () => {
+      const a = agent(now());
+      await store.createAgent(a);
+      const e = env(now());
+      await store.createEnvironment(e);
+      const s = session(now(), e.id, a);
+      await store.createSession(s);
+      await Promise.all(Array.from({ length: 20 }, () => store.appendEvents(s.id, [ev('x', now()), ev('y', now())])));
+      const all = await store.listEvents(s.id, { limit: 100, order: 'asc' });
+      expect(all.data.map((x) => x.seq)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    });
+
+    it('records the model ledger once per message id and sums usage', async () => {
+      const a = agent(now());
+      await store.createAgent(a);
+      const e = env(now());
+      await store.createEnvironment(e);
+      const s = session(now(), e.id, a);
+      await store.createSession(s);
+      const rec = (message_id: string, input: number) => ({
+        id: newId('modelRequest'),
+        session_id: s.id,
+        message_id,
+        model: 'm',
+        status: 200,
+        input_tokens: input,
+        output_tokens: 30,
+        cache_read_input_tokens: 1,
+        cache_creation_input_tokens: 2,
+        latency_ms: 5,
+        created_at: now(),
+      });
+      expect(await store.recordModelRequest(rec('msg_1', 120))).toBe(true);
+      expect(await store.recordModelRequest(rec('msg_1', 120))).toBe(false);
+      expect(await store.recordModelRequest(rec('msg_2', 7))).toBe(true);
+      expect(await store.sessionUsage(s.id)).toEqual({
+        input_tokens: 127,
+        output_tokens: 60,
+        cache_read_input_tokens: 2,
+        cache_creation_input_tokens: 4,
+        requests: 2,
+      });
+      expect(await store.deleteSession(s.id)).toBe(true);
+      expect(await store.sessionUsage(s.id)).toMatchObject({ requests: 0 });
+      expect(await store.listEvents(s.id, { limit: 10, order: 'asc' })).toMatchObject({ data: [] });
+    });
+  });
+}

@@ -1,0 +1,393 @@
+import { Migrator, type Kysely, type SelectQueryBuilder } from 'kysely';
+import { StaticMigrationProvider, type SqlDialect } from './migrations.js';
+import type { Database } from './schema.js';
+import type { Store } from './store.js';
+import { decodeCursor, encodeCursor, isKeyCursor, isSeqCursor, type KeyCursor } from './cursor.js';
+import { agentBody, agentFromRows, envFromRow, envToRow, eventFromRow, sessionFromRow, sessionToRow } from './rows.js';
+import {
+  VersionConflictError,
+  type AgentRecord,
+  type EnvironmentRecord,
+  type EventListOptions,
+  type EventRecord,
+  type ListOptions,
+  type ModelRequestRecord,
+  type NewEvent,
+  type Page,
+  type RangeFilter,
+  type SessionListOptions,
+  type SessionRecord,
+  type UsageTotals,
+} from './types.js';
+
+type KeyedTable = 'agents' | 'environments' | 'sessions';
+
+/** The Store over Kysely; the same code serves SQLite and PostgreSQL. */
+export class KyselyStore implements Store {
+  constructor(
+    private readonly db: Kysely<Database>,
+    readonly dialect: SqlDialect,
+  ) {}
+
+  async migrate(): Promise<void> {
+    const migrator = new Migrator({ db: this.db, provider: new StaticMigrationProvider(this.dialect) });
+    const { error } = await migrator.migrateToLatest();
+    if (error) throw error instanceof Error ? error : new Error(String(error));
+  }
+
+  async ping(): Promise<void> {
+    await this.db.selectFrom('agents').select('id').limit(1).execute();
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+
+  // ---- agents ----------------------------------------------------------------------------------------------------
+
+  async createAgent(a: AgentRecord): Promise<void> {
+    await this.db.transaction().execute(async (tx) => {
+      await tx
+        .insertInto('agents')
+        .values({ id: a.id, version: a.version, created_at: a.created_at, updated_at: a.updated_at, archived_at: null })
+        .execute();
+      await tx
+        .insertInto('agent_versions')
+        .values({ agent_id: a.id, version: a.version, body: agentBody(a), created_at: a.updated_at })
+        .execute();
+    });
+  }
+
+  async getAgent(id: string, version?: number): Promise<AgentRecord | undefined> {
+    const a = await this.db.selectFrom('agents').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!a) return undefined;
+    const v = await this.db
+      .selectFrom('agent_versions')
+      .selectAll()
+      .where('agent_id', '=', id)
+      .where('version', '=', version ?? a.version)
+      .executeTakeFirst();
+    return v ? agentFromRows(a, v) : undefined;
+  }
+
+  async listAgents(opts: ListOptions): Promise<Page<AgentRecord>> {
+    let q = this.db
+      .selectFrom('agents')
+      .innerJoin('agent_versions', (j) =>
+        j.onRef('agent_versions.agent_id', '=', 'agents.id').onRef('agent_versions.version', '=', 'agents.version'),
+      )
+      .selectAll('agents')
+      .select(['agent_versions.body', 'agent_versions.created_at as version_created_at']);
+    if (!opts.includeArchived) q = q.where('agents.archived_at', 'is', null);
+    q = rangeWhere(q, 'agents.created_at', opts.createdAt);
+    const page = await keysetPage(q, 'agents', 'desc', opts);
+    return mapPage(page, (r) =>
+      agentFromRows(r, { agent_id: r.id, version: r.version, body: r.body, created_at: r.version_created_at }),
+    );
+  }
+
+  async listAgentVersions(id: string, opts: ListOptions): Promise<Page<AgentRecord>> {
+    const a = await this.db.selectFrom('agents').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!a) return { data: [], next: null, prev: null };
+    let q = this.db.selectFrom('agent_versions').selectAll().where('agent_id', '=', id).orderBy('version', 'desc');
+    if (opts.page) q = q.where('version', '<', decodeCursor(opts.page, isSeqCursor).s);
+    const rows = await q.limit(opts.limit + 1).execute();
+    const more = rows.length > opts.limit;
+    const data = rows.slice(0, opts.limit).map((v) => agentFromRows(a, v));
+    const last = data[data.length - 1];
+    return { data, next: more && last ? encodeCursor({ s: last.version }) : null, prev: null };
+  }
+
+  async updateAgent(
+    id: string,
+    expectedVersion: number | undefined,
+    next: (current: AgentRecord) => ReturnType<Parameters<Store['updateAgent']>[2]>,
+    now: string,
+  ): Promise<AgentRecord | undefined> {
+    return this.db.transaction().execute(async (tx) => {
+      const a = await tx.selectFrom('agents').selectAll().where('id', '=', id).executeTakeFirst();
+      if (!a) return undefined;
+      if (expectedVersion !== undefined && expectedVersion !== Number(a.version)) {
+        throw new VersionConflictError(Number(a.version));
+      }
+      const cur = await tx
+        .selectFrom('agent_versions')
+        .selectAll()
+        .where('agent_id', '=', id)
+        .where('version', '=', a.version)
+        .executeTakeFirstOrThrow();
+      const current = agentFromRows(a, cur);
+      const body = next(current);
+      if (body === null) return current;
+      const version = Number(a.version) + 1;
+      // Guard against a concurrent writer: the version only moves if it is still the one we read.
+      const res = await tx
+        .updateTable('agents')
+        .set({ version, updated_at: now })
+        .where('id', '=', id)
+        .where('version', '=', a.version)
+        .executeTakeFirst();
+      if (Number(res.numUpdatedRows) !== 1) throw new VersionConflictError(version);
+      await tx
+        .insertInto('agent_versions')
+        .values({ agent_id: id, version, body: agentBody(body), created_at: now })
+        .execute();
+      return { ...body, id, version, created_at: a.created_at, updated_at: now, archived_at: a.archived_at };
+    });
+  }
+
+  async archiveAgent(id: string, now: string): Promise<AgentRecord | undefined> {
+    await this.db
+      .updateTable('agents')
+      .set({ archived_at: now, updated_at: now })
+      .where('id', '=', id)
+      .where('archived_at', 'is', null)
+      .execute();
+    return this.getAgent(id);
+  }
+
+  // ---- environments ----------------------------------------------------------------------------------------------
+
+  async createEnvironment(env: EnvironmentRecord): Promise<void> {
+    await this.db.insertInto('environments').values(envToRow(env)).execute();
+  }
+
+  async getEnvironment(id: string): Promise<EnvironmentRecord | undefined> {
+    const r = await this.db.selectFrom('environments').selectAll().where('id', '=', id).executeTakeFirst();
+    return r ? envFromRow(r) : undefined;
+  }
+
+  async listEnvironments(opts: ListOptions): Promise<Page<EnvironmentRecord>> {
+    let q = this.db.selectFrom('environments').selectAll();
+    if (!opts.includeArchived) q = q.where('archived_at', 'is', null);
+    q = rangeWhere(q, 'created_at', opts.createdAt);
+    return mapPage(await keysetPage(q, 'environments', 'desc', opts), envFromRow);
+  }
+
+  async putEnvironment(env: EnvironmentRecord): Promise<void> {
+    await this.db.updateTable('environments').set(envToRow(env)).where('id', '=', env.id).execute();
+  }
+
+  async deleteEnvironment(id: string): Promise<boolean> {
+    const r = await this.db.deleteFrom('environments').where('id', '=', id).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  async countLiveSessions(environmentId: string): Promise<number> {
+    const r = await this.db
+      .selectFrom('sessions')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where('environment_id', '=', environmentId)
+      .where('archived_at', 'is', null)
+      .executeTakeFirstOrThrow();
+    return Number(r.n);
+  }
+
+  // ---- sessions --------------------------------------------------------------------------------------------------
+
+  async createSession(s: SessionRecord): Promise<void> {
+    const row = sessionToRow(s) as Database['sessions'];
+    await this.db
+      .insertInto('sessions')
+      .values({ ...row, event_seq: 0, runner_acked_seq: 0 })
+      .execute();
+  }
+
+  async getSession(id: string): Promise<SessionRecord | undefined> {
+    const r = await this.db.selectFrom('sessions').selectAll().where('id', '=', id).executeTakeFirst();
+    return r ? sessionFromRow(r) : undefined;
+  }
+
+  async findSessionByGatewayToken(tokenHash: string): Promise<SessionRecord | undefined> {
+    const r = await this.db
+      .selectFrom('sessions')
+      .selectAll()
+      .where('gateway_token_hash', '=', tokenHash)
+      .executeTakeFirst();
+    return r ? sessionFromRow(r) : undefined;
+  }
+
+  async listSessions(opts: SessionListOptions): Promise<Page<SessionRecord>> {
+    let q = this.db.selectFrom('sessions').selectAll();
+    if (!opts.includeArchived) q = q.where('archived_at', 'is', null);
+    if (opts.statuses?.length) q = q.where('status', 'in', opts.statuses);
+    if (opts.agentId) q = q.where('agent_id', '=', opts.agentId);
+    if (opts.agentVersion !== undefined) q = q.where('agent_version', '=', opts.agentVersion);
+    q = rangeWhere(q, 'created_at', opts.createdAt);
+    return mapPage(await keysetPage(q, 'sessions', opts.order, opts), sessionFromRow);
+  }
+
+  async updateSession(
+    id: string,
+    patch: Parameters<Store['updateSession']>[1],
+  ): Promise<SessionRecord | undefined> {
+    const row = sessionToRow({ ...patch, updated_at: patch.updated_at ?? new Date().toISOString() });
+    await this.db.updateTable('sessions').set(row).where('id', '=', id).execute();
+    return this.getSession(id);
+  }
+
+  async deleteSession(id: string): Promise<boolean> {
+    return this.db.transaction().execute(async (tx) => {
+      await tx.deleteFrom('events').where('session_id', '=', id).execute();
+      await tx.deleteFrom('model_requests').where('session_id', '=', id).execute();
+      const r = await tx.deleteFrom('sessions').where('id', '=', id).executeTakeFirst();
+      return Number(r.numDeletedRows) > 0;
+    });
+  }
+
+  // ---- events ----------------------------------------------------------------------------------------------------
+
+  async appendEvents(sessionId: string, events: NewEvent[], runnerSeq?: number): Promise<EventRecord[]> {
+    return this.db.transaction().execute(async (tx) => {
+      // Claiming the seq range with one UPDATE … RETURNING serialises concurrent appenders on both dialects.
+      let q = tx
+        .updateTable('sessions')
+        .set((eb) => ({ event_seq: eb('event_seq', '+', events.length) }))
+        .where('id', '=', sessionId);
+      if (runnerSeq !== undefined) q = q.set({ runner_acked_seq: runnerSeq }).where('runner_acked_seq', '<', runnerSeq);
+      const claimed = await q.returning('event_seq').executeTakeFirst();
+      if (!claimed) {
+        if (runnerSeq !== undefined && (await tx.selectFrom('sessions').select('id').where('id', '=', sessionId).executeTakeFirst())) {
+          return []; // a re-sent runner frame that is already persisted
+        }
+        throw new Error(`session ${sessionId} does not exist`);
+      }
+      const first = Number(claimed.event_seq) - events.length + 1;
+      const rows = events.map((e, i) => ({
+        id: e.id,
+        session_id: sessionId,
+        seq: first + i,
+        type: e.type,
+        processed_at: e.processed_at,
+        body: JSON.stringify(e.body),
+      }));
+      if (rows.length) await tx.insertInto('events').values(rows).execute();
+      return rows.map(eventFromRow);
+    });
+  }
+
+  async listEvents(sessionId: string, opts: EventListOptions): Promise<Page<EventRecord>> {
+    let q = this.db.selectFrom('events').selectAll().where('session_id', '=', sessionId);
+    if (opts.types?.length) q = q.where('type', 'in', opts.types);
+    q = rangeWhere(q, 'processed_at', opts.processedAt);
+    if (opts.page) {
+      const { s } = decodeCursor(opts.page, isSeqCursor);
+      q = q.where('seq', opts.order === 'asc' ? '>' : '<', s);
+    }
+    const rows = await q.orderBy('seq', opts.order).limit(opts.limit + 1).execute();
+    const more = rows.length > opts.limit;
+    const data = rows.slice(0, opts.limit).map(eventFromRow);
+    const last = data[data.length - 1];
+    return { data, next: more && last ? encodeCursor({ s: last.seq }) : null, prev: null };
+  }
+
+  async getEvent(sessionId: string, eventId: string): Promise<EventRecord | undefined> {
+    const r = await this.db
+      .selectFrom('events')
+      .selectAll()
+      .where('session_id', '=', sessionId)
+      .where('id', '=', eventId)
+      .executeTakeFirst();
+    return r ? eventFromRow(r) : undefined;
+  }
+
+  // ---- model request ledger --------------------------------------------------------------------------------------
+
+  async recordModelRequest(rec: ModelRequestRecord): Promise<boolean> {
+    const r = await this.db
+      .insertInto('model_requests')
+      .values(rec)
+      .onConflict((oc) => oc.columns(['session_id', 'message_id']).doNothing())
+      .executeTakeFirst();
+    return Number(r.numInsertedOrUpdatedRows ?? 0) > 0;
+  }
+
+  async sessionUsage(sessionId: string): Promise<UsageTotals> {
+    const r = await this.db
+      .selectFrom('model_requests')
+      .select((eb) => [
+        eb.fn.coalesce(eb.fn.sum<number>('input_tokens'), eb.lit(0)).as('input_tokens'),
+        eb.fn.coalesce(eb.fn.sum<number>('output_tokens'), eb.lit(0)).as('output_tokens'),
+        eb.fn.coalesce(eb.fn.sum<number>('cache_read_input_tokens'), eb.lit(0)).as('cache_read_input_tokens'),
+        eb.fn.coalesce(eb.fn.sum<number>('cache_creation_input_tokens'), eb.lit(0)).as('cache_creation_input_tokens'),
+        eb.fn.countAll<number>().as('requests'),
+      ])
+      .where('session_id', '=', sessionId)
+      .executeTakeFirstOrThrow();
+    return {
+      input_tokens: Number(r.input_tokens),
+      output_tokens: Number(r.output_tokens),
+      cache_read_input_tokens: Number(r.cache_read_input_tokens),
+      cache_creation_input_tokens: Number(r.cache_creation_input_tokens),
+      requests: Number(r.requests),
+    };
+  }
+}
+
+// ---- query helpers -----------------------------------------------------------------------------------------------
+
+// The helpers below are generic over the selected table; Kysely's column typing cannot follow a dynamic column
+// name, so they take a narrowed builder type.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnySelect<O> = SelectQueryBuilder<any, any, O>;
+
+function rangeWhere<O>(q: AnySelect<O>, column: string, r: RangeFilter | undefined): AnySelect<O> {
+  if (!r) return q;
+  if (r.gt !== undefined) q = q.where(column, '>', r.gt);
+  if (r.gte !== undefined) q = q.where(column, '>=', r.gte);
+  if (r.lt !== undefined) q = q.where(column, '<', r.lt);
+  if (r.lte !== undefined) q = q.where(column, '<=', r.lte);
+  return q;
+}
+
+interface Keyed {
+  created_at: string;
+  id: string;
+}
+
+/**
+ * One page of a (created_at, id) keyset listing in `order`, with cursors both ways. A 'p' cursor walks backwards:
+ * it queries the opposite order from the cursor and reverses the rows.
+ */
+async function keysetPage<O extends Keyed>(
+  q: AnySelect<O>,
+  table: KeyedTable,
+  order: 'asc' | 'desc',
+  opts: { limit: number; page?: string | undefined },
+): Promise<Page<O>> {
+  const cur: KeyCursor | undefined = opts.page ? decodeCursor(opts.page, isKeyCursor) : undefined;
+  const backwards = cur?.d === 'p';
+  const walk: 'asc' | 'desc' = backwards ? (order === 'asc' ? 'desc' : 'asc') : order;
+  const cmp = walk === 'asc' ? '>' : '<';
+  if (cur) {
+    q = q.where((eb) =>
+      eb.or([
+        eb(`${table}.created_at`, cmp, cur.c),
+        eb.and([eb(`${table}.created_at`, '=', cur.c), eb(`${table}.id`, cmp, cur.i)]),
+      ]),
+    );
+  }
+  const rows = (await q
+    .orderBy(`${table}.created_at`, walk)
+    .orderBy(`${table}.id`, walk)
+    .limit(opts.limit + 1)
+    .execute()) as O[];
+  const more = rows.length > opts.limit;
+  const data = rows.slice(0, opts.limit);
+  if (backwards) data.reverse();
+  const first = data[0];
+  const last = data[data.length - 1];
+  const key = (r: O, d: 'n' | 'p') => encodeCursor({ c: r.created_at, i: r.id, d });
+  // Going forwards, there is a previous page whenever we started from a cursor; going backwards, a next page.
+  const hasNext = backwards ? cur !== undefined : more;
+  const hasPrev = backwards ? more : cur !== undefined;
+  return {
+    data,
+    next: hasNext && last ? key(last, 'n') : null,
+    prev: hasPrev && first ? key(first, 'p') : null,
+  };
+}
+
+function mapPage<A, B>(p: Page<A>, f: (a: A) => B): Page<B> {
+  return { data: p.data.map(f), next: p.next, prev: p.prev };
+}

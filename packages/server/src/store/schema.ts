@@ -1,0 +1,98 @@
+import type { Generated } from 'kysely';
+
+/**
+ * Table types for Kysely. JSON columns are TEXT on both SQLite and PostgreSQL, and timestamps are ISO-8601 strings
+ * with milliseconds (fixed width, so they sort as text): one code path serves both dialects.
+ */
+export interface Database {
+  agents: AgentsTable;
+  agent_versions: AgentVersionsTable;
+  environments: EnvironmentsTable;
+  sessions: SessionsTable;
+  events: EventsTable;
+  model_requests: ModelRequestsTable;
+}
+
+export interface AgentsTable {
+  id: string;
+  version: number;
+  created_at: string;
+  updated_at: string;
+  archived_at: string | null;
+}
+
+export interface AgentVersionsTable {
+  agent_id: string;
+  version: number;
+  /** JSON of the versioned definition (name, model, system, tools, …). */
+  body: string;
+  created_at: string;
+}
+
+export interface EnvironmentsTable {
+  id: string;
+  name: string;
+  description: string | null;
+  config: string;
+  metadata: string;
+  scope: string | null;
+  berth: string;
+  created_at: string;
+  updated_at: string;
+  archived_at: string | null;
+}
+
+export interface SessionsTable {
+  id: string;
+  environment_id: string;
+  agent_id: string;
+  agent_version: number;
+  /** JSON snapshot of the agent the session runs. */
+  agent: string;
+  title: string | null;
+  metadata: string;
+  resources: string;
+  vault_ids: string;
+  budget: string | null;
+  status: string;
+  berth: string;
+  stats: string;
+  /** Observed sandbox state (desired state lives in `berth`). */
+  sandbox_id: string | null;
+  sandbox_state: string;
+  gateway_token_hash: string;
+  sdk_session_id: string;
+  /** Last per-session event seq assigned (events.seq). */
+  event_seq: number;
+  /** Highest runner frame seq persisted: the runner re-sends everything above it after a reconnect. */
+  runner_acked_seq: number;
+  created_at: string;
+  updated_at: string;
+  archived_at: string | null;
+}
+
+export interface EventsTable {
+  id: string;
+  session_id: string;
+  seq: number;
+  type: string;
+  processed_at: string;
+  /** JSON of the full event as served (includes id, type, processed_at). */
+  body: string;
+}
+
+export interface ModelRequestsTable {
+  id: string;
+  session_id: string;
+  message_id: string | null;
+  model: string | null;
+  status: number;
+  input_tokens: number;
+  output_tokens: number;
+  cache_read_input_tokens: number;
+  cache_creation_input_tokens: number;
+  latency_ms: number;
+  created_at: string;
+  /** Monotonic row order for stable listings. */
+  ord: Generated<number>;
+}

@@ -1,0 +1,83 @@
+import type { SqlDialect } from './migrations.js';
+import type {
+  AgentBody,
+  AgentRecord,
+  EnvironmentRecord,
+  EventListOptions,
+  EventRecord,
+  ListOptions,
+  ModelRequestRecord,
+  NewEvent,
+  Page,
+  SessionListOptions,
+  SessionRecord,
+  UsageTotals,
+} from './types.js';
+
+export type * from './types.js';
+export { VersionConflictError, BadCursorError } from './types.js';
+
+/**
+ * Everything berthd persists. `kysely-store.ts` implements it for SQLite and PostgreSQL; `conformance.ts` is the
+ * suite both must pass. Methods are atomic: each runs in one transaction where it writes more than one row.
+ */
+export interface Store {
+  readonly dialect: SqlDialect;
+  /** Brings the schema up to date. Idempotent. */
+  migrate(): Promise<void>;
+  /** Resolves when the database answers. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+
+  createAgent(agent: AgentRecord): Promise<void>;
+  /** The latest version, or the given one. */
+  getAgent(id: string, version?: number): Promise<AgentRecord | undefined>;
+  listAgents(opts: ListOptions): Promise<Page<AgentRecord>>;
+  /** All versions of one agent, newest first. */
+  listAgentVersions(id: string, opts: ListOptions): Promise<Page<AgentRecord>>;
+  /**
+   * Writes a new version computed from the current one. Throws VersionConflictError when `expectedVersion` is
+   * given and differs from the current version. `next` returning null means "nothing changed": no new version.
+   */
+  updateAgent(
+    id: string,
+    expectedVersion: number | undefined,
+    next: (current: AgentRecord) => AgentBody | null,
+    now: string,
+  ): Promise<AgentRecord | undefined>;
+  archiveAgent(id: string, now: string): Promise<AgentRecord | undefined>;
+
+  createEnvironment(env: EnvironmentRecord): Promise<void>;
+  getEnvironment(id: string): Promise<EnvironmentRecord | undefined>;
+  listEnvironments(opts: ListOptions): Promise<Page<EnvironmentRecord>>;
+  /** Replaces the stored environment (id must exist). */
+  putEnvironment(env: EnvironmentRecord): Promise<void>;
+  deleteEnvironment(id: string): Promise<boolean>;
+  /** Number of sessions of an environment that are not archived. */
+  countLiveSessions(environmentId: string): Promise<number>;
+
+  createSession(session: SessionRecord): Promise<void>;
+  getSession(id: string): Promise<SessionRecord | undefined>;
+  findSessionByGatewayToken(tokenHash: string): Promise<SessionRecord | undefined>;
+  listSessions(opts: SessionListOptions): Promise<Page<SessionRecord>>;
+  /** Updates the given fields (plus updated_at) and returns the new record. */
+  updateSession(
+    id: string,
+    patch: Partial<Omit<SessionRecord, 'id' | 'created_at' | 'runner_acked_seq'>>,
+  ): Promise<SessionRecord | undefined>;
+  /** Deletes the session with its events and ledger rows. */
+  deleteSession(id: string): Promise<boolean>;
+
+  /**
+   * Appends events in order, assigning each the session's next seq. When `runnerSeq` is given the events came from
+   * the runner frame with that seq: a seq at or below the last one persisted is a re-send and is dropped (returns
+   * []), otherwise `runner_acked_seq` moves to it in the same transaction.
+   */
+  appendEvents(sessionId: string, events: NewEvent[], runnerSeq?: number): Promise<EventRecord[]>;
+  listEvents(sessionId: string, opts: EventListOptions): Promise<Page<EventRecord>>;
+  getEvent(sessionId: string, eventId: string): Promise<EventRecord | undefined>;
+
+  /** Records one model request; a repeated (session, message_id) is ignored and returns false. */
+  recordModelRequest(rec: ModelRequestRecord): Promise<boolean>;
+  sessionUsage(sessionId: string): Promise<UsageTotals>;
+}
