@@ -1,0 +1,140 @@
+import {
+  BerthdFrameSchema,
+  MAX_FRAME_BYTES,
+  RunnerEventSchema,
+  type BerthdFrame,
+  type RunnerEvent,
+} from '@berth/protocol';
+import type { ControlChannel } from './control/channel.js';
+import type { Logger, SecretScrubber } from './log.js';
+import { fitEvent } from './mapper/fit.js';
+import type { ProcessReaper } from './proc/reaper.js';
+import { AgentSession, type SdkApi, type SessionTimings } from './session/session.js';
+
+/** What the {@link SessionHost} is built from (wired in core.ts). */
+export interface SessionHostDeps {
+  channel: ControlChannel;
+  log: Logger;
+  scrubber: SecretScrubber;
+  reaper: ProcessReaper;
+  loadSdk: () => Promise<SdkApi>;
+  modelBaseUrl: () => Promise<string>;
+  /** PATH for the CLIs. */
+  path: string;
+  timings?: SessionTimings;
+}
+
+/** Dispatches validated berthd frames to the sessions this runner hosts. */
+export class SessionHost {
+  private readonly sessions = new Map<string, AgentSession>();
+
+  constructor(private readonly deps: SessionHostDeps) {}
+
+  /** One line from the control socket: parsed, validated, dispatched. Invalid frames are logged and ignored. */
+  handleLine(line: string): void {
+    let json: unknown;
+    try {
+      json = JSON.parse(line);
+    } catch {
+      this.deps.log.warn('control frame is not JSON; ignored', { bytes: line.length });
+      return;
+    }
+    const parsed = BerthdFrameSchema.safeParse(json);
+    if (!parsed.success) {
+      const type = typeof json === 'object' && json !== null ? (json as { type?: unknown }).type : undefined;
+      this.deps.log.warn('invalid control frame; ignored', { type, issues: parsed.error.issues.slice(0, 5) });
+      return;
+    }
+    this.handleFrame(parsed.data);
+  }
+
+  handleFrame(frame: BerthdFrame): void {
+    const { channel, log } = this.deps;
+    switch (frame.type) {
+      case 'welcome':
+        channel.onWelcome(frame.sessions);
+        return;
+      case 'ack':
+        channel.onAck(frame.session_id, frame.seq);
+        return;
+      case 'start_session':
+        this.startSession(frame.session_id, frame.config);
+        return;
+      case 'user_message':
+      case 'interrupt': {
+        const session = this.sessions.get(frame.session_id);
+        if (!session) {
+          log.warn('frame for a session this runner does not host; ignored', {
+            type: frame.type,
+            session_id: frame.session_id,
+          });
+          return;
+        }
+        if (frame.type === 'user_message') session.userMessage(frame);
+        else session.interrupt();
+        return;
+      }
+      case 'stop_session':
+        void this.stopSession(frame.session_id);
+        return;
+    }
+  }
+
+  /** Stops every session (SIGTERM). */
+  async shutdown(): Promise<void> {
+    await Promise.all([...this.sessions.keys()].map((id) => this.stopSession(id)));
+  }
+
+  private startSession(sessionId: string, config: Extract<BerthdFrame, { type: 'start_session' }>['config']): void {
+    const log = this.deps.log.child({ session_id: sessionId });
+    if (this.sessions.has(sessionId)) {
+      log.warn('start_session for a session already hosted; ignored');
+      return;
+    }
+    this.deps.scrubber.add(config.gateway_token);
+    this.deps.channel.openSession(sessionId);
+    const session = new AgentSession({
+      sessionId,
+      config,
+      log,
+      emit: (event) => this.emit(sessionId, event, log),
+      loadSdk: this.deps.loadSdk,
+      modelBaseUrl: this.deps.modelBaseUrl,
+      reaper: this.deps.reaper,
+      path: this.deps.path,
+      ...(this.deps.timings ? { timings: this.deps.timings } : {}),
+    });
+    this.sessions.set(sessionId, session);
+    log.info('session started', { model: config.model, resume: config.resume, cwd: config.cwd });
+    session.start();
+  }
+
+  private async stopSession(sessionId: string): Promise<void> {
+    const session = this.sessions.get(sessionId);
+    // Stop is idempotent: an unknown session is already stopped, and berthd still wants the answer.
+    if (session) await session.stop();
+    this.sessions.delete(sessionId);
+    this.deps.channel.sessionStopped(sessionId);
+    this.deps.log.info('session stopped', { session_id: sessionId });
+  }
+
+  /** Fits, validates and sends one event, after waiting for outbox room. Never throws. */
+  private async emit(sessionId: string, event: RunnerEvent, log: Logger): Promise<void> {
+    const fitted = fitEvent(event, MAX_FRAME_BYTES);
+    const parsed = RunnerEventSchema.safeParse(fitted);
+    if (!parsed.success) {
+      // A mapper bug. Sending it would only make berthd reject it; tests assert this line never appears.
+      log.error('event failed schema validation; dropped', {
+        type: event.type,
+        issues: parsed.error.issues.slice(0, 5),
+      });
+      return;
+    }
+    await this.deps.channel.waitForRoom();
+    try {
+      this.deps.channel.sendEvent(sessionId, fitted);
+    } catch (err) {
+      log.error('event could not be framed; dropped', { type: event.type, err });
+    }
+  }
+}

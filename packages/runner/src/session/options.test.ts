@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import type { SessionRunConfig } from '@berth/protocol';
+import { buildQueryOptions } from './options.js';
+
+const config: SessionRunConfig = {
+  model: 'claude-sonnet-4-5',
+  system: 'Be brief.',
+  max_turns: 7,
+  cwd: '/workspace',
+  home: '/home/agent',
+  config_dir: '/home/agent/.claude-sesn',
+  gateway_token: 'gw_0123456789abcdef',
+  sdk_session_id: '3f1c2a4e-8d7b-4c1a-9e2f-0a1b2c3d4e5f',
+  resume: false,
+  allowed_tools: [],
+  disallowed_tools: ['WebSearch'],
+  env: { CLAUDE_CODE_MAX_RETRIES: '0', ANTHROPIC_BASE_URL: 'http://evil', PATH: '/opt/tools:/usr/bin' },
+};
+const base = {
+  sessionId: 'sesn_01J00000000000000000000000',
+  config,
+  baseUrl: 'http://127.0.0.1:4000',
+  path: '/usr/bin:/bin',
+  resume: false,
+  tmpDir: '/tmp/berth-cc-x',
+  abortController: new AbortController(),
+  spawnClaudeCodeProcess: () => {
+    throw new Error('unused');
+  },
+};
+
+describe('buildQueryOptions', () => {
+  it('builds a complete CLI env in which Berth-controlled entries win over config.env', () => {
+    const o = buildQueryOptions(base);
+    expect(o.env).toEqual({
+      PATH: '/opt/tools:/usr/bin',
+      HOME: '/home/agent',
+      CLAUDE_CODE_TMPDIR: '/tmp/berth-cc-x',
+      NO_PROXY: '127.0.0.1,localhost',
+      no_proxy: '127.0.0.1,localhost',
+      CLAUDE_CODE_MAX_RETRIES: '0',
+      CLAUDE_CONFIG_DIR: '/home/agent/.claude-sesn',
+      ANTHROPIC_BASE_URL: 'http://127.0.0.1:4000',
+      ANTHROPIC_API_KEY: 'gw_0123456789abcdef',
+      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+      BERTH_SESSION_ID: 'sesn_01J00000000000000000000000',
+    });
+  });
+
+  it('maps the run config onto SDK options', () => {
+    const o = buildQueryOptions(base);
+    expect(o).toMatchObject({
+      cwd: '/workspace',
+      settingSources: [],
+      maxTurns: 7,
+      model: 'claude-sonnet-4-5',
+      systemPrompt: 'Be brief.',
+      sessionId: config.sdk_session_id,
+      includePartialMessages: true,
+      permissionMode: 'bypassPermissions',
+      allowDangerouslySkipPermissions: true,
+      disallowedTools: ['WebSearch'],
+    });
+    expect(o.resume).toBeUndefined();
+    expect(o.tools).toBeUndefined();
+  });
+
+  it('resumes instead of naming a new session, restricts tools, and leaves the default prompt for null', () => {
+    const o = buildQueryOptions({
+      ...base,
+      resume: true,
+      config: { ...config, system: null, allowed_tools: ['Bash'] },
+    });
+    expect(o.resume).toBe(config.sdk_session_id);
+    expect(o.sessionId).toBeUndefined();
+    expect(o.tools).toEqual(['Bash']);
+    expect('systemPrompt' in o).toBe(false);
+  });
+});

@@ -1,0 +1,77 @@
+import type { Options } from '@anthropic-ai/claude-agent-sdk';
+import type { SessionRunConfig } from '@berth/protocol';
+
+/**
+ * The environment entry that marks every process of a session: the CLI gets it and its tools inherit it, so the
+ * reaper can find them even after they detach. Its value is the Berth session id.
+ */
+export const SESSION_MARKER_ENV = 'BERTH_SESSION_ID';
+
+/** Inputs to {@link buildQueryOptions}. */
+export interface QueryOptionsInput {
+  sessionId: string;
+  config: SessionRunConfig;
+  /** The model forwarder's URL (http://127.0.0.1:<port>). */
+  baseUrl: string;
+  /** PATH for the CLI. */
+  path: string;
+  /** Resume the SDK session from its transcript instead of starting it. */
+  resume: boolean;
+  /** CLAUDE_CODE_TMPDIR for this session. */
+  tmpDir: string;
+  abortController: AbortController;
+  spawnClaudeCodeProcess: NonNullable<Options['spawnClaudeCodeProcess']>;
+}
+
+/**
+ * The CLI's complete environment (`env` replaces, it does not merge). Order matters: defaults first, then the
+ * session's `config.env` (which may set e.g. CLAUDE_CODE_MAX_RETRIES, IS_SANDBOX or PATH), then the entries
+ * Berth must control and `config.env` cannot override: the gateway URL and token, the config dir, no
+ * non-essential traffic, and the session marker.
+ */
+export function buildCliEnv(
+  i: Omit<QueryOptionsInput, 'abortController' | 'spawnClaudeCodeProcess'>,
+): Record<string, string> {
+  return {
+    PATH: i.path,
+    HOME: i.config.home,
+    CLAUDE_CODE_TMPDIR: i.tmpDir,
+    NO_PROXY: '127.0.0.1,localhost',
+    no_proxy: '127.0.0.1,localhost',
+    ...i.config.env,
+    CLAUDE_CONFIG_DIR: i.config.config_dir,
+    ANTHROPIC_BASE_URL: i.baseUrl,
+    ANTHROPIC_API_KEY: i.config.gateway_token,
+    // Without it the CLI also calls the public API host directly (feature flags, telemetry), which has no route.
+    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+    [SESSION_MARKER_ENV]: i.sessionId,
+  };
+}
+
+/** SDK `query()` options for one session. Pure: everything it needs comes in `i`. */
+export function buildQueryOptions(i: QueryOptionsInput): Options {
+  const c = i.config;
+  const options: Options = {
+    cwd: c.cwd,
+    // Load no user/project settings: the session is configured by berthd alone.
+    settingSources: [],
+    maxTurns: c.max_turns,
+    model: c.model,
+    disallowedTools: c.disallowed_tools,
+    allowedTools: c.allowed_tools,
+    includePartialMessages: true,
+    permissionMode: 'bypassPermissions',
+    allowDangerouslySkipPermissions: true,
+    env: buildCliEnv(i),
+    abortController: i.abortController,
+    // Our own spawn: it gives us the CLI pid (for the process reaper) and its stderr (for the log).
+    spawnClaudeCodeProcess: i.spawnClaudeCodeProcess,
+  };
+  // allowedTools only pre-approves (everything is approved under bypassPermissions); `tools` is what limits
+  // the set the model sees. An empty allowed_tools list means "the CLI's default set".
+  if (c.allowed_tools.length > 0) options.tools = c.allowed_tools;
+  if (c.system !== null) options.systemPrompt = c.system;
+  if (i.resume) options.resume = c.sdk_session_id;
+  else options.sessionId = c.sdk_session_id;
+  return options;
+}
