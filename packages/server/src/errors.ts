@@ -17,6 +17,8 @@ export const ERROR_CODES = {
   method_not_allowed: { status: 405, type: 'invalid_request_error' },
   version_conflict: { status: 409, type: 'conflict_error' },
   session_busy: { status: 409, type: 'conflict_error' },
+  environment_in_use: { status: 409, type: 'conflict_error' },
+  unsupported_feature: { status: 400, type: 'invalid_request_error' },
   request_too_large: { status: 413, type: 'request_too_large' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error' },
   sandbox_unavailable: { status: 503, type: 'overloaded_error' },

@@ -20,8 +20,9 @@ export function agentFromRows(a: Selectable<AgentsTable>, v: Selectable<AgentVer
   };
 }
 
-export function agentBody(a: AgentBody): string {
-  const body: AgentBody = {
+/** Just the versioned fields of an agent, in a fixed key order (so two bodies compare as JSON). */
+export function pickAgentBody(a: AgentBody): AgentBody {
+  return {
     name: a.name,
     description: a.description,
     system: a.system,
@@ -33,7 +34,10 @@ export function agentBody(a: AgentBody): string {
     multiagent: a.multiagent,
     execution_identity: a.execution_identity,
   };
-  return JSON.stringify(body);
+}
+
+export function agentBody(a: AgentBody): string {
+  return JSON.stringify(pickAgentBody(a));
 }
 
 export function envFromRow(r: Selectable<EnvironmentsTable>): EnvironmentRecord {

@@ -1,0 +1,23 @@
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from '../logger.js';
+import type { Store } from '../store/store.js';
+import type { BerthConfig } from '../config.js';
+import type { SessionService } from '../sessions/service.js';
+import type { EventLog } from '../sessions/event-log.js';
+import type { Clock } from './common.js';
+
+/** What every route module receives from the composition root. */
+export interface ApiContext {
+  config: BerthConfig;
+  store: Store;
+  sessions: SessionService;
+  eventLog: EventLog;
+  /** Checks an API key; true when it may call the API. */
+  authenticate: (key: string) => boolean;
+  logger: Logger;
+  clock: Clock;
+  /** Resolves when the API is ready to serve (store migrated, driver checked). */
+  ready: () => Promise<{ ok: boolean; problems: string[] }>;
+}
+
+export type RouteModule = (app: FastifyInstance, ctx: ApiContext) => void;

@@ -1,0 +1,202 @@
+import { newId } from '@berth/protocol';
+import { z } from 'zod';
+import { ApiError, notFound } from '../errors.js';
+import type { EnvironmentRecord, JsonObject } from '../store/store.js';
+import { ListQuerySchema, MetadataPatchSchema, MetadataSchema, checkId, patchMetadata, rangeFrom } from './common.js';
+import type { RouteModule } from './context.js';
+import { parseInput } from './validate.js';
+
+/** Environment config (§4): stored faithfully; networking is enforced by the egress layer. */
+
+const PKG_MANAGERS = ['apt', 'cargo', 'gem', 'go', 'npm', 'pip'] as const;
+const pkgList = z.array(z.string().min(1).max(256)).max(500);
+
+const Networking = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('unrestricted') }),
+  z.strictObject({
+    type: z.literal('limited'),
+    allowed_hosts: z.array(z.string().min(1).max(253)).max(1000).optional(),
+    allow_mcp_servers: z.boolean().optional(),
+    allow_package_managers: z.boolean().optional(),
+  }),
+]);
+
+const Packages = z.strictObject({
+  type: z.literal('packages').optional(),
+  apt: pkgList.optional(),
+  cargo: pkgList.optional(),
+  gem: pkgList.optional(),
+  go: pkgList.optional(),
+  npm: pkgList.optional(),
+  pip: pkgList.optional(),
+});
+
+const Config = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('cloud'), networking: Networking.optional(), packages: Packages.optional() }),
+  z.strictObject({ type: z.literal('self_hosted') }),
+]);
+
+/** Berth's additions on an environment. Only what this build enforces is accepted; the rest is refused, not ignored. */
+export const EnvBerthSchema = z.strictObject({
+  driver: z.literal('bwrap', { error: "berth.driver must be 'bwrap' (the only driver this build has)" }).optional(),
+});
+
+const EnvCreate = z.strictObject({
+  name: z.string().min(1).max(256),
+  description: z.string().max(2048).nullable().optional(),
+  config: Config.optional(),
+  metadata: MetadataSchema.optional(),
+  scope: z.enum(['organization', 'account']).optional(),
+  berth: EnvBerthSchema.optional(),
+});
+
+const EnvUpdate = z.strictObject({
+  name: z.string().min(1).max(256).optional(),
+  description: z.string().max(2048).nullable().optional(),
+  config: Config.optional(),
+  metadata: MetadataPatchSchema.optional(),
+  scope: z.enum(['organization', 'account']).optional(),
+  berth: EnvBerthSchema.optional(),
+});
+
+/** The response form of a config: `packages` has all six lists, `limited` networking all three fields. */
+export function resolveConfig(c: z.infer<typeof Config> | undefined): JsonObject {
+  if (!c) c = { type: 'cloud' };
+  if (c.type === 'self_hosted') return { type: 'self_hosted' };
+  // Berth is deny-by-default: a cloud environment without networking gets `limited` with nothing allowed.
+  const n = c.networking ?? { type: 'limited' };
+  const networking: JsonObject =
+    n.type === 'unrestricted'
+      ? { type: 'unrestricted' }
+      : {
+          type: 'limited',
+          allowed_hosts: n.allowed_hosts ?? [],
+          allow_mcp_servers: n.allow_mcp_servers ?? false,
+          allow_package_managers: n.allow_package_managers ?? false,
+        };
+  const packages: JsonObject = { type: 'packages' };
+  for (const m of PKG_MANAGERS) packages[m] = c.packages?.[m] ?? [];
+  const anyPackages = PKG_MANAGERS.some((m) => (packages[m] as string[]).length > 0);
+  if (networking.type === 'limited' && anyPackages && networking.allow_package_managers !== true) {
+    throw new ApiError(
+      'invalid_request',
+      'config.packages needs the package registries: with limited networking set config.networking.allow_package_managers to true.',
+    );
+  }
+  return { type: 'cloud', networking, packages };
+}
+
+export function serializeEnvironment(e: EnvironmentRecord): object {
+  return {
+    id: e.id,
+    type: 'environment',
+    name: e.name,
+    description: e.description,
+    config: e.config,
+    metadata: e.metadata,
+    ...(e.scope ? { scope: e.scope } : {}),
+    berth: e.berth,
+    created_at: e.created_at,
+    updated_at: e.updated_at,
+    archived_at: e.archived_at,
+  };
+}
+
+const IdParams = z.object({ id: z.string() });
+
+/** environments: create, retrieve, update, list, delete, archive. */
+export const environmentRoutes: RouteModule = (app, { store, clock }) => {
+  const load = async (id: string) => {
+    checkId('environment', 'env_', id);
+    const e = await store.getEnvironment(id);
+    if (!e) throw notFound('environment', id);
+    return e;
+  };
+
+  app.post('/v1/environments', async (req) => {
+    const b = parseInput(EnvCreate, req.body);
+    const now = clock();
+    const env: EnvironmentRecord = {
+      id: newId('environment'),
+      name: b.name,
+      description: b.description ?? null,
+      config: resolveConfig(b.config),
+      metadata: b.metadata ?? {},
+      scope: b.scope ?? null,
+      berth: { driver: b.berth?.driver ?? 'bwrap' },
+      created_at: now,
+      updated_at: now,
+      archived_at: null,
+    };
+    await store.createEnvironment(env);
+    return serializeEnvironment(env);
+  });
+
+  app.get('/v1/environments/:id', async (req) => {
+    const { id } = parseInput(IdParams, req.params, 'path');
+    return serializeEnvironment(await load(id));
+  });
+
+  app.post('/v1/environments/:id', async (req) => {
+    const { id } = parseInput(IdParams, req.params, 'path');
+    const b = parseInput(EnvUpdate, req.body ?? {});
+    const cur = await load(id);
+    if (cur.archived_at) {
+      throw new ApiError('environment_archived', `Environment '${id}' is archived and read-only. Create a new environment.`);
+    }
+    if (b.config && b.config.type !== cur.config.type) {
+      throw new ApiError(
+        'invalid_config_type_change',
+        `config.type cannot change from '${String(cur.config.type)}' to '${b.config.type}'. Create a new environment instead.`,
+      );
+    }
+    const next: EnvironmentRecord = {
+      ...cur,
+      name: b.name ?? cur.name,
+      description: b.description === undefined ? cur.description : b.description,
+      config: b.config ? resolveConfig(b.config) : cur.config,
+      metadata: patchMetadata(cur.metadata, b.metadata, true),
+      scope: b.scope ?? cur.scope,
+      berth: b.berth ? { ...cur.berth, ...b.berth } : cur.berth,
+      updated_at: clock(),
+    };
+    await store.putEnvironment(next);
+    return serializeEnvironment(next);
+  });
+
+  app.get('/v1/environments', async (req) => {
+    const q = parseInput(ListQuerySchema, req.query, 'query');
+    const page = await store.listEnvironments({
+      limit: q.limit,
+      page: q.page,
+      includeArchived: q.include_archived ?? false,
+      createdAt: rangeFrom(q, 'created_at'),
+    });
+    return { data: page.data.map(serializeEnvironment), next_page: page.next };
+  });
+
+  app.delete('/v1/environments/:id', async (req) => {
+    const { id } = parseInput(IdParams, req.params, 'path');
+    await load(id);
+    const live = await store.countLiveSessions(id);
+    if (live > 0) {
+      throw new ApiError(
+        'environment_in_use',
+        `Environment '${id}' still has ${live} session(s). Delete or archive them first, or archive the environment.`,
+        {},
+        false,
+      );
+    }
+    await store.deleteEnvironment(id);
+    return { id, type: 'environment_deleted' };
+  });
+
+  app.post('/v1/environments/:id/archive', async (req) => {
+    const { id } = parseInput(IdParams, req.params, 'path');
+    const cur = await load(id);
+    if (cur.archived_at) return serializeEnvironment(cur);
+    const next = { ...cur, archived_at: clock(), updated_at: clock() };
+    await store.putEnvironment(next);
+    return serializeEnvironment(next);
+  });
+};

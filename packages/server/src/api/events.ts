@@ -1,0 +1,65 @@
+import { newId } from '@berth/protocol';
+import { z } from 'zod';
+import { ApiError } from '../errors.js';
+import type { InboundEvent } from '../sessions/service.js';
+import { checkId, rangeFrom } from './common.js';
+import type { RouteModule } from './context.js';
+import { EVENT_DELTA_TYPES, SendEventsBodySchema } from './events-schema.js';
+import { EventListQuerySchema } from './sessions-schema.js';
+import { streamEvents } from './sse.js';
+import { parseInput } from './validate.js';
+
+const IdParams = z.object({ id: z.string() });
+const StreamQuery = z.object({
+  'event_deltas[]': z
+    .union([z.enum(EVENT_DELTA_TYPES), z.array(z.enum(EVENT_DELTA_TYPES))], {
+      error: `event_deltas[] accepts ${EVENT_DELTA_TYPES.join(' and ')} only`,
+    })
+    .optional(),
+});
+
+/** events: send, list, stream (SSE). */
+export const eventRoutes: RouteModule = (app, ctx) => {
+  const { store, sessions, config } = ctx;
+
+  app.post('/v1/sessions/:id/events', async (req) => {
+    const { id } = parseInput(IdParams, req.params, 'path');
+    checkId('session', 'sesn_', id);
+    const b = parseInput(SendEventsBodySchema, req.body);
+    await sessions.load(id);
+    for (const e of b.events) {
+      if (e.type !== 'user.message' && e.type !== 'user.interrupt') {
+        throw new ApiError(
+          'unsupported_feature',
+          `Events of type '${e.type}' are not supported by this Berth build yet: there is nothing pending that it could answer.`,
+        );
+      }
+    }
+    const inbound = b.events.map((e) => ({ ...e, id: newId('event') }) as InboundEvent);
+    return { data: await sessions.send(id, inbound) };
+  });
+
+  app.get('/v1/sessions/:id/events', async (req) => {
+    const { id } = parseInput(IdParams, req.params, 'path');
+    checkId('session', 'sesn_', id);
+    const q = parseInput(EventListQuerySchema, req.query, 'query');
+    await sessions.load(id);
+    const types = q['types[]'];
+    const page = await store.listEvents(id, {
+      limit: q.limit,
+      page: q.page,
+      order: q.order,
+      types: types === undefined ? undefined : Array.isArray(types) ? types : [types],
+      processedAt: rangeFrom(q, 'created_at'),
+    });
+    return { data: page.data.map((e) => e.body), next_page: page.next };
+  });
+
+  app.get('/v1/sessions/:id/events/stream', async (req, reply) => {
+    const { id } = parseInput(IdParams, req.params, 'path');
+    checkId('session', 'sesn_', id);
+    parseInput(StreamQuery, req.query, 'query');
+    await sessions.load(id);
+    streamEvents(req, reply, ctx.eventLog, id, config.sseHeartbeatMs);
+  });
+};

@@ -1,0 +1,102 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import { newId } from '@berth/protocol';
+import { ApiError, errorBody } from '../errors.js';
+import { BadCursorError } from '../store/store.js';
+import { agentRoutes } from './agents.js';
+import type { ApiContext } from './context.js';
+import { environmentRoutes } from './environments.js';
+import { eventRoutes } from './events.js';
+import { sessionRoutes } from './sessions.js';
+
+/**
+ * Builds the HTTP API: Managed-Agents-compatible routes under /v1, health under /healthz and /readyz.
+ * Every error leaves in the Anthropic shape with a `request-id` header; anything unexpected is logged as a bug and
+ * answered 500 without internals.
+ */
+export function buildHttpApi(ctx: ApiContext): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: ctx.logger.child({ component: 'api' }) as FastifyBaseLogger,
+    // Per-request lines come from the onResponse hook below (debug level), with our request ids.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
+    bodyLimit: ctx.config.maxBodyBytes,
+    genReqId: () => newId('request'),
+    requestIdHeader: false,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
+  });
+
+  // Only JSON is accepted; fastify's built-in text/plain parser would let other bodies through to validation.
+  app.removeContentTypeParser('text/plain');
+  // Bodyless POSTs (archive) send no content-type; an empty JSON body is treated as "no body" too.
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      done(new ApiError('invalid_json', 'The request body is not valid JSON. Send a JSON object with content-type application/json.'), undefined);
+    }
+  });
+
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('request-id', req.id);
+    if (!req.url.startsWith('/v1/')) return;
+    const key = apiKeyOf(req.headers);
+    if (!key || !ctx.authenticate(key)) {
+      throw new ApiError('unauthorized', 'Invalid or missing API key. Send it as `x-api-key: <key>` or `Authorization: Bearer <key>`.');
+    }
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    req.log.debug({ method: req.method, url: req.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+  });
+
+  app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
+    const apiErr = toApiError(err);
+    if (apiErr.status >= 500) req.log.error({ err }, 'unhandled error (this is a bug)');
+    if (apiErr.shouldRetry !== undefined) reply.header('x-should-retry', String(apiErr.shouldRetry));
+    void reply.status(apiErr.status).send(errorBody(apiErr, String(req.id)));
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    const e = new ApiError('not_found', `No route ${req.method} ${req.url.split('?')[0]}. See the API reference for the routes Berth serves.`);
+    void reply.status(404).send(errorBody(e, String(req.id)));
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    const r = await ctx.ready();
+    return reply.status(r.ok ? 200 : 503).send({ status: r.ok ? 'ready' : 'not_ready', problems: r.problems });
+  });
+
+  for (const routes of [agentRoutes, environmentRoutes, sessionRoutes, eventRoutes]) routes(app, ctx);
+  return app;
+}
+
+function apiKeyOf(h: Record<string, string | string[] | undefined>): string | undefined {
+  const x = h['x-api-key'];
+  if (typeof x === 'string' && x) return x;
+  const auth = h.authorization;
+  if (typeof auth === 'string' && auth.startsWith('Bearer ')) return auth.slice(7).trim();
+  return undefined;
+}
+
+/** Maps framework and library errors onto the registry; anything unknown is a 500. */
+function toApiError(err: FastifyError | ApiError): ApiError {
+  if (err instanceof ApiError) return err;
+  if (err instanceof BadCursorError) return new ApiError('invalid_request', 'The page cursor is not valid. Pass next_page exactly as returned.');
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ApiError('request_too_large', 'The request body is too large. Send a smaller body.');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new ApiError('unsupported_media_type', 'Unsupported content-type. Send JSON with content-type application/json.');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new ApiError('invalid_json', 'The request body is not valid JSON.');
+    default:
+      if (err.statusCode === 404) return new ApiError('not_found', err.message);
+      if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
+        return new ApiError('invalid_request', err.message);
+      }
+      return new ApiError('internal', 'Internal error. It has been logged; please report it with the request id.');
+  }
+}

@@ -1,0 +1,199 @@
+import { newId } from '@berth/protocol';
+import { z } from 'zod';
+import { ApiError, notFound } from '../errors.js';
+import { assertRunnable } from '../sessions/run-config.js';
+import type { SessionService } from '../sessions/service.js';
+import type { AgentRecord, JsonObject, SessionRecord, Store } from '../store/store.js';
+import { modelObject } from './agents-schema.js';
+import { checkId, patchMetadata, rangeFrom } from './common.js';
+import type { RouteModule } from './context.js';
+import { SessionCreateSchema, SessionListQuerySchema, SessionUpdateSchema } from './sessions-schema.js';
+import { checkToolRefs, resolveSkills, resolveTools, McpServersSchema, ToolsSchema } from './tools.js';
+import { parseInput } from './validate.js';
+
+/** The wire form of a session (§2 Session), with usage from the gateway's ledger. */
+export async function serializeSession(s: SessionRecord, store: Store, service: SessionService): Promise<object> {
+  const u = await store.sessionUsage(s.id);
+  const active = service.activeSeconds(s);
+  const duration = (Date.now() - Date.parse(s.created_at)) / 1000;
+  return {
+    id: s.id,
+    type: 'session',
+    status: s.status,
+    agent: s.agent,
+    environment_id: s.environment_id,
+    title: s.title,
+    metadata: s.metadata,
+    resources: s.resources,
+    vault_ids: s.vault_ids,
+    budget: s.budget,
+    outcome_evaluations: [],
+    stats: { active_seconds: round(active), duration_seconds: round(duration) },
+    usage: {
+      input_tokens: u.input_tokens,
+      output_tokens: u.output_tokens,
+      cache_read_input_tokens: u.cache_read_input_tokens,
+      cache_creation: { ephemeral_5m_input_tokens: u.cache_creation_input_tokens, ephemeral_1h_input_tokens: 0 },
+      active_seconds: round(active),
+    },
+    berth: { ...s.berth, sandbox: { id: s.sandbox_id, state: s.sandbox_state } },
+    created_at: s.created_at,
+    updated_at: s.updated_at,
+    archived_at: s.archived_at,
+  };
+}
+
+function round(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}
+
+/** The agent snapshot a session runs: the pinned (or latest) version with any overrides applied. */
+function snapshot(a: AgentRecord, ref: z.infer<typeof SessionCreateSchema>['agent']): JsonObject {
+  const base: JsonObject = {
+    id: a.id,
+    type: 'agent',
+    version: a.version,
+    name: a.name,
+    description: a.description,
+    system: a.system,
+    model: a.model,
+    tools: a.tools,
+    mcp_servers: a.mcp_servers,
+    skills: a.skills,
+    multiagent: a.multiagent,
+    execution_identity: a.execution_identity,
+  };
+  if (typeof ref === 'string' || ref.type === 'agent') return base;
+  const tools = ref.tools ?? ToolsSchema.parse(a.tools);
+  const servers = ref.mcp_servers ?? McpServersSchema.parse(a.mcp_servers);
+  if (ref.tools || ref.mcp_servers) checkToolRefs(tools, servers);
+  return {
+    ...base,
+    ...(ref.model !== undefined ? { model: modelObject(ref.model) as JsonObject } : {}),
+    ...(ref.system !== undefined ? { system: ref.system } : {}),
+    ...(ref.tools !== undefined ? { tools: resolveTools(ref.tools) } : {}),
+    ...(ref.mcp_servers !== undefined ? { mcp_servers: ref.mcp_servers } : {}),
+    ...(ref.skills !== undefined ? { skills: resolveSkills(ref.skills) } : {}),
+  };
+}
+
+const IdParams = z.object({ id: z.string() });
+
+/** sessions: create, retrieve, update, list, delete, archive. */
+export const sessionRoutes: RouteModule = (app, { store, sessions, clock }) => {
+  const load = async (id: string) => {
+    checkId('session', 'sesn_', id);
+    return sessions.load(id);
+  };
+  const wire = (s: SessionRecord) => serializeSession(s, store, sessions);
+
+  app.post('/v1/sessions', async (req) => {
+    const b = parseInput(SessionCreateSchema, req.body);
+    const ref = b.agent;
+    const agentId = typeof ref === 'string' ? ref : ref.id;
+    const version = typeof ref === 'string' ? undefined : ref.version;
+    const agent = await store.getAgent(agentId, version);
+    if (!agent) throw version ? notFound(`agent version ${version} of`, agentId) : notFound('agent', agentId);
+    if (agent.archived_at) throw new ApiError('agent_archived', `Agent '${agentId}' is archived. Use an active agent.`);
+    checkId('environment', 'env_', b.environment_id);
+    const env = await store.getEnvironment(b.environment_id);
+    if (!env) throw notFound('environment', b.environment_id);
+    if (env.archived_at) {
+      throw new ApiError('environment_archived', `Environment '${env.id}' is archived. Create sessions in an active environment.`);
+    }
+    if (env.config.type !== 'cloud') {
+      throw new ApiError('unsupported_feature', `Environment '${env.id}' is self_hosted; Berth runs sessions in cloud environments only.`);
+    }
+    if (b.resources?.length) {
+      throw new ApiError('unsupported_feature', 'Session resources are not supported by this Berth build yet; create the session without resources.');
+    }
+    if (b.vault_ids?.length) {
+      throw new ApiError('unsupported_feature', 'Vaults are not supported by this Berth build yet; create the session without vault_ids.');
+    }
+    const agentSnapshot = snapshot(agent, ref);
+    assertRunnable(agentSnapshot);
+    const now = clock();
+    const session = await sessions.create({
+      id: newId('session'),
+      environment_id: env.id,
+      agent_id: agent.id,
+      agent_version: agent.version,
+      agent: agentSnapshot,
+      title: b.title ?? null,
+      metadata: b.metadata ?? {},
+      resources: [],
+      vault_ids: [],
+      budget: (b.budget ?? null) as JsonObject | null,
+      status: 'idle',
+      berth: { driver: env.berth.driver ?? 'bwrap' },
+      stats: {},
+      runner_acked_seq: 0,
+      created_at: now,
+      updated_at: now,
+      archived_at: null,
+    });
+    if (b.initial_events?.length) {
+      await sessions.send(session.id, b.initial_events.map((e) => ({ ...e, id: newId('event') })));
+    }
+    return wire((await store.getSession(session.id))!);
+  });
+
+  app.get('/v1/sessions/:id', async (req) => {
+    const { id } = parseInput(IdParams, req.params, 'path');
+    return wire(await load(id));
+  });
+
+  app.post('/v1/sessions/:id', async (req) => {
+    const { id } = parseInput(IdParams, req.params, 'path');
+    const b = parseInput(SessionUpdateSchema, req.body ?? {});
+    const s = await load(id);
+    if (b.vault_ids !== undefined) {
+      throw new ApiError('invalid_request', 'vault_ids cannot change after a session is created. Create a new session instead.');
+    }
+    if (s.archived_at) throw new ApiError('session_archived', `Session '${id}' is archived and read-only.`);
+    if (b.agent) {
+      throw new ApiError(
+        'unsupported_feature',
+        'Changing agent.tools or agent.mcp_servers of a live session is not supported by this Berth build yet.',
+      );
+    }
+    const updated = await store.updateSession(id, {
+      ...(b.title !== undefined ? { title: b.title } : {}),
+      ...(b.metadata ? { metadata: patchMetadata(s.metadata, b.metadata) } : {}),
+      ...(b.budget !== undefined ? { budget: b.budget as JsonObject | null } : {}),
+      updated_at: clock(),
+    });
+    return wire(updated!);
+  });
+
+  app.get('/v1/sessions', async (req) => {
+    const q = parseInput(SessionListQuerySchema, req.query, 'query');
+    const statuses = q['statuses[]'];
+    // Berth has no deployments or memory stores: filtering by one matches nothing.
+    if (q.deployment_id || q.memory_store_id) return { data: [], next_page: null, prev_page: null };
+    const page = await store.listSessions({
+      limit: q.limit,
+      page: q.page,
+      order: q.order,
+      statuses: statuses === undefined ? undefined : Array.isArray(statuses) ? statuses : [statuses],
+      includeArchived: q.include_archived ?? false,
+      agentId: q.agent_id,
+      agentVersion: q.agent_version,
+      createdAt: rangeFrom(q, 'created_at'),
+    });
+    return { data: await Promise.all(page.data.map(wire)), next_page: page.next, prev_page: page.prev };
+  });
+
+  app.delete('/v1/sessions/:id', async (req) => {
+    const { id } = parseInput(IdParams, req.params, 'path');
+    await load(id);
+    await sessions.delete(id);
+    return { id, type: 'session_deleted' };
+  });
+
+  app.post('/v1/sessions/:id/archive', async (req) => {
+    const { id } = parseInput(IdParams, req.params, 'path');
+    await load(id);
+    return wire(await sessions.archive(id));
+  });
+};

@@ -1,0 +1,177 @@
+import { randomBytes } from 'node:crypto';
+import { access, mkdir } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { newId } from '@berth/protocol';
+import { builtinScenarios, loadScenarioDir, startScriptedModel, type ScriptedModel } from '@berth/scripted-model';
+import type { FastifyInstance } from 'fastify';
+import { resolveAdminKey, keyChecker } from './admin-key.js';
+import { systemClock } from './api/common.js';
+import { buildHttpApi } from './api/http.js';
+import { ConfigError, type BerthConfig } from './config.js';
+import { BwrapDriver } from './drivers/bwrap/index.js';
+import { createCgroupManagerSync } from './drivers/cgroups/index.js';
+import type { SandboxDriver } from './drivers/driver.js';
+import { ModelGateway, type Upstream } from './gateway/gateway.js';
+import { createLogger, type Logger } from './logger.js';
+import { EventLog } from './sessions/event-log.js';
+import { SessionService } from './sessions/service.js';
+import { openStore } from './store/open.js';
+import type { JsonObject, Store } from './store/store.js';
+
+/** The Berth installation root (the repository or package root that holds packages/runner). */
+export const INSTALL_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+export const RUNNER_ENTRY = 'packages/runner/dist/runner.mjs';
+
+export interface BerthApp {
+  /** Base URL of the API, e.g. http://127.0.0.1:7400. */
+  url: string;
+  adminKey: string;
+  config: BerthConfig;
+  store: Store;
+  logger: Logger;
+  http: FastifyInstance;
+  /** The scripted model when it is the upstream. */
+  scriptedModel: ScriptedModel | undefined;
+  driver: SandboxDriver;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+  /** Called once when a new admin key was generated (the CLI prints it). */
+  onAdminKeyGenerated?: (key: string, file: string) => void;
+}
+
+/**
+ * The composition root: builds every component from the config, wires them, and starts serving. Nothing else
+ * constructs long-lived components.
+ */
+export async function startBerth(config: BerthConfig, opts: StartOptions = {}): Promise<BerthApp> {
+  const logger = opts.logger ?? createLogger(config.logLevel);
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  try {
+    await access(join(INSTALL_DIR, RUNNER_ENTRY));
+  } catch {
+    throw new ConfigError(`The runner bundle ${join(INSTALL_DIR, RUNNER_ENTRY)} is missing. Run \`npm run build\` first.`);
+  }
+  const adminKey = await resolveAdminKey(config.dataDir, config.adminKey, opts.onAdminKeyGenerated ?? (() => undefined));
+  const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+
+  let scriptedModel: ScriptedModel | undefined;
+  let upstream: Upstream;
+  if (config.scriptedModel) {
+    const scenarios = [...builtinScenarios()];
+    for (const dir of config.scenarios) scenarios.push(...(await loadScenarioDir(resolve(dir))));
+    // The scripted model demands a key like the real API does, so the gateway's key swap is exercised offline too.
+    const apiKey = config.anthropicApiKey ?? `sk-berth-scripted-${randomBytes(16).toString('hex')}`;
+    scriptedModel = await startScriptedModel({ scenarios, apiKey, logger: logger.child({ component: 'scripted-model' }) });
+    upstream = { url: scriptedModel.url, apiKey };
+  } else {
+    if (!config.anthropicApiKey) throw new ConfigError('ANTHROPIC_API_KEY is required unless --scripted-model is on.');
+    upstream = { url: config.upstreamUrl.replace(/\/+$/, ''), apiKey: config.anthropicApiKey };
+  }
+
+  const driver = new BwrapDriver({
+    sandboxesDir: join(config.dataDir, 'sandboxes'),
+    logger: logger.child({ component: 'driver' }),
+    cgroups: createCgroupManagerSync(),
+    uidRange: { start: config.uidRangeStart, count: config.uidRangeCount },
+    bwrapPath: config.bwrapPath,
+  });
+  await removeOrphans(driver, store, logger);
+
+  const gateway = new ModelGateway(upstream, store, logger.child({ component: 'gateway' }));
+  const eventLog = new EventLog(store, systemClock, logger);
+  const sessions = new SessionService(
+    store,
+    eventLog,
+    {
+      driver,
+      gateway,
+      logger: logger.child({ component: 'sessions' }),
+      runRoot: join(config.dataDir, 'run'),
+      installDir: INSTALL_DIR,
+      runnerEntry: RUNNER_ENTRY,
+      readyTimeoutMs: config.runnerReadyTimeoutMs,
+      logLevel: config.logLevel,
+    },
+    systemClock,
+    logger.child({ component: 'sessions' }),
+    { maxTurns: config.maxTurns, modelMaxRetries: config.modelMaxRetries },
+  );
+  const http = buildHttpApi({
+    config,
+    store,
+    sessions,
+    eventLog,
+    logger,
+    clock: systemClock,
+    authenticate: keyChecker(adminKey),
+    ready: async () => {
+      const problems: string[] = [];
+      await store.ping().catch((err: unknown) => problems.push(`store: ${(err as Error).message}`));
+      problems.push(...(await driver.check()));
+      return { ok: problems.length === 0, problems };
+    },
+  });
+  await http.listen({ host: config.host, port: config.port });
+  const addr = http.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.port;
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  logger.info({ url, dataDir: config.dataDir, upstream: config.scriptedModel ? 'scripted' : upstream.url }, 'berthd ready');
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    adminKey,
+    config,
+    store,
+    logger,
+    http,
+    scriptedModel,
+    driver,
+    close() {
+      closing ??= (async () => {
+        await http.close();
+        // This build does not re-adopt sandboxes after a restart, so a graceful stop removes them.
+        await sessions.stopAll();
+        await gateway.close();
+        await scriptedModel?.close();
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+/**
+ * Sandboxes left by an earlier berthd belong to nothing this process can drive: remove them, and end their
+ * sessions with an explanation rather than leaving them "running" forever.
+ */
+async function removeOrphans(driver: SandboxDriver, store: Store, logger: Logger): Promise<void> {
+  for (const sbx of await driver.list()) {
+    logger.warn({ sandboxId: sbx.id }, 'removing a sandbox left by an earlier berthd');
+    await driver.destroy(sbx.id);
+  }
+  let page: string | undefined;
+  do {
+    const p = await store.listSessions({ limit: 200, order: 'asc', page, includeArchived: false, statuses: ['running', 'idle', 'rescheduling'] });
+    for (const s of p.data) {
+      if (s.sandbox_state === 'stopped') continue;
+      const now = new Date().toISOString();
+      const error = {
+        type: 'unknown_error',
+        message: 'berthd restarted and this build cannot re-adopt running sandboxes; the session ended. Create a new session.',
+        retry_status: { type: 'terminal' },
+      };
+      const events = ([
+        { id: newId('event'), type: 'session.error', error },
+        { id: newId('event'), type: 'session.status_terminated' },
+      ] as Array<JsonObject & { id: string; type: string }>).map((e) => ({ id: e.id, type: e.type, processed_at: now, body: { ...e, processed_at: now } }));
+      await store.appendEvents(s.id, events);
+      await store.updateSession(s.id, { sandbox_state: 'stopped', status: 'terminated' });
+    }
+    page = p.next ?? undefined;
+  } while (page);
+}

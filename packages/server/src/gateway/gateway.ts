@@ -1,0 +1,165 @@
+import { createHash } from 'node:crypto';
+import { chmod, rm } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { newId } from '@berth/protocol';
+import { Agent, request } from 'undici';
+import type { Logger } from '../logger.js';
+import type { Store } from '../store/store.js';
+import { SseUsageTap, usageFromJson, type ObservedUsage } from './usage.js';
+
+/** Where model requests really go, and the credential that only berthd holds. */
+export interface Upstream {
+  /** Base URL without a trailing slash, e.g. https://api.anthropic.com. */
+  url: string;
+  apiKey: string;
+}
+
+/** Largest request body a sandbox may send to the model. */
+const MAX_REQUEST_BYTES = 32 * 1024 * 1024;
+/** Headers passed upstream; everything else (notably the sandbox's key) is dropped. */
+const FORWARD_HEADERS = ['content-type', 'accept', 'anthropic-version', 'anthropic-beta', 'user-agent', 'x-claude-code-session-id'];
+const ROUTES = new Set(['/v1/messages', '/v1/messages/count_tokens']);
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+/**
+ * The model gateway. Each sandbox gets its own listener on a unix socket (its only way to the model); requests
+ * must carry a per-session token, which is swapped for the real credential on the way out. Replies stream back
+ * untouched while their usage is read and written to the ledger.
+ */
+export class ModelGateway {
+  private readonly dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 64 });
+
+  constructor(
+    private readonly upstream: Upstream,
+    private readonly store: Store,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Starts a listener for one sandbox; `sessionFor` maps a token hash to the session it belongs to. */
+  async listen(path: string, sessionFor: (tokenHash: string) => string | undefined): Promise<Server> {
+    await rm(path, { force: true });
+    const server = createServer((req, res) => {
+      this.handle(req, res, sessionFor).catch((err: unknown) => {
+        this.logger.error({ err }, 'gateway request failed');
+        if (!res.headersSent) reply(res, 502, 'api_error', 'The model gateway could not complete the request.');
+        else res.destroy();
+      });
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => resolve());
+    });
+    await chmod(path, 0o666);
+    return server;
+  }
+
+  async close(): Promise<void> {
+    await this.dispatcher.close();
+  }
+
+  private async handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    sessionFor: (tokenHash: string) => string | undefined,
+  ): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://gateway');
+    if ((req.method === 'HEAD' || req.method === 'GET') && url.pathname === '/api/hello') {
+      res.writeHead(200).end();
+      return;
+    }
+    const token = headerToken(req);
+    const sessionId = token ? sessionFor(hashToken(token)) : undefined;
+    if (!sessionId) {
+      reply(res, 401, 'authentication_error', 'Unknown session token. Only the session runner may call the gateway.');
+      return;
+    }
+    if (req.method !== 'POST' || !ROUTES.has(url.pathname)) {
+      reply(res, 404, 'not_found_error', `The gateway serves POST /v1/messages and /v1/messages/count_tokens only.`);
+      return;
+    }
+    const body = await readBody(req);
+    if (!body) {
+      reply(res, 413, 'request_too_large', `Model requests are limited to ${MAX_REQUEST_BYTES} bytes.`);
+      return;
+    }
+    const started = Date.now();
+    const abort = new AbortController();
+    res.on('close', () => abort.abort());
+    const headers: Record<string, string> = { 'x-api-key': this.upstream.apiKey };
+    for (const h of FORWARD_HEADERS) {
+      const v = req.headers[h];
+      if (typeof v === 'string') headers[h] = v;
+    }
+    const up = await request(this.upstream.url + url.pathname + url.search, {
+      method: 'POST',
+      headers,
+      body,
+      dispatcher: this.dispatcher,
+      signal: abort.signal,
+    });
+    const type = String(up.headers['content-type'] ?? 'application/json');
+    const out: Record<string, string> = { 'content-type': type };
+    for (const h of ['request-id', 'retry-after', 'x-should-retry']) {
+      const v = up.headers[h];
+      if (typeof v === 'string') out[h] = v;
+    }
+    res.writeHead(up.statusCode, out);
+    const isMessages = url.pathname === '/v1/messages';
+    const tap = type.includes('text/event-stream') ? new SseUsageTap() : undefined;
+    const jsonParts: Buffer[] = [];
+    for await (const chunk of up.body) {
+      const buf = chunk as Buffer;
+      if (tap) tap.push(buf);
+      else if (isMessages && up.statusCode < 300) jsonParts.push(buf);
+      if (!res.write(buf)) await new Promise((r) => res.once('drain', r));
+    }
+    res.end();
+    if (!isMessages) return;
+    const usage = tap ? tap.usage : usageFromJson(Buffer.concat(jsonParts).toString('utf8'));
+    await this.record(sessionId, up.statusCode, usage, Date.now() - started);
+  }
+
+  private async record(sessionId: string, status: number, u: ObservedUsage, latencyMs: number): Promise<void> {
+    await this.store.recordModelRequest({
+      id: newId('modelRequest'),
+      session_id: sessionId,
+      // Failed requests have no message id; give each its own so the ledger keeps one row per request.
+      message_id: u.messageId ?? newId('modelRequest'),
+      model: u.model,
+      status,
+      input_tokens: u.input_tokens,
+      output_tokens: u.output_tokens,
+      cache_read_input_tokens: u.cache_read_input_tokens,
+      cache_creation_input_tokens: u.cache_creation_input_tokens,
+      latency_ms: latencyMs,
+      created_at: new Date().toISOString(),
+    });
+  }
+}
+
+function headerToken(req: IncomingMessage): string | undefined {
+  const key = req.headers['x-api-key'];
+  if (typeof key === 'string' && key) return key;
+  const auth = req.headers.authorization;
+  if (auth?.startsWith('Bearer ')) return auth.slice(7);
+  return undefined;
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_REQUEST_BYTES) return undefined;
+    parts.push(chunk as Buffer);
+  }
+  return Buffer.concat(parts);
+}
+
+function reply(res: ServerResponse, status: number, type: string, message: string): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ type: 'error', error: { type, message }, request_id: null }));
+}

@@ -1,0 +1,79 @@
+import type { Logger } from '../logger.js';
+import type { Clock } from '../api/common.js';
+import type { EventRecord, JsonObject, NewEvent, Store } from '../store/store.js';
+
+/** A served event: the JSON a client sees (has `id`, `type`, `processed_at`). */
+export type WireEvent = JsonObject & { id: string; type: string };
+
+/** An event to append: like WireEvent, without `processed_at` (the log stamps it). */
+export type EventInput = JsonObject & { id: string; type: string };
+
+type Listener = (event: WireEvent) => void;
+
+/**
+ * The only way events enter a session's history. Every event is persisted before anyone sees it (rule 3), and
+ * appends of one session are serialised, so subscribers receive events in seq order, exactly once each.
+ */
+export class EventLog {
+  private readonly chains = new Map<string, Promise<unknown>>();
+  private readonly listeners = new Map<string, Set<Listener>>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+  ) {}
+
+  /**
+   * Persists events (stamping `processed_at`), then publishes them. With `runnerSeq`, a re-sent runner frame that
+   * is already stored yields [] and publishes nothing.
+   */
+  append(sessionId: string, events: EventInput[], runnerSeq?: number): Promise<EventRecord[]> {
+    return this.serialised(sessionId, async () => {
+      const now = this.clock();
+      const rows: NewEvent[] = events.map((e) => ({
+        id: e.id,
+        type: e.type,
+        processed_at: now,
+        body: { ...e, processed_at: now },
+      }));
+      const stored = await this.store.appendEvents(sessionId, rows, runnerSeq);
+      for (const r of stored) this.publish(sessionId, r.body as WireEvent);
+      return stored;
+    });
+  }
+
+  /** Runs `fn` after every earlier append of the session has finished. */
+  serialised<T>(sessionId: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.chains.get(sessionId) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.chains.set(sessionId, tail);
+    void tail.then(() => {
+      if (this.chains.get(sessionId) === tail) this.chains.delete(sessionId);
+    });
+    return next;
+  }
+
+  /** Delivers an event to live subscribers only (used for `session.deleted`, which outlives the history). */
+  publish(sessionId: string, event: WireEvent): void {
+    for (const l of this.listeners.get(sessionId) ?? []) {
+      try {
+        l(event);
+      } catch (err) {
+        this.logger.warn({ err, sessionId }, 'event listener failed');
+      }
+    }
+  }
+
+  /** Subscribes to events appended from now on; returns the unsubscribe function. */
+  subscribe(sessionId: string, listener: Listener): () => void {
+    let set = this.listeners.get(sessionId);
+    if (!set) this.listeners.set(sessionId, (set = new Set()));
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0 && this.listeners.get(sessionId) === set) this.listeners.delete(sessionId);
+    };
+  }
+}

@@ -1,0 +1,196 @@
+import { mkdir, rm } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import { join } from 'node:path';
+import { RUNNER_ENV, SANDBOX_PATHS, type BerthdFrame, type RunnerFrame, type SessionRunConfig } from '@berth/protocol';
+import type { SandboxDriver, SandboxResources } from '../drivers/driver.js';
+import type { ModelGateway } from '../gateway/gateway.js';
+import type { Logger } from '../logger.js';
+import { ControlServer } from './control-server.js';
+
+/** Longest unix socket path Linux accepts (sun_path is 108 bytes including the NUL). */
+const MAX_SOCKET_PATH = 107;
+
+export interface RuntimeDeps {
+  driver: SandboxDriver;
+  gateway: ModelGateway;
+  logger: Logger;
+  /** Host directory under which each sandbox gets `<sandboxId>/` with its sockets. */
+  runRoot: string;
+  installDir: string;
+  runnerEntry: string;
+  readyTimeoutMs: number;
+  logLevel: string;
+}
+
+export interface RuntimeCallbacks {
+  /** A validated runner event frame for this session; resolves once it is persisted (then it is acked). */
+  onEvent(frame: Extract<RunnerFrame, { type: 'event' }>): Promise<void>;
+  /** The runner said hello; the answer is the welcome frame (acked seqs from the store). */
+  welcome(): Promise<Extract<BerthdFrame, { type: 'welcome' }>>;
+  /** The runner has gone and the sandbox is not running any more. */
+  onLost(reason: string): void;
+}
+
+/**
+ * One live session's sandbox: its sockets (control + model gateway), the driver's sandbox, and the frames to its
+ * runner. Frames sent before the runner is ready are queued and flushed in order once it is.
+ */
+export class SessionRuntime {
+  readonly sandboxId: string;
+  private readonly control: ControlServer;
+  private gatewayServer: Server | undefined;
+  private readonly runDir: string;
+  private readonly log: Logger;
+  private ready = false;
+  private stopped = false;
+  private queue: BerthdFrame[] = [];
+  private readyWaiters: Array<(err?: Error) => void> = [];
+  private stopWaiter: (() => void) | undefined;
+
+  constructor(
+    readonly sessionId: string,
+    sandboxId: string,
+    private readonly tokenHash: string,
+    private readonly runConfig: SessionRunConfig,
+    private readonly deps: RuntimeDeps,
+    private readonly cb: RuntimeCallbacks,
+  ) {
+    this.sandboxId = sandboxId;
+    this.log = deps.logger.child({ sessionId, sandboxId });
+    this.runDir = join(deps.runRoot, sandboxId);
+    const socket = join(this.runDir, 'control.sock');
+    if (Buffer.byteLength(socket) > MAX_SOCKET_PATH) {
+      throw new Error(`socket path ${socket} is longer than ${MAX_SOCKET_PATH} bytes: choose a shorter --data-dir`);
+    }
+    this.control = new ControlServer(socket, {
+      onHello: (f) => this.onHello(f),
+      onFrame: (f) => this.onFrame(f),
+      onDisconnect: () => this.onDisconnect(),
+    }, this.log);
+  }
+
+  /** Creates the sockets and the sandbox, and resolves when the runner has said hello and got its session. */
+  async start(resources: SandboxResources): Promise<void> {
+    const t0 = performance.now();
+    await mkdir(this.runDir, { recursive: true, mode: 0o755 });
+    await Promise.all([
+      this.control.listen(),
+      this.deps.gateway
+        .listen(join(this.runDir, 'model.sock'), (h) => (h === this.tokenHash ? this.sessionId : undefined))
+        .then((s) => (this.gatewayServer = s)),
+    ]);
+    const ready = this.waitReady();
+    await this.deps.driver.create({
+      id: this.sandboxId,
+      command: [process.execPath, `${SANDBOX_PATHS.install}/${this.deps.runnerEntry}`],
+      env: {
+        PATH: '/usr/local/bin:/usr/bin:/bin',
+        HOME: SANDBOX_PATHS.home,
+        LANG: 'C.UTF-8',
+        [RUNNER_ENV.controlSocket]: SANDBOX_PATHS.controlSocket,
+        [RUNNER_ENV.modelSocket]: SANDBOX_PATHS.modelSocket,
+        [RUNNER_ENV.sandboxId]: this.sandboxId,
+        [RUNNER_ENV.logLevel]: this.deps.logLevel,
+      },
+      runDir: this.runDir,
+      installDir: this.deps.installDir,
+      resources,
+    });
+    await ready;
+    this.log.info({ ms: Math.round(performance.now() - t0) }, 'sandbox ready');
+  }
+
+  /** Sends a frame now, or after the runner is ready. */
+  send(frame: BerthdFrame): void {
+    if (this.ready && this.control.send(frame)) return;
+    this.queue.push(frame);
+  }
+
+  /** Drops queued user messages (an interrupt jumps the queue and cancels what has not started). */
+  dropQueuedMessages(): number {
+    const before = this.queue.length;
+    this.queue = this.queue.filter((f) => f.type !== 'user_message');
+    return before - this.queue.length;
+  }
+
+  /**
+   * Stops the session's query, destroys the sandbox (every process, mount and cgroup) and removes the sockets.
+   * Idempotent.
+   */
+  async destroy(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.ready && this.control.connected) {
+      // Give the runner a moment to end the CLI cleanly; the cgroup kill below is what guarantees it.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 1500);
+        this.stopWaiter = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        this.control.send({ type: 'stop_session', session_id: this.sessionId });
+      });
+    }
+    await this.deps.driver.destroy(this.sandboxId);
+    await this.control.close();
+    const gw = this.gatewayServer;
+    if (gw) {
+      gw.closeAllConnections();
+      await new Promise<void>((resolve) => gw.close(() => resolve()));
+    }
+    await rm(this.runDir, { recursive: true, force: true });
+    for (const w of this.readyWaiters.splice(0)) w(new Error('session stopped before its sandbox was ready'));
+  }
+
+  private waitReady(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`the runner did not report ready within ${this.deps.readyTimeoutMs} ms`)),
+        this.deps.readyTimeoutMs,
+      );
+      this.readyWaiters.push((err) => {
+        clearTimeout(timer);
+        if (err) reject(err);
+        else resolve();
+      });
+    });
+  }
+
+  private async onHello(hello: Extract<RunnerFrame, { type: 'hello' }>): Promise<void> {
+    this.control.send(await this.cb.welcome());
+    if (!hello.sessions.some((s) => s.session_id === this.sessionId)) {
+      this.control.send({ type: 'start_session', session_id: this.sessionId, config: this.runConfig });
+    }
+    this.ready = true;
+    const queued = this.queue.splice(0);
+    for (const f of queued) this.control.send(f);
+    for (const w of this.readyWaiters.splice(0)) w();
+  }
+
+  private async onFrame(frame: Exclude<RunnerFrame, { type: 'hello' }>): Promise<void> {
+    if (frame.session_id !== this.sessionId) {
+      this.log.warn({ claimed: frame.session_id }, 'runner sent a frame for a session it does not host; dropped');
+      return;
+    }
+    if (frame.type === 'session_stopped') {
+      this.stopWaiter?.();
+      return;
+    }
+    await this.cb.onEvent(frame);
+    this.control.send({ type: 'ack', session_id: this.sessionId, seq: frame.seq });
+  }
+
+  private onDisconnect(): void {
+    this.ready = false;
+    if (this.stopped) return;
+    // The runner reconnects on its own if it is alive; if the sandbox is gone, the session has lost its agent.
+    setTimeout(() => {
+      if (this.stopped || this.control.connected) return;
+      void this.deps.driver.inspect(this.sandboxId).then((info) => {
+        if (!this.stopped && !this.control.connected && info?.status !== 'running') {
+          this.cb.onLost(`the sandbox exited (see ${info?.logFile ?? 'the runner log'})`);
+        }
+      });
+    }, 1000);
+  }
+}

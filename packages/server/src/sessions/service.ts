@@ -1,0 +1,198 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { newId, type BerthdFrame, type RunnerEvent, type RunnerFrame } from '@berth/protocol';
+import type { Clock } from '../api/common.js';
+import { ApiError, notFound } from '../errors.js';
+import { hashToken } from '../gateway/gateway.js';
+import type { Logger } from '../logger.js';
+import type { JsonObject, SessionRecord, SessionStatus, Store } from '../store/store.js';
+import type { EventInput, EventLog, WireEvent } from './event-log.js';
+import { buildRunConfig } from './run-config.js';
+import { SessionRuntime, type RuntimeDeps } from './runtime.js';
+
+/** A user/system event as accepted by the API (already validated). */
+export type InboundEvent = EventInput & { type: 'user.message' | 'user.interrupt' };
+
+export interface SessionServiceOptions {
+  maxTurns: number;
+  modelMaxRetries: number;
+}
+
+/**
+ * Session lifecycle: starts a sandbox per session, relays user events to its runner, persists what the runner
+ * emits, and tears everything down on delete or archive. The API layer validates input; this layer owns state.
+ */
+export class SessionService {
+  private readonly runtimes = new Map<string, SessionRuntime>();
+  /** When each running session last went running, for `stats.active_seconds`. */
+  private readonly runningSince = new Map<string, number>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly events: EventLog,
+    private readonly runtimeDeps: RuntimeDeps,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+    private readonly opts: SessionServiceOptions,
+  ) {}
+
+  /** Persists a new session and starts its sandbox in the background. Returns the stored record. */
+  async create(record: Omit<SessionRecord, 'gateway_token_hash' | 'sdk_session_id' | 'sandbox_id' | 'sandbox_state'>): Promise<SessionRecord> {
+    const token = `bgt_${randomBytes(32).toString('base64url')}`;
+    const session: SessionRecord = {
+      ...record,
+      gateway_token_hash: hashToken(token),
+      sdk_session_id: randomUUID(),
+      sandbox_id: newId('sandbox'),
+      sandbox_state: 'starting',
+    };
+    await this.store.createSession(session);
+    const runtime = new SessionRuntime(
+      session.id,
+      session.sandbox_id!,
+      session.gateway_token_hash,
+      buildRunConfig({
+        agent: session.agent,
+        gatewayToken: token,
+        sdkSessionId: session.sdk_session_id,
+        maxTurns: this.opts.maxTurns,
+        modelMaxRetries: this.opts.modelMaxRetries,
+      }),
+      this.runtimeDeps,
+      {
+        onEvent: (f) => this.onRunnerEvent(session.id, f),
+        welcome: async () => ({
+          type: 'welcome',
+          sessions: [{ session_id: session.id, acked_seq: (await this.store.getSession(session.id))?.runner_acked_seq ?? 0 }],
+        }),
+        onLost: (reason) => void this.fail(session.id, `The session's sandbox stopped unexpectedly: ${reason}.`),
+      },
+    );
+    this.runtimes.set(session.id, runtime);
+    void runtime.start({}).then(
+      () => this.store.updateSession(session.id, { sandbox_state: 'ready' }),
+      (err: unknown) => this.fail(session.id, `The sandbox failed to start: ${(err as Error).message}.`),
+    );
+    return session;
+  }
+
+  /**
+   * Appends user events (each echoed into the history before anything acts on it) and hands them to the runner.
+   * Returns the echoed events.
+   */
+  async send(sessionId: string, inbound: InboundEvent[]): Promise<WireEvent[]> {
+    const s = await this.load(sessionId);
+    if (s.archived_at) throw new ApiError('session_archived', `Session '${sessionId}' is archived and read-only. Create a new session.`);
+    if (s.status === 'terminated') {
+      throw new ApiError('session_terminated', `Session '${sessionId}' has terminated and cannot take events. Create a new session.`);
+    }
+    const stored = await this.events.append(sessionId, inbound);
+    const runtime = this.runtimes.get(sessionId);
+    for (const r of stored) {
+      const e = r.body as WireEvent;
+      if (e.type === 'user.interrupt') {
+        runtime?.dropQueuedMessages();
+        runtime?.send({ type: 'interrupt', session_id: sessionId });
+      } else if (e.type === 'user.message') {
+        runtime?.send({
+          type: 'user_message',
+          session_id: sessionId,
+          event_id: e.id,
+          content: e.content as Extract<BerthdFrame, { type: 'user_message' }>['content'],
+        });
+      }
+    }
+    return stored.map((r) => r.body as WireEvent);
+  }
+
+  /** Stops the sandbox and marks the session archived (read-only). */
+  async archive(sessionId: string): Promise<SessionRecord> {
+    const s = await this.load(sessionId);
+    if (s.archived_at) return s;
+    await this.stopRuntime(sessionId);
+    const now = this.clock();
+    return (await this.store.updateSession(sessionId, { archived_at: now, sandbox_state: 'stopped', status: s.status === 'running' ? 'idle' : s.status }))!;
+  }
+
+  /** Stops the sandbox, tells open streams, and deletes the session with its history. */
+  async delete(sessionId: string): Promise<void> {
+    await this.load(sessionId);
+    await this.stopRuntime(sessionId);
+    await this.events.serialised(sessionId, async () => {
+      await this.store.deleteSession(sessionId);
+      this.events.publish(sessionId, { id: newId('event'), type: 'session.deleted', processed_at: this.clock() });
+    });
+  }
+
+  /** Destroys every sandbox this process started (graceful shutdown of a build without re-adoption). */
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.runtimes.keys()].map((id) => this.stopRuntime(id)));
+  }
+
+  async load(sessionId: string): Promise<SessionRecord> {
+    const s = await this.store.getSession(sessionId);
+    if (!s) throw notFound('session', sessionId);
+    return s;
+  }
+
+  /** The live active time of a session, including the turn in progress. */
+  activeSeconds(s: SessionRecord): number {
+    const base = typeof s.stats.active_seconds === 'number' ? s.stats.active_seconds : 0;
+    const since = this.runningSince.get(s.id);
+    return base + (since ? (Date.now() - since) / 1000 : 0);
+  }
+
+  private async stopRuntime(sessionId: string): Promise<void> {
+    const runtime = this.runtimes.get(sessionId);
+    if (!runtime) return;
+    this.runtimes.delete(sessionId);
+    try {
+      await runtime.destroy();
+    } catch (err) {
+      this.logger.error({ err, sessionId }, 'destroying the sandbox failed');
+      throw err;
+    }
+  }
+
+  private async onRunnerEvent(sessionId: string, frame: Extract<RunnerFrame, { type: 'event' }>): Promise<void> {
+    const stored = await this.events.append(sessionId, [frame.event as RunnerEvent & JsonObject], frame.seq);
+    for (const r of stored) await this.applyStatus(sessionId, r.type);
+  }
+
+  /** Keeps `status` and `stats` in step with the status events in the history. */
+  private async applyStatus(sessionId: string, type: string): Promise<void> {
+    const next: Partial<Record<string, SessionStatus>> = {
+      'session.status_running': 'running',
+      'session.status_idle': 'idle',
+      'session.status_terminated': 'terminated',
+    };
+    const status = next[type];
+    if (!status) return;
+    const s = await this.store.getSession(sessionId);
+    if (!s) return;
+    const stats: JsonObject = { ...s.stats };
+    if (status === 'running') {
+      if (!this.runningSince.has(sessionId)) this.runningSince.set(sessionId, Date.now());
+    } else {
+      stats.active_seconds = this.activeSeconds(s);
+      this.runningSince.delete(sessionId);
+    }
+    await this.store.updateSession(sessionId, { status, stats });
+  }
+
+  /** Records a terminal failure: session.error, then status_terminated, and stops the sandbox. */
+  private async fail(sessionId: string, message: string): Promise<void> {
+    this.logger.error({ sessionId, message }, 'session failed');
+    try {
+      await this.events.append(sessionId, [
+        { id: newId('event'), type: 'session.error', error: { type: 'unknown_error', message, retry_status: { type: 'terminal' } } },
+        { id: newId('event'), type: 'session.status_terminated' },
+      ]);
+      await this.applyStatus(sessionId, 'session.status_terminated');
+      await this.store.updateSession(sessionId, { sandbox_state: 'stopped' });
+      await this.stopRuntime(sessionId);
+    } catch (err) {
+      // The session may have been deleted meanwhile; nothing is left to record.
+      this.logger.warn({ err, sessionId }, 'could not record the session failure');
+    }
+  }
+}

@@ -1,0 +1,103 @@
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Anthropic from '@anthropic-ai/sdk';
+import { createLogger, loadConfig, startBerth, type BerthApp, type ConfigKey } from '@berth/server';
+
+/**
+ * End-to-end harness: a real berthd (SQLite, bwrap driver, real runner and Claude CLI) with the scripted model as
+ * upstream, and the official SDK as the client. Everything it starts is stopped by `close()`.
+ */
+export interface TestBerth {
+  app: BerthApp;
+  client: Anthropic;
+  /** The "real" upstream key berthd holds; no sandbox may ever see it. */
+  upstreamKey: string;
+  dataDir: string;
+  close(): Promise<void>;
+}
+
+/** Why end-to-end tests cannot run here, or false when they can. */
+export function e2eSkipReason(): string | false {
+  if (process.getuid?.() !== 0) return 'end-to-end tests need root (cgroups and per-sandbox uids)';
+  return false;
+}
+
+export async function startTestBerth(opts: {
+  scenarios?: object[];
+  config?: Partial<Record<ConfigKey, unknown>>;
+  upstreamKey?: string;
+} = {}): Promise<TestBerth> {
+  // Short paths: unix socket paths must stay under 108 bytes.
+  const dataDir = mkdtempSync(join(tmpdir(), 'bt-'));
+  const scenarioDir = join(dataDir, 'scenarios');
+  mkdirSync(scenarioDir);
+  for (const s of opts.scenarios ?? []) {
+    writeFileSync(join(scenarioDir, `${(s as { name: string }).name}.json`), JSON.stringify(s));
+  }
+  const upstreamKey = opts.upstreamKey ?? `sk-ant-test-${Math.random().toString(36).slice(2)}`;
+  const config = loadConfig(
+    {},
+    {
+      dataDir,
+      port: 0,
+      scriptedModel: true,
+      scenarios: [scenarioDir],
+      anthropicApiKey: upstreamKey,
+      adminKey: 'bsk_test_admin_key_0123456789',
+      logLevel: process.env.BERTH_TEST_LOG ?? 'warn',
+      modelMaxRetries: 0,
+      ...opts.config,
+    },
+  );
+  const app = await startBerth(config, { logger: createLogger(config.logLevel, process.stderr) });
+  const client = new Anthropic({ baseURL: app.url, apiKey: config.adminKey!, maxRetries: 0 });
+  return {
+    app,
+    client,
+    upstreamKey,
+    dataDir,
+    async close() {
+      await app.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+type Ev = { id: string; type: string; [k: string]: unknown };
+
+/** Opens the stream, runs `start`, and collects events until idle (not requires_action) or terminated. */
+export async function collectTurn(client: Anthropic, sessionId: string, start: () => Promise<unknown>, timeoutMs = 60_000): Promise<Ev[]> {
+  const stream = await client.beta.sessions.events.stream(sessionId);
+  const events: Ev[] = [];
+  const timer = setTimeout(() => stream.controller.abort(), timeoutMs);
+  try {
+    await start();
+    for await (const raw of stream) {
+      const e = raw as unknown as Ev;
+      events.push(e);
+      if (e.type === 'session.status_terminated') break;
+      if (e.type === 'session.status_idle' && (e.stop_reason as { type: string }).type !== 'requires_action') break;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  return events;
+}
+
+/** Sends one user text message. */
+export function say(client: Anthropic, sessionId: string, text: string) {
+  return client.beta.sessions.events.send(sessionId, { events: [{ type: 'user.message', content: [{ type: 'text', text }] }] });
+}
+
+/** Creates an agent with the full toolset and a cloud environment. */
+export async function agentAndEnv(client: Anthropic, system?: string): Promise<{ agentId: string; envId: string }> {
+  const agent = await client.beta.agents.create({
+    name: 'test-agent',
+    model: 'claude-sonnet-4-5',
+    ...(system ? { system } : {}),
+    tools: [{ type: 'agent_toolset_20260401' }],
+  });
+  const env = await client.beta.environments.create({ name: 'test-env', config: { type: 'cloud' } });
+  return { agentId: agent.id, envId: env.id };
+}

@@ -1,0 +1,73 @@
+import { readdirSync, readFileSync } from 'node:fs';
+
+/** Host-side probes used by end-to-end tests to prove a sandbox left nothing behind. */
+
+export interface HostProc {
+  pid: number;
+  uid: number;
+  cmdline: string;
+}
+
+/** Every process on the host (unreadable ones skipped). */
+export function hostProcesses(): HostProc[] {
+  const out: HostProc[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const status = readFileSync(`/proc/${d}/status`, 'utf8');
+      const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1] ?? -1);
+      const cmdline = readFileSync(`/proc/${d}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+      out.push({ pid: Number(d), uid, cmdline });
+    } catch {
+      // The process exited while we looked.
+    }
+  }
+  return out;
+}
+
+export function processesOfUid(uid: number): HostProc[] {
+  return hostProcesses().filter((p) => p.uid === uid);
+}
+
+export function processesMatching(marker: string): HostProc[] {
+  return hostProcesses().filter((p) => p.cmdline.includes(marker) && !p.cmdline.includes('vitest'));
+}
+
+/** cgroup directories whose name contains `id`, in every mounted hierarchy (v1 and v2). */
+export function cgroupDirsFor(id: string): string[] {
+  const found: string[] = [];
+  const walk = (dir: string, depth: number) => {
+    if (depth > 4) return;
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (!e.isDirectory()) continue;
+      const p = `${dir}/${e.name}`;
+      if (e.name.includes(id)) found.push(p);
+      else walk(p, depth + 1);
+    }
+  };
+  walk('/sys/fs/cgroup', 0);
+  return found;
+}
+
+/** Mount points on the host whose path contains `s`. */
+export function mountsContaining(s: string): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => l.includes(s));
+}
+
+/** Polls `fn` until it returns true or `ms` passes. */
+export async function waitFor(fn: () => boolean | Promise<boolean>, ms: number, step = 50): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await fn()) return true;
+    await new Promise((r) => setTimeout(r, step));
+  }
+  return fn();
+}
