@@ -129,7 +129,7 @@ describe.skipIf(e2eSkipReason() !== false)('bad input gets a clear 4xx in the An
     let text = '';
     const readUntil = async (needle: string) => {
       while (!text.includes(needle)) {
-        const { value, done } = await reader.read();
+        const { value, done } = (await reader.read()) as { value?: Uint8Array; done: boolean };
         if (done) return false;
         text += new TextDecoder().decode(value);
       }
@@ -138,7 +138,7 @@ describe.skipIf(e2eSkipReason() !== false)('bad input gets a clear 4xx in the An
     expect(await readUntil(': ping')).toBe(true);
     await call('DELETE', `/v1/sessions/${id}`);
     expect(await readUntil('event: session.deleted\ndata: {')).toBe(true);
-    const { done } = await reader.read();
+    const { done } = (await reader.read()) as { done: boolean };
     expect(done).toBe(true);
     expectError(await call('GET', `/v1/sessions/${id}`), 404, 'not_found_error');
   });

@@ -40,7 +40,8 @@ addConfigOptions(program.command('serve').description('Run berthd (the API serve
 addConfigOptions(
   program.command('demo').description('Start Berth on the embedded defaults and run a session that writes and runs a program.'),
 ).action(async (flags: Record<string, unknown>) => {
-  await demo(configFromFlags({ scriptedModel: true, ...flags }, process.env), print);
+  // The demo prints events readably; server logs stay quiet unless asked for.
+  await demo(configFromFlags({ scriptedModel: true, logLevel: 'warn', ...flags }, process.env), print);
 });
 
 clientCmd(program.command('run').argument('<prompt>', 'what the agent should do').description('Run one prompt in an ephemeral session.'))
@@ -98,7 +99,12 @@ program.parseAsync(process.argv).catch((err: unknown) => {
     console.error(err.message);
     process.exit(2);
   }
-  const status = (err as { status?: number }).status;
-  console.error(status ? `berth: API error ${status}: ${(err as Error).message}` : `berth: ${(err as Error).message}`);
+  // API errors from the SDK carry the server's Anthropic-shaped body; show its message, not the raw JSON.
+  const api = err as { status?: number; error?: { error?: { type?: string; message?: string } }; requestID?: string };
+  if (api.status && api.error?.error?.message) {
+    console.error(`berth: ${api.error.error.type ?? 'error'} (${api.status}): ${api.error.error.message}${api.requestID ? ` [${api.requestID}]` : ''}`);
+  } else {
+    console.error(`berth: ${(err as Error).message}`);
+  }
   process.exit(1);
 });

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { CONFIG_FIELDS, kebab, loadConfig, startBerth, type BerthApp, type BerthConfig, type ConfigKey } from '@berth/server';
+import { CONFIG_FIELDS, createLogger, kebab, loadConfig, startBerth, type BerthApp, type BerthConfig, type ConfigKey } from '@berth/server';
 
 /** Adds one option per config field, generated from the schema (descriptions included). */
 export function addConfigOptions(cmd: Command): Command {
@@ -20,7 +20,9 @@ export function configFromFlags(flags: Record<string, unknown>, env: Record<stri
 
 /** Starts berthd and stops it cleanly on SIGINT/SIGTERM. */
 export async function serve(config: BerthConfig, print: (l: string) => void): Promise<BerthApp> {
+  // Logs are JSON lines on stderr; stdout is for what the command prints to its user.
   const app = await startBerth(config, {
+    logger: createLogger(config.logLevel, process.stderr),
     onAdminKeyGenerated: (key, file) => {
       print(`Generated the admin API key (shown once; also saved to ${file}):\n\n  ${key}\n`);
     },

@@ -147,7 +147,7 @@ export const environmentRoutes: RouteModule = (app, { store, clock }) => {
     if (b.config && b.config.type !== cur.config.type) {
       throw new ApiError(
         'invalid_config_type_change',
-        `config.type cannot change from '${String(cur.config.type)}' to '${b.config.type}'. Create a new environment instead.`,
+        `config.type cannot change from '${cur.config.type as string}' to '${b.config.type}'. Create a new environment instead.`,
       );
     }
     const next: EnvironmentRecord = {

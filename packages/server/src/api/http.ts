@@ -1,4 +1,4 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
 import { newId } from '@berth/protocol';
 import { ApiError, errorBody } from '../errors.js';
 import { BadCursorError } from '../store/store.js';
@@ -14,15 +14,16 @@ import { sessionRoutes } from './sessions.js';
  * answered 500 without internals.
  */
 export function buildHttpApi(ctx: ApiContext): FastifyInstance {
+  // Typed as the default instance: pino's Logger type is wider than FastifyBaseLogger, which route modules use.
   const app = Fastify({
-    loggerInstance: ctx.logger.child({ component: 'api' }) as FastifyBaseLogger,
+    loggerInstance: ctx.logger.child({ component: 'api' }),
     // Per-request lines come from the onResponse hook below (debug level), with our request ids.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
     bodyLimit: ctx.config.maxBodyBytes,
     genReqId: () => newId('request'),
     requestIdHeader: false,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
-  });
+  }) as unknown as FastifyInstance;
 
   // Only JSON is accepted; fastify's built-in text/plain parser would let other bodies through to validation.
   app.removeContentTypeParser('text/plain');

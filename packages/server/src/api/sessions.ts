@@ -123,7 +123,7 @@ export const sessionRoutes: RouteModule = (app, { store, sessions, clock }) => {
       metadata: b.metadata ?? {},
       resources: [],
       vault_ids: [],
-      budget: (b.budget ?? null) as JsonObject | null,
+      budget: (b.budget ?? null),
       status: 'idle',
       berth: { driver: env.berth.driver ?? 'bwrap' },
       stats: {},
@@ -160,7 +160,7 @@ export const sessionRoutes: RouteModule = (app, { store, sessions, clock }) => {
     const updated = await store.updateSession(id, {
       ...(b.title !== undefined ? { title: b.title } : {}),
       ...(b.metadata ? { metadata: patchMetadata(s.metadata, b.metadata) } : {}),
-      ...(b.budget !== undefined ? { budget: b.budget as JsonObject | null } : {}),
+      ...(b.budget !== undefined ? { budget: b.budget } : {}),
       updated_at: clock(),
     });
     return wire(updated!);

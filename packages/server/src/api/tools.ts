@@ -122,7 +122,7 @@ export function resolveTools(tools: Tool[]): Json[] {
       const c = byName.get(name);
       return { ...(c ?? {}), name, type: name, enabled: c?.enabled ?? def.enabled, permission_policy: c?.permission_policy ?? def.permission_policy };
     });
-    return { type: t.type, default_config: def, configs } as unknown as JsonObject;
+    return { type: t.type, default_config: def, configs };
   });
 }
 

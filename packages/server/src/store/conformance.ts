@@ -5,7 +5,7 @@ import { VersionConflictError, type AgentRecord, type EnvironmentRecord, type Se
 
 /** What a store backend under test provides: a fresh, migrated, empty store and a way to dispose of it. */
 export interface StoreFactory {
-  create(): Promise<{ store: Store; cleanup(): Promise<void> }>;
+  create(): Promise<{ store: Store; cleanup: () => Promise<void> }>;
 }
 
 /** Millisecond ISO timestamps that strictly increase, so ordering assertions do not depend on the clock. */

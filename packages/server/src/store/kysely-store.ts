@@ -32,7 +32,7 @@ export class KyselyStore implements Store {
   async migrate(): Promise<void> {
     const migrator = new Migrator({ db: this.db, provider: new StaticMigrationProvider(this.dialect) });
     const { error } = await migrator.migrateToLatest();
-    if (error) throw error instanceof Error ? error : new Error(String(error));
+    if (error) throw error instanceof Error ? error : new Error('migration failed', { cause: error });
   }
 
   async ping(): Promise<void> {
@@ -331,13 +331,14 @@ export class KyselyStore implements Store {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnySelect<O> = SelectQueryBuilder<any, any, O>;
 
-function rangeWhere<O>(q: AnySelect<O>, column: string, r: RangeFilter | undefined): AnySelect<O> {
-  if (!r) return q;
+function rangeWhere<Q>(query: Q, column: string, r: RangeFilter | undefined): Q {
+  if (!r) return query;
+  let q = query as AnySelect<unknown>;
   if (r.gt !== undefined) q = q.where(column, '>', r.gt);
   if (r.gte !== undefined) q = q.where(column, '>=', r.gte);
   if (r.lt !== undefined) q = q.where(column, '<', r.lt);
   if (r.lte !== undefined) q = q.where(column, '<=', r.lte);
-  return q;
+  return q as Q;
 }
 
 interface Keyed {

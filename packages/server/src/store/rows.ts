@@ -97,7 +97,7 @@ export function sessionToRow(s: Partial<SessionRecord>): Partial<SessionsTable> 
   const row: Record<string, unknown> = { ...s };
   for (const k of JSON_SESSION_FIELDS) if (k in s) row[k] = JSON.stringify(s[k]);
   if ('budget' in s) row.budget = s.budget === null || s.budget === undefined ? null : JSON.stringify(s.budget);
-  return row as Partial<SessionsTable>;
+  return row;
 }
 
 export function eventFromRow(r: Selectable<EventsTable>): EventRecord {

@@ -1,0 +1,133 @@
+import { SANDBOX_GID, SANDBOX_PATHS, SANDBOX_UID } from '@berth/protocol';
+
+/** A host path mirrored into the sandbox: bound read-only at the same path, or re-created as the same symlink. */
+export type HostEntry = { kind: 'bind'; path: string } | { kind: 'symlink'; path: string; target: string };
+
+/** The host's system layout as the sandbox sees it (discovered once per driver, see host.ts). */
+export interface HostLayout {
+  /** /usr and the top-level /bin, /lib, … that exist on the host, as directories or symlinks. */
+  system: HostEntry[];
+  /** The curated /etc entries that exist on the host. */
+  etc: HostEntry[];
+}
+
+/** Host paths bound into the sandbox: the real ones, or their staged copies (see `stageArgs`). */
+export interface SandboxSources {
+  install: string;
+  run: string;
+  workspace: string;
+  home: string;
+  passwd: string;
+  group: string;
+  /** Extra read-only binds at the same path inside, e.g. a node installation outside /usr. */
+  extra: { source: string; dest: string }[];
+}
+
+/** The fd (in bwrap) carrying the NUL-separated `--args` payload: the launcher's gate pipe, see launcher.ts. */
+export const ARGS_FD = 3;
+
+/** Hostname inside every sandbox (the host's name is not leaked). */
+export const SANDBOX_HOSTNAME = 'berth';
+
+/**
+ * The launcher run by `/bin/sh -c`: block until berthd has put this very process into the sandbox's cgroup and
+ * written a line to fd 3, then exec bwrap (or the staging bwrap) with its argv. Constant text: everything variable
+ * arrives as "$@", so no user data is ever parsed by the shell. If berthd dies before writing, `read` hits EOF and
+ * nothing starts.
+ */
+export const LAUNCH_SCRIPT = 'read -r _ <&3 || exit 125; exec "$@"';
+
+/**
+ * bwrap arguments for the sandbox itself (everything before the command, then `--`, then the command). The
+ * environment is not here: it travels in the `--args` payload (`envPayload`) so that it never shows up in
+ * /proc/<pid>/cmdline, which every host user can read. Pure.
+ */
+export function sandboxArgs(opts: {
+  layout: HostLayout;
+  sources: SandboxSources;
+  disableNestedUserns: boolean;
+  command: readonly string[];
+}): string[] {
+  const { layout, sources } = opts;
+  const a: string[] = ['--args', String(ARGS_FD)];
+  // --unshare-all covers user, ipc, pid, net (only `lo` remains), uts and cgroup; user and cgroup are repeated
+  // so bwrap fails instead of silently skipping them ("-try") on a host that cannot provide them.
+  a.push('--unshare-all', '--unshare-user', '--unshare-cgroup');
+  if (opts.disableNestedUserns) a.push('--disable-userns');
+  a.push('--uid', String(SANDBOX_UID), '--gid', String(SANDBOX_GID), '--hostname', SANDBOX_HOSTNAME);
+  a.push('--cap-drop', 'ALL', '--new-session');
+  for (const e of layout.system) a.push(...entryArgs(e));
+  a.push('--proc', '/proc', '--dev', '/dev', '--perms', '1777', '--tmpfs', '/tmp');
+  for (const e of layout.etc) a.push(...entryArgs(e));
+  a.push('--ro-bind', sources.passwd, '/etc/passwd', '--ro-bind', sources.group, '/etc/group');
+  a.push('--bind', sources.workspace, SANDBOX_PATHS.workspace, '--bind', sources.home, SANDBOX_PATHS.home);
+  a.push('--ro-bind', sources.run, SANDBOX_PATHS.runDir, '--ro-bind', sources.install, SANDBOX_PATHS.install);
+  for (const x of sources.extra) a.push('--ro-bind', x.source, x.dest);
+  // Last: the sandbox's own root (a tmpfs bwrap made) becomes read-only; the mounts above keep their own flags.
+  a.push('--remount-ro', '/', '--chdir', SANDBOX_PATHS.workspace, '--', ...opts.command);
+  return a;
+}
+
+function entryArgs(e: HostEntry): string[] {
+  return e.kind === 'bind' ? ['--ro-bind', e.path, e.path] : ['--symlink', e.target, e.path];
+}
+
+/** `--clearenv` then one `--setenv` per variable, NUL-terminated, for bwrap's `--args FD`. Pure. */
+export function envPayload(env: Readonly<Record<string, string>>): string {
+  const args = ['--clearenv'];
+  for (const [k, v] of Object.entries(env)) args.push('--setenv', k, v);
+  return args.map((s) => `${s}\0`).join('');
+}
+
+/** Where the staging bwrap mounts its tmpfs; every sandbox source is bound below it. */
+export const STAGE_ROOT = '/tmp';
+
+/**
+ * The staging step for hosts where a source lies below a directory the sandbox uid cannot traverse (e.g. an
+ * install under /root): bwrap 0.8 resolves every bind source, even `--bind-fd`'s /proc/self/fd/N, by path as the
+ * unprivileged uid. So a first bwrap runs as root (no user namespace) in a private mount namespace, binds the
+ * sources under a fresh tmpfs at STAGE_ROOT, and execs setpriv to drop to the sandbox uid and run the real bwrap,
+ * which then binds the staged, traversable paths. Nothing is mounted on the host. Pure.
+ */
+export function stageArgs(real: SandboxSources): { outer: string[]; staged: SandboxSources } {
+  const at = (name: string): string => `${STAGE_ROOT}/${name}`;
+  const staged: SandboxSources = {
+    install: at('install'),
+    run: at('run'),
+    workspace: at('workspace'),
+    home: at('home'),
+    passwd: at('passwd'),
+    group: at('group'),
+    extra: real.extra.map((x, i) => ({ source: at(`extra${i}`), dest: x.dest })),
+  };
+  const outer = ['--dev-bind', '/', '/', '--tmpfs', STAGE_ROOT];
+  outer.push('--ro-bind', real.install, staged.install, '--ro-bind', real.run, staged.run);
+  outer.push('--bind', real.workspace, staged.workspace, '--bind', real.home, staged.home);
+  outer.push('--ro-bind', real.passwd, staged.passwd, '--ro-bind', real.group, staged.group);
+  real.extra.forEach((x, i) => outer.push('--ro-bind', x.source, staged.extra[i]!.source));
+  return { outer, staged };
+}
+
+/** The full argv of `/bin/sh` for one sandbox: launcher script, then bwrap (direct) or staging bwrap → setpriv → bwrap. */
+export function launcherArgv(opts: {
+  bwrap: string;
+  inner: string[];
+  stage?: { outer: string[]; setpriv: string; uid: number; gid: number };
+}): string[] {
+  const head = ['-c', LAUNCH_SCRIPT, 'berth-launch'];
+  const { stage } = opts;
+  if (stage === undefined) return [...head, opts.bwrap, ...opts.inner];
+  const drop = [stage.setpriv, '--reuid', String(stage.uid), '--regid', String(stage.gid), '--clear-groups', '--'];
+  return [...head, opts.bwrap, ...stage.outer, '--', ...drop, opts.bwrap, ...opts.inner];
+}
+
+/** The sandbox user's /etc/passwd and /etc/group (uid/gid SANDBOX_UID, home SANDBOX_PATHS.home). */
+export function identityFiles(): { passwd: string; group: string } {
+  return {
+    passwd:
+      'root:x:0:0:root:/root:/usr/sbin/nologin\n' +
+      `agent:x:${SANDBOX_UID}:${SANDBOX_GID}:Berth agent:${SANDBOX_PATHS.home}:/bin/sh\n` +
+      'nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n',
+    group: `root:x:0:\nagent:x:${SANDBOX_GID}:\nnogroup:x:65534:\n`,
+  };
+}

@@ -1,0 +1,100 @@
+import { chmod, chown, lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { SandboxDriverError } from '../errors.js';
+import { identityFiles } from './argv.js';
+import { RECORD_FILE } from './record.js';
+
+/** The host side of one sandbox: `<sandboxesDir>/<id>/{workspace,home,runner.log,sandbox.json}`. */
+export interface SandboxPaths {
+  dir: string;
+  workspace: string;
+  home: string;
+  logFile: string;
+}
+
+export function sandboxPaths(sandboxesDir: string, id: string): SandboxPaths {
+  const dir = join(sandboxesDir, id);
+  return { dir, workspace: join(dir, 'workspace'), home: join(dir, 'home'), logFile: join(dir, 'runner.log') };
+}
+
+/** Name of the directory (inside sandboxesDir) holding the synthetic passwd and group every sandbox binds. */
+export const IDENTITY_DIR = '.identity';
+
+/**
+ * Creates sandboxesDir (0711: sandbox uids may traverse it but not list it) and the identity files, rewriting them
+ * only when their content changed. Returns their paths.
+ */
+export async function prepareBase(sandboxesDir: string): Promise<{ passwd: string; group: string }> {
+  const dir = join(sandboxesDir, IDENTITY_DIR);
+  await mkdir(sandboxesDir, { recursive: true, mode: 0o711 });
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  await chmod(dir, 0o755);
+  const files = identityFiles();
+  const out = { passwd: join(dir, 'passwd'), group: join(dir, 'group') };
+  await Promise.all(
+    (['passwd', 'group'] as const).map(async (k) => {
+      const current = await readFile(out[k], 'utf8').catch(() => undefined);
+      if (current === files[k]) return;
+      const tmp = `${out[k]}.tmp`;
+      await writeFile(tmp, files[k], { mode: 0o644 });
+      await chmod(tmp, 0o644);
+      await rename(tmp, out[k]);
+    }),
+  );
+  return out;
+}
+
+/** Creates the sandbox directory (root, 0711); fails with `conflict` when it exists (ids are never reused). */
+export async function createSandboxDir(paths: SandboxPaths): Promise<void> {
+  try {
+    await mkdir(paths.dir, { mode: 0o711 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST')
+      throw new SandboxDriverError(
+        'conflict',
+        `sandbox directory ${paths.dir} already exists: sandbox ids must be new`,
+      );
+    throw err;
+  }
+  // mkdir's mode is filtered by the umask, and sandbox uids must be able to traverse this directory.
+  await chmod(paths.dir, 0o711);
+}
+
+/** Creates workspace and home, owned by the sandbox's host uid, 0700: no other sandbox uid can read them. */
+export async function makeOwnedDirs(paths: SandboxPaths, uid: number, gid: number): Promise<void> {
+  const owned = async (d: string): Promise<void> => {
+    await mkdir(d, { mode: 0o700 });
+    await chown(d, uid, gid);
+  };
+  await Promise.all([owned(paths.workspace), owned(paths.home)]);
+}
+
+/**
+ * Lets the sandbox (and only it) use the sockets in its runDir: the directory becomes root:<gid> 02750 (setgid, so
+ * sockets berthd creates later get the sandbox's group too) and existing sockets root:<gid> 0660. A socket created
+ * after create() must be made group-writable (chmod 0660) by its creator, since connect() needs write permission.
+ */
+export async function grantRunDir(runDir: string, gid: number): Promise<void> {
+  await chown(runDir, 0, gid);
+  await chmod(runDir, 0o2750);
+  const entries = await readdir(runDir);
+  await Promise.all(
+    entries.map(async (name) => {
+      const p = join(runDir, name);
+      if (!(await lstat(p)).isSocket()) return;
+      await chown(p, 0, gid);
+      await chmod(p, 0o660);
+    }),
+  );
+}
+
+/** Removes what destroy() removes: everything, or everything but the workspace. Idempotent. */
+export async function removeSandboxDirs(paths: SandboxPaths, keepWorkspace: boolean): Promise<void> {
+  if (!keepWorkspace) {
+    await rm(paths.dir, { recursive: true, force: true });
+    return;
+  }
+  await Promise.all([rm(paths.home, { recursive: true, force: true }), rm(paths.logFile, { force: true })]);
+  // The record goes last: a crash half-way leaves a record, so a later destroy() still finds the sandbox.
+  await rm(join(paths.dir, RECORD_FILE), { force: true });
+}

@@ -1,0 +1,80 @@
+import { realpath, stat } from 'node:fs/promises';
+import { isAbsolute, sep } from 'node:path';
+import { isId } from '@berth/protocol';
+import type { DriverCapabilities, SandboxResources, SandboxSpec } from '../driver.js';
+import { SandboxDriverError } from '../errors.js';
+
+const invalid = (msg: string): SandboxDriverError => new SandboxDriverError('invalid_spec', msg);
+
+function noNul(s: unknown, what: string): string {
+  if (typeof s !== 'string' || s.includes('\0')) throw invalid(`${what} must be a string without NUL bytes`);
+  return s;
+}
+
+/**
+ * Checks the shape of a spec before anything touches the host: id format, command, environment, absolute paths.
+ * Throws `invalid_spec`. Resources are checked by `checkResources`.
+ */
+export function validateSpec(spec: SandboxSpec): void {
+  if (typeof spec.id !== 'string' || !isId('sandbox', spec.id))
+    throw invalid(`sandbox id '${String(spec.id)}' is not a sandbox id: create one with newId('sandbox') (sbx_<ULID>)`);
+  if (!Array.isArray(spec.command) || spec.command.length === 0 || spec.command[0] === '')
+    throw invalid('command must be a non-empty argv array, e.g. ["/usr/bin/node", "/opt/berth/runner.mjs"]');
+  spec.command.forEach((a, i) => noNul(a, `command[${i}]`));
+  if (typeof spec.env !== 'object' || spec.env === null) throw invalid('env must be an object of strings');
+  for (const [k, v] of Object.entries(spec.env)) {
+    if (k === '' || k.includes('=') || k.includes('\0')) throw invalid(`env name '${k}' is not a valid variable name`);
+    noNul(v, `env.${k}`);
+  }
+  for (const key of ['runDir', 'installDir'] as const) {
+    const p = noNul(spec[key], key);
+    if (!isAbsolute(p)) throw invalid(`${key} must be an absolute host path, got '${p}'`);
+  }
+}
+
+/**
+ * Refuses resources this driver cannot enforce, before any work is done: a disk quota (not implemented by bwrap)
+ * or a limit whose cgroup controller is missing on this host. Never degrades silently.
+ */
+export function checkResources(r: SandboxResources, caps: DriverCapabilities): void {
+  if (typeof r !== 'object' || r === null) throw invalid('resources must be an object');
+  const unsupported = (what: string, why: string): SandboxDriverError =>
+    new SandboxDriverError('unsupported_resource', `${what} cannot be enforced by the bwrap driver: ${why}`);
+  if (r.diskMib !== undefined && !caps.diskLimit)
+    throw unsupported(
+      `resources.diskMib (${r.diskMib})`,
+      'workspace disk quotas are not implemented (capabilities.diskLimit=false); omit diskMib or use a driver that declares diskLimit',
+    );
+  const check = (v: number | undefined, name: string, ctl: string, ok: boolean, cap: boolean, hint: string): void => {
+    if (v === undefined) return;
+    if (!ok) throw invalid(`resources.${name} must be ${hint}, got ${v}`);
+    if (!cap)
+      throw unsupported(`resources.${name}`, `this host's cgroups have no usable ${ctl} controller (see check())`);
+  };
+  const { memoryMib: m, cpus: c, pids: p } = r;
+  check(m, 'memoryMib', 'memory', Number.isInteger(m) && (m ?? 0) > 0, caps.memoryLimit, 'a positive integer');
+  check(c, 'cpus', 'cpu', Number.isFinite(c) && (c ?? 0) >= 0.01, caps.cpuLimit, 'a number >= 0.01');
+  check(p, 'pids', 'pids', Number.isInteger(p) && (p ?? 0) > 0, caps.pidsLimit, 'a positive integer');
+}
+
+/** True when `a` is `b` or one of its ancestors. */
+export function isSameOrAncestor(a: string, b: string): boolean {
+  return a === b || a === sep || b.startsWith(a + sep);
+}
+
+/**
+ * Resolves a host directory from the spec (symlinks included) and checks it: it must exist, be a directory, not be
+ * `/`, and not overlap the sandboxes directory, whose other sandboxes a bind would otherwise expose.
+ */
+export async function resolveSpecDir(path: string, key: string, sandboxesDir: string): Promise<string> {
+  let real: string;
+  try {
+    real = await realpath(path);
+    if (!(await stat(real)).isDirectory()) throw new Error('not a directory');
+  } catch (err) {
+    throw invalid(`${key} ${path} is not an existing directory (${(err as Error).message}); create it before create()`);
+  }
+  if (isSameOrAncestor(real, sandboxesDir) || isSameOrAncestor(sandboxesDir, real))
+    throw invalid(`${key} ${real} overlaps the sandboxes directory ${sandboxesDir}; use a directory outside it`);
+  return real;
+}
