@@ -14,7 +14,12 @@ export interface DirectRun {
   total: number;
 }
 
-export async function runDirect(modelUrl: string, apiKey: string, prompt: string, maxTurns = 20): Promise<{ started: number; ended: number }> {
+export async function runDirect(
+  modelUrl: string,
+  apiKey: string,
+  prompt: string,
+  maxTurns = 20,
+): Promise<{ started: number; ended: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-direct-'));
   const started = performance.now();
   let ended = 0;

@@ -49,7 +49,16 @@ export function report(c: Comparison): object {
   console.log(`  ${c.berth.name.padEnd(44)} median ${b.median_ms} ms  p95 ${b.p95_ms} ms  (n=${b.n})`);
   console.log(`  ${c.baseline.name.padEnd(44)} median ${base.median_ms} ms  p95 ${base.p95_ms} ms  (n=${base.n})`);
   console.log(`  ratio ${ratio}x  target <= ${c.target}x  -> ${verdict}${c.note ? `\n  note: ${c.note}` : ''}`);
-  return { id: c.id, title: c.title, berth: { name: c.berth.name, ...b }, baseline: { name: c.baseline.name, ...base }, ratio, target: c.target, meets: ratio <= c.target, note: c.note };
+  return {
+    id: c.id,
+    title: c.title,
+    berth: { name: c.berth.name, ...b },
+    baseline: { name: c.baseline.name, ...base },
+    ratio,
+    target: c.target,
+    meets: ratio <= c.target,
+    note: c.note,
+  };
 }
 
 export function writeResults(name: string, records: object[]): void {
@@ -61,7 +70,12 @@ export function writeResults(name: string, records: object[]): void {
 }
 
 /** Runs `a` and `b` alternately `n` times (after `warmup` untimed rounds each), so drift hits both equally. */
-export async function interleave(n: number, warmup: number, a: () => Promise<number>, b: () => Promise<number>): Promise<[number[], number[]]> {
+export async function interleave(
+  n: number,
+  warmup: number,
+  a: () => Promise<number>,
+  b: () => Promise<number>,
+): Promise<[number[], number[]]> {
   for (let i = 0; i < warmup; i++) {
     await a();
     await b();

@@ -1,7 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { e2eSkipReason, startTestBerth, type TestBerth } from './harness.js';
 
-type Res = { status: number; body: { type?: string; error?: { type: string; message: string; details?: { error_code?: string } }; request_id?: string }; requestId: string | null };
+type Res = {
+  status: number;
+  body: {
+    type?: string;
+    error?: { type: string; message: string; details?: { error_code?: string } };
+    request_id?: string;
+  };
+  requestId: string | null;
+};
 
 describe.skipIf(e2eSkipReason() !== false)('bad input gets a clear 4xx in the Anthropic shape, never a 500', () => {
   let t: TestBerth;
@@ -19,7 +27,11 @@ describe.skipIf(e2eSkipReason() !== false)('bad input gets a clear 4xx in the An
       body,
     });
     const text = await res.text();
-    return { status: res.status, body: text ? (JSON.parse(text) as Res['body']) : {}, requestId: res.headers.get('request-id') };
+    return {
+      status: res.status,
+      body: text ? (JSON.parse(text) as Res['body']) : {},
+      requestId: res.headers.get('request-id'),
+    };
   }
 
   function expectError(r: Res, status: number, type: string) {
@@ -42,7 +54,11 @@ describe.skipIf(e2eSkipReason() !== false)('bad input gets a clear 4xx in the An
   }
 
   it('rejects a missing or wrong key with 401, accepting both header styles', async () => {
-    expectError(await call('GET', '/v1/agents', undefined, { 'x-api-key': 'nope-nope-nope' }), 401, 'authentication_error');
+    expectError(
+      await call('GET', '/v1/agents', undefined, { 'x-api-key': 'nope-nope-nope' }),
+      401,
+      'authentication_error',
+    );
     const noKey = await fetch(`${t.app.url}/v1/agents`);
     expect(noKey.status).toBe(401);
     const bearer = await fetch(`${t.app.url}/v1/agents`, { headers: { authorization: `Bearer ${key}` } });
@@ -63,22 +79,86 @@ describe.skipIf(e2eSkipReason() !== false)('bad input gets a clear 4xx in the An
       ['POST', '/v1/agents', '[1,2]', 400, 'invalid_request_error'],
       ['POST', '/v1/agents', JSON.stringify({ name: 5, model: 'm' }), 400, 'invalid_request_error'],
       ['POST', '/v1/agents', JSON.stringify({ model: 'm' }), 400, 'invalid_request_error'],
-      ['POST', '/v1/agents', JSON.stringify({ name: 'x', model: 'm', tools: [{ type: 'mcp_toolset', mcp_server_name: 'nope' }] }), 400, 'invalid_request_error'],
-      ['POST', '/v1/agents', JSON.stringify({ name: 'x', model: 'm', metadata: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, 'v'])) }), 400, 'invalid_request_error'],
+      [
+        'POST',
+        '/v1/agents',
+        JSON.stringify({ name: 'x', model: 'm', tools: [{ type: 'mcp_toolset', mcp_server_name: 'nope' }] }),
+        400,
+        'invalid_request_error',
+      ],
+      [
+        'POST',
+        '/v1/agents',
+        JSON.stringify({
+          name: 'x',
+          model: 'm',
+          metadata: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, 'v'])),
+        }),
+        400,
+        'invalid_request_error',
+      ],
       ['POST', '/v1/agents', JSON.stringify({ name: 'x', model: 'm', surprise: true }), 400, 'invalid_request_error'],
       ['POST', '/v1/agents', JSON.stringify({ name: 'x'.repeat(70 * 1024), model: 'm' }), 413, 'request_too_large'],
-      ['POST', '/v1/environments', JSON.stringify({ name: 'e', config: { type: 'cloud', networking: { type: 'open' } } }), 400, 'invalid_request_error'],
-      ['POST', '/v1/environments', JSON.stringify({ name: 'e', config: { type: 'cloud', packages: { pip: ['x'] } } }), 400, 'invalid_request_error'],
-      ['POST', '/v1/environments', JSON.stringify({ name: 'e', berth: { driver: 'firecracker' } }), 400, 'invalid_request_error'],
+      [
+        'POST',
+        '/v1/environments',
+        JSON.stringify({ name: 'e', config: { type: 'cloud', networking: { type: 'open' } } }),
+        400,
+        'invalid_request_error',
+      ],
+      [
+        'POST',
+        '/v1/environments',
+        JSON.stringify({ name: 'e', config: { type: 'cloud', packages: { pip: ['x'] } } }),
+        400,
+        'invalid_request_error',
+      ],
+      [
+        'POST',
+        '/v1/environments',
+        JSON.stringify({ name: 'e', berth: { driver: 'firecracker' } }),
+        400,
+        'invalid_request_error',
+      ],
       ['POST', '/v1/sessions', JSON.stringify({ agent: agentId }), 400, 'invalid_request_error'],
-      ['POST', '/v1/sessions', JSON.stringify({ agent: 'agent_01NOPE', environment_id: envId }), 404, 'not_found_error'],
-      ['POST', '/v1/sessions', JSON.stringify({ agent: agentId, environment_id: 'env_01NOPE' }), 404, 'not_found_error'],
-      ['POST', '/v1/sessions', JSON.stringify({ agent: { type: 'agent', id: agentId, version: 9 }, environment_id: envId }), 404, 'not_found_error'],
-      ['POST', '/v1/sessions', JSON.stringify({ agent: agentId, environment_id: envId, vault_ids: ['vlt_1'] }), 400, 'invalid_request_error'],
+      [
+        'POST',
+        '/v1/sessions',
+        JSON.stringify({ agent: 'agent_01NOPE', environment_id: envId }),
+        404,
+        'not_found_error',
+      ],
+      [
+        'POST',
+        '/v1/sessions',
+        JSON.stringify({ agent: agentId, environment_id: 'env_01NOPE' }),
+        404,
+        'not_found_error',
+      ],
+      [
+        'POST',
+        '/v1/sessions',
+        JSON.stringify({ agent: { type: 'agent', id: agentId, version: 9 }, environment_id: envId }),
+        404,
+        'not_found_error',
+      ],
+      [
+        'POST',
+        '/v1/sessions',
+        JSON.stringify({ agent: agentId, environment_id: envId, vault_ids: ['vlt_1'] }),
+        400,
+        'invalid_request_error',
+      ],
       ['GET', '/v1/agents/agent_01NOPE', undefined, 404, 'not_found_error'],
       ['GET', '/v1/agents/not-an-id', undefined, 404, 'not_found_error'],
       ['GET', '/v1/sessions/sesn_01NOPE/events', undefined, 404, 'not_found_error'],
-      ['POST', '/v1/sessions/sesn_01NOPE/events', JSON.stringify({ events: [{ type: 'user.message', content: [{ type: 'text', text: 'x' }] }] }), 404, 'not_found_error'],
+      [
+        'POST',
+        '/v1/sessions/sesn_01NOPE/events',
+        JSON.stringify({ events: [{ type: 'user.message', content: [{ type: 'text', text: 'x' }] }] }),
+        404,
+        'not_found_error',
+      ],
       ['GET', '/v1/agents?limit=0', undefined, 400, 'invalid_request_error'],
       ['GET', '/v1/agents?limit=abc', undefined, 400, 'invalid_request_error'],
       ['GET', '/v1/agents?page=garbage', undefined, 400, 'invalid_request_error'],
@@ -90,7 +170,11 @@ describe.skipIf(e2eSkipReason() !== false)('bad input gets a clear 4xx in the An
       expect({ path, body: body?.slice(0, 80), status: r.status }).toEqual({ path, body: body?.slice(0, 80), status });
       expectError(r, status, type);
     }
-    const bad415 = await fetch(`${t.app.url}/v1/agents`, { method: 'POST', headers: { 'x-api-key': key, 'content-type': 'text/plain' }, body: 'hi' });
+    const bad415 = await fetch(`${t.app.url}/v1/agents`, {
+      method: 'POST',
+      headers: { 'x-api-key': key, 'content-type': 'text/plain' },
+      body: 'hi',
+    });
     expect(bad415.status).toBe(415);
     expect(await counts()).toEqual(mid);
     expect(mid).toEqual([before[0]! + 1, before[1]! + 1, before[2]]);
@@ -119,10 +203,17 @@ describe.skipIf(e2eSkipReason() !== false)('bad input gets a clear 4xx in the An
     const s = await call(
       'POST',
       '/v1/sessions',
-      JSON.stringify({ agent: (a.body as unknown as { id: string }).id, environment_id: (e.body as unknown as { id: string }).id }),
+      JSON.stringify({
+        agent: (a.body as unknown as { id: string }).id,
+        environment_id: (e.body as unknown as { id: string }).id,
+      }),
     );
     const id = (s.body as unknown as { id: string }).id;
-    expectError(await call('GET', `/v1/sessions/${id}/events/stream?event_deltas[]=tool_use`), 400, 'invalid_request_error');
+    expectError(
+      await call('GET', `/v1/sessions/${id}/events/stream?event_deltas[]=tool_use`),
+      400,
+      'invalid_request_error',
+    );
     const res = await fetch(`${t.app.url}/v1/sessions/${id}/events/stream`, { headers: { 'x-api-key': key } });
     expect(res.headers.get('content-type')).toContain('text/event-stream');
     const reader = res.body!.getReader();

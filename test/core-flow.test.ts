@@ -18,13 +18,19 @@ const scenarios = [
         ],
         usage: USAGE[0],
       },
-      { content: [{ type: 'tool_use', name: 'Bash', input: { command: 'cat /workspace/hello.txt' } }], usage: USAGE[1] },
+      {
+        content: [{ type: 'tool_use', name: 'Bash', input: { command: 'cat /workspace/hello.txt' } }],
+        usage: USAGE[1],
+      },
       { content: [{ type: 'text', text: 'Done.' }], usage: USAGE[2] },
     ],
   },
   {
     name: 'two-turns',
-    turns: [{ content: [{ type: 'text', text: 'First answer.' }] }, { content: [{ type: 'text', text: 'Second answer.' }] }],
+    turns: [
+      { content: [{ type: 'text', text: 'First answer.' }] },
+      { content: [{ type: 'text', text: 'Second answer.' }] },
+    ],
   },
 ];
 
@@ -49,8 +55,20 @@ describe.skipIf(e2eSkipReason() !== false)('core flow with the official SDK', ()
     const session = await client.beta.sessions.create({ agent: agentId, environment_id: envId });
     expect(session.id).toMatch(/^sesn_/);
     expect(session.status).toBe('idle');
+    // The sandbox starts with the session; it is 'ready' once the agent process can take a message at once.
+    let state = '';
+    for (let i = 0; i < 200 && state !== 'ready'; i++) {
+      const s = (await client.beta.sessions.retrieve(session.id)) as unknown as {
+        berth: { sandbox: { state: string } };
+      };
+      state = s.berth.sandbox.state;
+      if (state !== 'ready') await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(state).toBe('ready');
 
-    const events = await collectTurn(client, session.id, () => say(client, session.id, '[scenario:core] write and run'));
+    const events = await collectTurn(client, session.id, () =>
+      say(client, session.id, '[scenario:core] write and run'),
+    );
     for (const e of events) expect(e.id).toMatch(/^sevt_/);
 
     // The required order, as a subsequence of the stream.
@@ -62,10 +80,18 @@ describe.skipIf(e2eSkipReason() !== false)('core flow with the official SDK', ()
     expect(write).toBeGreaterThan(i);
     const bash = findFrom(events, write, (e) => e.type === 'agent.tool_use' && e.name === 'bash');
     expect(bash).toBeGreaterThan(write);
-    const bashResult = findFrom(events, bash, (e) => e.type === 'agent.tool_result' && e.tool_use_id === events[bash]!.id);
+    const bashResult = findFrom(
+      events,
+      bash,
+      (e) => e.type === 'agent.tool_result' && e.tool_use_id === events[bash]!.id,
+    );
     expect(bashResult).toBeGreaterThan(bash);
     expect(JSON.stringify(events[bashResult]!.content)).toContain('hi from berth');
-    const done = findFrom(events, bashResult, (e) => e.type === 'agent.message' && JSON.stringify(e.content).includes('Done.'));
+    const done = findFrom(
+      events,
+      bashResult,
+      (e) => e.type === 'agent.message' && JSON.stringify(e.content).includes('Done.'),
+    );
     expect(done).toBeGreaterThan(bashResult);
     const lastSpan = findFrom(events, done, (e) => e.type === 'span.model_request_end');
     expect(lastSpan).toBeGreaterThan(done);
@@ -103,12 +129,16 @@ describe.skipIf(e2eSkipReason() !== false)('core flow with the official SDK', ()
     const { client, app } = t;
     const { agentId, envId } = await agentAndEnv(client);
     const session = await client.beta.sessions.create({ agent: agentId, environment_id: envId });
-    const first = await collectTurn(client, session.id, () => say(client, session.id, '[scenario:two-turns] first question'));
+    const first = await collectTurn(client, session.id, () =>
+      say(client, session.id, '[scenario:two-turns] first question'),
+    );
     expect(JSON.stringify(first.filter((e) => e.type === 'agent.message'))).toContain('First answer.');
     const before = app.scriptedModel!.requests.length;
     const second = await collectTurn(client, session.id, () => say(client, session.id, 'second question'));
     expect(JSON.stringify(second.filter((e) => e.type === 'agent.message'))).toContain('Second answer.');
-    const req = app.scriptedModel!.requests.slice(before).find((r) => JSON.stringify(r.body).includes('second question'));
+    const req = app
+      .scriptedModel!.requests.slice(before)
+      .find((r) => JSON.stringify(r.body).includes('second question'));
     expect(req).toBeDefined();
     const history = JSON.stringify((req!.body as { messages: unknown[] }).messages);
     expect(history).toContain('first question');

@@ -23,11 +23,13 @@ export function e2eSkipReason(): string | false {
   return false;
 }
 
-export async function startTestBerth(opts: {
-  scenarios?: object[];
-  config?: Partial<Record<ConfigKey, unknown>>;
-  upstreamKey?: string;
-} = {}): Promise<TestBerth> {
+export async function startTestBerth(
+  opts: {
+    scenarios?: object[];
+    config?: Partial<Record<ConfigKey, unknown>>;
+    upstreamKey?: string;
+  } = {},
+): Promise<TestBerth> {
   // Short paths: unix socket paths must stay under 108 bytes.
   const dataDir = mkdtempSync(join(tmpdir(), 'bt-'));
   const scenarioDir = join(dataDir, 'scenarios');
@@ -67,7 +69,12 @@ export async function startTestBerth(opts: {
 type Ev = { id: string; type: string; [k: string]: unknown };
 
 /** Opens the stream, runs `start`, and collects events until idle (not requires_action) or terminated. */
-export async function collectTurn(client: Anthropic, sessionId: string, start: () => Promise<unknown>, timeoutMs = 60_000): Promise<Ev[]> {
+export async function collectTurn(
+  client: Anthropic,
+  sessionId: string,
+  start: () => Promise<unknown>,
+  timeoutMs = 60_000,
+): Promise<Ev[]> {
   const stream = await client.beta.sessions.events.stream(sessionId);
   const events: Ev[] = [];
   const timer = setTimeout(() => stream.controller.abort(), timeoutMs);
@@ -87,7 +94,9 @@ export async function collectTurn(client: Anthropic, sessionId: string, start: (
 
 /** Sends one user text message. */
 export function say(client: Anthropic, sessionId: string, text: string) {
-  return client.beta.sessions.events.send(sessionId, { events: [{ type: 'user.message', content: [{ type: 'text', text }] }] });
+  return client.beta.sessions.events.send(sessionId, {
+    events: [{ type: 'user.message', content: [{ type: 'text', text }] }],
+  });
 }
 
 /** Creates an agent with the full toolset and a cloud environment. */

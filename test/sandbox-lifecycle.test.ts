@@ -26,12 +26,18 @@ describe.skipIf(e2eSkipReason() !== false)('sessions in real sandboxes', () => {
       `node -e "for (const p of [${apiPort}, ${modelPort}]) { const s = require('net').connect(p, '127.0.0.1'); s.on('connect', () => { console.log('CONNECTED ' + p); s.destroy(); }); s.on('error', (e) => console.log('REFUSED ' + p + ' ' + e.code)); }"`,
     ].join('; ');
     for (const s of [
-      { name: 'long-tool', turns: [bash('node -e "setInterval(() => {}, 1000)" berth-interrupt-marker'), text('stopped')] },
+      {
+        name: 'long-tool',
+        turns: [bash('node -e "setInterval(() => {}, 1000)" berth-interrupt-marker'), text('stopped')],
+      },
       { name: 'loop', turns: [bash('echo looping')], after: 'repeat-last' },
       { name: 'secrets', turns: [bash(scan), text('scanned')] },
       {
         name: 'background',
-        turns: [bash('setsid nohup node -e "setInterval(() => {}, 1000)" berth-bg-marker >/dev/null 2>&1 & echo started'), text('ok')],
+        turns: [
+          bash('setsid nohup node -e "setInterval(() => {}, 1000)" berth-bg-marker >/dev/null 2>&1 & echo started'),
+          text('ok'),
+        ],
       },
     ]) {
       t.app.scriptedModel!.addScenario(s as never);

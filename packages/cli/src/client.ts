@@ -30,7 +30,9 @@ export function makeClient(o: ClientOptions): Anthropic {
     try {
       apiKey = readFileSync(file, 'utf8').trim();
     } catch {
-      throw new Error(`No API key: pass --api-key, set BERTH_API_KEY, or run where ${file} exists (berth serve writes it).`);
+      throw new Error(
+        `No API key: pass --api-key, set BERTH_API_KEY, or run where ${file} exists (berth serve writes it).`,
+      );
     }
   }
   return new Anthropic({ baseURL: o.url, apiKey, maxRetries: 1 });

@@ -25,7 +25,10 @@ export async function demo(config: BerthConfig, print: (l: string) => void): Pro
   const outcome = await followTurn(
     client,
     session.id,
-    () => client.beta.sessions.events.send(session.id, { events: [{ type: 'user.message', content: [{ type: 'text', text }] }] }),
+    () =>
+      client.beta.sessions.events.send(session.id, {
+        events: [{ type: 'user.message', content: [{ type: 'text', text }] }],
+      }),
     (l) => print(`  ${l}`),
   );
   print(`\nThe turn ended: ${outcome.stopReason}.`);

@@ -2,7 +2,14 @@ import { constants } from 'node:fs';
 import { access, mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { BwrapDriver, INSTALL_DIR, RUNNER_ENTRY, createCgroupManagerSync, createLogger, type BerthConfig } from '@berth/server';
+import {
+  BwrapDriver,
+  INSTALL_DIR,
+  RUNNER_ENTRY,
+  createCgroupManagerSync,
+  createLogger,
+  type BerthConfig,
+} from '@berth/server';
 
 export interface Check {
   name: string;
@@ -19,7 +26,11 @@ export async function doctor(config: BerthConfig): Promise<Check[]> {
   const add = (name: string, ok: boolean, detail: string) => checks.push({ name, ok, detail });
 
   const [major] = process.versions.node.split('.').map(Number);
-  add('node', (major ?? 0) >= 20, `Node ${process.versions.node}${(major ?? 0) >= 20 ? '' : ': install Node 20 or newer'}`);
+  add(
+    'node',
+    (major ?? 0) >= 20,
+    `Node ${process.versions.node}${(major ?? 0) >= 20 ? '' : ': install Node 20 or newer'}`,
+  );
 
   let cgroups;
   try {
@@ -36,16 +47,26 @@ export async function doctor(config: BerthConfig): Promise<Check[]> {
     bwrapPath: config.bwrapPath,
   });
   const problems = await driver.check();
-  add('sandbox (bwrap, user namespaces, cgroups)', problems.length === 0, problems.length ? problems.join('\n      ') : 'usable');
+  add(
+    'sandbox (bwrap, user namespaces, cgroups)',
+    problems.length === 0,
+    problems.length ? problems.join('\n      ') : 'usable',
+  );
 
   try {
     const require = createRequire(import.meta.url);
-    const sdkDir = dirname(require.resolve('@anthropic-ai/claude-agent-sdk-linux-x64/package.json', { paths: [INSTALL_DIR] }));
+    const sdkDir = dirname(
+      require.resolve('@anthropic-ai/claude-agent-sdk-linux-x64/package.json', { paths: [INSTALL_DIR] }),
+    );
     const bin = join(sdkDir, 'claude');
     await access(bin, constants.X_OK);
     add('claude CLI binary', true, bin);
   } catch {
-    add('claude CLI binary', false, 'not found: run `npm ci` in the Berth directory (it installs @anthropic-ai/claude-agent-sdk)');
+    add(
+      'claude CLI binary',
+      false,
+      'not found: run `npm ci` in the Berth directory (it installs @anthropic-ai/claude-agent-sdk)',
+    );
   }
 
   try {
@@ -60,13 +81,19 @@ export async function doctor(config: BerthConfig): Promise<Check[]> {
     await access(config.dataDir, constants.W_OK);
     add('data dir', true, config.dataDir);
   } catch (err) {
-    add('data dir', false, `${config.dataDir} is not writable (${(err as Error).message}): pass --data-dir or fix permissions`);
+    add(
+      'data dir',
+      false,
+      `${config.dataDir} is not writable (${(err as Error).message}): pass --data-dir or fix permissions`,
+    );
   }
 
   add(
     'model',
     true,
-    config.scriptedModel ? 'scripted model (offline); set ANTHROPIC_API_KEY to use the real API' : `upstream ${config.upstreamUrl}`,
+    config.scriptedModel
+      ? 'scripted model (offline); set ANTHROPIC_API_KEY to use the real API'
+      : `upstream ${config.upstreamUrl}`,
   );
   return checks;
 }

@@ -27,7 +27,8 @@ export async function followTurn(
     const e = raw as unknown as Ev;
     const line = formatEvent(e);
     if (line !== null) print(line);
-    if (e.type === 'session.error') errors.push(String((e.error as { message?: string } | undefined)?.message ?? 'error'));
+    if (e.type === 'session.error')
+      errors.push(String((e.error as { message?: string } | undefined)?.message ?? 'error'));
     if (e.type === 'session.status_terminated' || e.type === 'session.deleted') {
       stream.controller.abort();
       return { stopReason: 'terminated', errors, terminated: true };

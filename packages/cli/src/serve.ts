@@ -1,5 +1,14 @@
 import type { Command } from 'commander';
-import { CONFIG_FIELDS, createLogger, kebab, loadConfig, startBerth, type BerthApp, type BerthConfig, type ConfigKey } from '@berth/server';
+import {
+  CONFIG_FIELDS,
+  createLogger,
+  kebab,
+  loadConfig,
+  startBerth,
+  type BerthApp,
+  type BerthConfig,
+  type ConfigKey,
+} from '@berth/server';
 
 /** Adds one option per config field, generated from the schema (descriptions included). */
 export function addConfigOptions(cmd: Command): Command {
@@ -14,7 +23,8 @@ export function addConfigOptions(cmd: Command): Command {
 /** The config from the environment plus the flags given on the command line. */
 export function configFromFlags(flags: Record<string, unknown>, env: Record<string, string | undefined>): BerthConfig {
   const overrides: Partial<Record<ConfigKey, unknown>> = {};
-  for (const key of Object.keys(CONFIG_FIELDS) as ConfigKey[]) if (flags[key] !== undefined) overrides[key] = flags[key];
+  for (const key of Object.keys(CONFIG_FIELDS) as ConfigKey[])
+    if (flags[key] !== undefined) overrides[key] = flags[key];
   return loadConfig(env, overrides);
 }
 
@@ -27,7 +37,9 @@ export async function serve(config: BerthConfig, print: (l: string) => void): Pr
       print(`Generated the admin API key (shown once; also saved to ${file}):\n\n  ${key}\n`);
     },
   });
-  print(`berthd listening on ${app.url} (data dir ${config.dataDir}, model: ${config.scriptedModel ? 'scripted' : config.upstreamUrl})`);
+  print(
+    `berthd listening on ${app.url} (data dir ${config.dataDir}, model: ${config.scriptedModel ? 'scripted' : config.upstreamUrl})`,
+  );
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

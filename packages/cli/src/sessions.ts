@@ -33,7 +33,8 @@ export const sessionCommands = {
   },
 
   async send(client: Anthropic, print: Print, id: string, text: string, o: { follow: boolean }): Promise<number> {
-    const send = () => client.beta.sessions.events.send(id, { events: [{ type: 'user.message', content: [{ type: 'text', text }] }] });
+    const send = () =>
+      client.beta.sessions.events.send(id, { events: [{ type: 'user.message', content: [{ type: 'text', text }] }] });
     if (!o.follow) {
       await send();
       print('sent');

@@ -7,7 +7,7 @@ import { RunnerEventSchema } from './events.js';
  * (berthd may restart while the sandbox keeps running).
  *
  * Delivery: each event the runner emits carries a per-session `seq` (1, 2, 3, … never reused). berthd persists the
- * event, then acks the seq. The runner keeps every unacked event and re-sends it after a reconnect, starting after
+ * event, then acks the seq; an ack is cumulative (it covers every lower seq of that session). The runner keeps every unacked event and re-sends it after a reconnect, starting after
  * the `acked_seq` berthd reports in `welcome`. berthd dedupes by event id, so a re-send is harmless.
  */
 
@@ -40,10 +40,20 @@ export const SessionStoppedFrameSchema = z.strictObject({
   session_id: sessionId,
 });
 
+/**
+ * The session's agent process is initialised and can take a message without start-up delay. Not acked: the runner
+ * repeats it after every `welcome` for each ready session, and berthd treats repeats as no-ops.
+ */
+export const SessionReadyFrameSchema = z.strictObject({
+  type: z.literal('session_ready'),
+  session_id: sessionId,
+});
+
 export const RunnerFrameSchema = z.discriminatedUnion('type', [
   HelloFrameSchema,
   EventFrameSchema,
   SessionStoppedFrameSchema,
+  SessionReadyFrameSchema,
 ]);
 export type RunnerFrame = z.infer<typeof RunnerFrameSchema>;
 

@@ -98,6 +98,10 @@ export class SessionHost {
       config,
       log,
       emit: (event) => this.emit(sessionId, event, log),
+      onReady: () => {
+        log.info('agent process ready');
+        this.deps.channel.sessionReady(sessionId);
+      },
       loadSdk: this.deps.loadSdk,
       modelBaseUrl: this.deps.modelBaseUrl,
       reaper: this.deps.reaper,

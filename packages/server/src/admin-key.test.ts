@@ -18,7 +18,9 @@ describe('bootstrap admin key', () => {
   it('uses the configured key without writing a file', async () => {
     const d = dir();
     const printed: string[] = [];
-    expect(await resolveAdminKey(d, 'configured-key-0123456789', (k) => printed.push(k))).toBe('configured-key-0123456789');
+    expect(await resolveAdminKey(d, 'configured-key-0123456789', (k) => printed.push(k))).toBe(
+      'configured-key-0123456789',
+    );
     expect(printed).toEqual([]);
     expect(() => statSync(join(d, 'admin.key'))).toThrow();
   });

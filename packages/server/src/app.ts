@@ -53,9 +53,15 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
   try {
     await access(join(INSTALL_DIR, RUNNER_ENTRY));
   } catch {
-    throw new ConfigError(`The runner bundle ${join(INSTALL_DIR, RUNNER_ENTRY)} is missing. Run \`npm run build\` first.`);
+    throw new ConfigError(
+      `The runner bundle ${join(INSTALL_DIR, RUNNER_ENTRY)} is missing. Run \`npm run build\` first.`,
+    );
   }
-  const adminKey = await resolveAdminKey(config.dataDir, config.adminKey, opts.onAdminKeyGenerated ?? (() => undefined));
+  const adminKey = await resolveAdminKey(
+    config.dataDir,
+    config.adminKey,
+    opts.onAdminKeyGenerated ?? (() => undefined),
+  );
   const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
 
   let scriptedModel: ScriptedModel | undefined;
@@ -65,7 +71,11 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
     for (const dir of config.scenarios) scenarios.push(...(await loadScenarioDir(resolve(dir))));
     // The scripted model demands a key like the real API does, so the gateway's key swap is exercised offline too.
     const apiKey = config.anthropicApiKey ?? `sk-berth-scripted-${randomBytes(16).toString('hex')}`;
-    scriptedModel = await startScriptedModel({ scenarios, apiKey, logger: logger.child({ component: 'scripted-model' }) });
+    scriptedModel = await startScriptedModel({
+      scenarios,
+      apiKey,
+      logger: logger.child({ component: 'scripted-model' }),
+    });
     upstream = { url: scriptedModel.url, apiKey };
   } else {
     if (!config.anthropicApiKey) throw new ConfigError('ANTHROPIC_API_KEY is required unless --scripted-model is on.');
@@ -119,7 +129,10 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
   const addr = http.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
-  logger.info({ url, dataDir: config.dataDir, upstream: config.scriptedModel ? 'scripted' : upstream.url }, 'berthd ready');
+  logger.info(
+    { url, dataDir: config.dataDir, upstream: config.scriptedModel ? 'scripted' : upstream.url },
+    'berthd ready',
+  );
 
   let closing: Promise<void> | undefined;
   return {
@@ -156,19 +169,28 @@ async function removeOrphans(driver: SandboxDriver, store: Store, logger: Logger
   }
   let page: string | undefined;
   do {
-    const p = await store.listSessions({ limit: 200, order: 'asc', page, includeArchived: false, statuses: ['running', 'idle', 'rescheduling'] });
+    const p = await store.listSessions({
+      limit: 200,
+      order: 'asc',
+      page,
+      includeArchived: false,
+      statuses: ['running', 'idle', 'rescheduling'],
+    });
     for (const s of p.data) {
       if (s.sandbox_state === 'stopped') continue;
       const now = new Date().toISOString();
       const error = {
         type: 'unknown_error',
-        message: 'berthd restarted and this build cannot re-adopt running sandboxes; the session ended. Create a new session.',
+        message:
+          'berthd restarted and this build cannot re-adopt running sandboxes; the session ended. Create a new session.',
         retry_status: { type: 'terminal' },
       };
-      const events = ([
-        { id: newId('event'), type: 'session.error', error },
-        { id: newId('event'), type: 'session.status_terminated' },
-      ] as Array<JsonObject & { id: string; type: string }>).map((e) => ({ id: e.id, type: e.type, processed_at: now, body: { ...e, processed_at: now } }));
+      const events = (
+        [
+          { id: newId('event'), type: 'session.error', error },
+          { id: newId('event'), type: 'session.status_terminated' },
+        ] as Array<JsonObject & { id: string; type: string }>
+      ).map((e) => ({ id: e.id, type: e.type, processed_at: now, body: { ...e, processed_at: now } }));
       await store.appendEvents(s.id, events);
       await store.updateSession(s.id, { sandbox_state: 'stopped', status: 'terminated' });
     }

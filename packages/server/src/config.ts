@@ -9,7 +9,10 @@ import { z } from 'zod';
  */
 
 const port = z.coerce.number().int().min(0).max(65535);
-const bool = z.preprocess((v) => (typeof v === 'string' ? !['0', 'false', 'no', 'off', ''].includes(v.toLowerCase()) : v), z.boolean());
+const bool = z.preprocess(
+  (v) => (typeof v === 'string' ? !['0', 'false', 'no', 'off', ''].includes(v.toLowerCase()) : v),
+  z.boolean(),
+);
 const list = z.preprocess((v) => (typeof v === 'string' ? v.split(',').filter(Boolean) : v), z.array(z.string()));
 
 /** Field definitions: schema (with default and description) and the environment variable that sets it. */
@@ -35,7 +38,9 @@ export const CONFIG_FIELDS = {
       .string()
       .min(16, 'must be at least 16 characters')
       .optional()
-      .describe('Bootstrap admin API key. When unset, one is generated, printed once and saved to <data-dir>/admin.key.'),
+      .describe(
+        'Bootstrap admin API key. When unset, one is generated, printed once and saved to <data-dir>/admin.key.',
+      ),
   },
   scriptedModel: {
     env: 'BERTH_SCRIPTED_MODEL',
@@ -54,7 +59,10 @@ export const CONFIG_FIELDS = {
   },
   upstreamUrl: {
     env: 'BERTH_UPSTREAM_URL',
-    schema: z.url().default('https://api.anthropic.com').describe('Anthropic-compatible upstream for the model gateway.'),
+    schema: z
+      .url()
+      .default('https://api.anthropic.com')
+      .describe('Anthropic-compatible upstream for the model gateway.'),
   },
   maxTurns: {
     env: 'BERTH_MAX_TURNS',
@@ -72,15 +80,30 @@ export const CONFIG_FIELDS = {
   },
   maxBodyBytes: {
     env: 'BERTH_MAX_BODY_BYTES',
-    schema: z.coerce.number().int().min(1024).default(8 * 1024 * 1024).describe('Largest accepted API request body.'),
+    schema: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .default(8 * 1024 * 1024)
+      .describe('Largest accepted API request body.'),
   },
   sseHeartbeatMs: {
     env: 'BERTH_SSE_HEARTBEAT_MS',
-    schema: z.coerce.number().int().min(100).default(15_000).describe('Interval of `: ping` comments on event streams.'),
+    schema: z.coerce
+      .number()
+      .int()
+      .min(100)
+      .default(15_000)
+      .describe('Interval of `: ping` comments on event streams.'),
   },
   runnerReadyTimeoutMs: {
     env: 'BERTH_RUNNER_READY_TIMEOUT_MS',
-    schema: z.coerce.number().int().min(100).default(20_000).describe('How long a new sandbox may take to report ready.'),
+    schema: z.coerce
+      .number()
+      .int()
+      .min(100)
+      .default(20_000)
+      .describe('How long a new sandbox may take to report ready.'),
   },
   uidRangeStart: {
     env: 'BERTH_UID_RANGE_START',
@@ -93,7 +116,10 @@ export const CONFIG_FIELDS = {
   bwrapPath: { env: 'BERTH_BWRAP_PATH', schema: z.string().default('bwrap').describe('The bubblewrap binary.') },
   logLevel: {
     env: 'BERTH_LOG_LEVEL',
-    schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level.'),
+    schema: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+      .default('info')
+      .describe('Log level.'),
   },
 } as const;
 
@@ -116,7 +142,10 @@ export class ConfigError extends Error {}
  * Parses config from environment variables and explicit overrides (CLI flags or tests); overrides win.
  * @param env usually `process.env` (the only place it is read)
  */
-export function loadConfig(env: Record<string, string | undefined>, overrides: Partial<Record<ConfigKey, unknown>> = {}): BerthConfig {
+export function loadConfig(
+  env: Record<string, string | undefined>,
+  overrides: Partial<Record<ConfigKey, unknown>> = {},
+): BerthConfig {
   const raw: Record<string, unknown> = {};
   for (const [key, field] of Object.entries(CONFIG_FIELDS)) {
     const fromEnv = env[field.env];

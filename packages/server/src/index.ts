@@ -4,3 +4,8 @@ export { createLogger, type Logger } from './logger.js';
 export { BwrapDriver } from './drivers/bwrap/index.js';
 export type { SandboxDriver } from './drivers/driver.js';
 export { createCgroupManagerSync } from './drivers/cgroups/index.js';
+// Internals exposed for benchmarks (bench/) that time one component in isolation.
+export { SessionRuntime } from './sessions/runtime.js';
+export { ModelGateway } from './gateway/gateway.js';
+export { buildRunConfig } from './sessions/run-config.js';
+export { openSqlite } from './store/open.js';

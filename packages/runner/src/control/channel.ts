@@ -32,6 +32,8 @@ export class ControlChannel {
   private welcomed = false;
   /** Stopped sessions whose `session_stopped` is (re-)sent after the next welcome. */
   private readonly stoppedToAnnounce = new Set<string>();
+  /** Sessions whose agent process is initialised; `session_ready` is repeated after every welcome. */
+  private readonly readySessions = new Set<string>();
 
   constructor(private readonly opts: ControlChannelOptions) {
     this.client = new ControlClient({
@@ -69,6 +71,7 @@ export class ControlChannel {
     const announce = [...this.stoppedToAnnounce];
     this.stoppedToAnnounce.clear();
     for (const id of announce) this.announceStopped(id);
+    for (const id of this.readySessions) this.announceReady(id);
   }
 
   onAck(sessionId: string, seq: number): void {
@@ -96,9 +99,16 @@ export class ControlChannel {
    * welcome (berthd treats it as idempotent). Its unacked events are still re-sent until acked.
    */
   sessionStopped(sessionId: string): void {
+    this.readySessions.delete(sessionId);
     this.opts.outbox.close(sessionId);
     this.stoppedToAnnounce.add(sessionId);
     if (this.ready) this.announceStopped(sessionId);
+  }
+
+  /** The session's CLI is initialised: tell berthd now (if live) and after every later welcome. */
+  sessionReady(sessionId: string): void {
+    this.readySessions.add(sessionId);
+    if (this.ready) this.announceReady(sessionId);
   }
 
   /** Flushes and closes the connection for good (runner shutdown). */
@@ -109,6 +119,10 @@ export class ControlChannel {
   private announceStopped(sessionId: string): void {
     const line = encodeFrame({ type: 'session_stopped', session_id: sessionId }, this.opts.maxFrameBytes);
     if (!this.client.write(line)) this.stoppedToAnnounce.add(sessionId);
+  }
+
+  private announceReady(sessionId: string): void {
+    this.client.write(encodeFrame({ type: 'session_ready', session_id: sessionId }, this.opts.maxFrameBytes));
   }
 
   private sendHello(): void {

@@ -21,6 +21,7 @@ function fakeSdkThatIgnoresInterrupts() {
       const q = {
         next: () => forever,
         interrupt: () => Promise.resolve(undefined),
+        initializationResult: () => new Promise(() => undefined),
         [Symbol.asyncIterator]: () => q,
       };
       return q as unknown as Query;
@@ -56,6 +57,7 @@ function makeSession(loadSdk: () => Promise<SdkApi>) {
       events.push(e);
       return Promise.resolve();
     },
+    onReady: () => undefined,
     loadSdk,
     modelBaseUrl: () => Promise.resolve('http://127.0.0.1:9'),
     reaper: new ProcessReaper({ log, selfPid: process.pid }),

@@ -30,6 +30,8 @@ export interface AgentSessionDeps {
   log: Logger;
   /** Validates, numbers and sends one event; resolves when the outbox has room for more. Never rejects. */
   emit: (event: RunnerEvent) => Promise<void>;
+  /** The CLI answered the SDK's initialize request: messages are now served without start-up delay. */
+  onReady: () => void;
   loadSdk: () => Promise<SdkApi>;
   /** The model forwarder's base URL. */
   modelBaseUrl: () => Promise<string>;
@@ -178,6 +180,13 @@ export class AgentSession {
       });
       this.log.info('starting query', { resume, model: this.deps.config.model });
       run.query = sdk.query({ prompt: run.input, options });
+      // Readiness is a hint for berthd (sandbox state 'ready'); a query that fails to initialise reports below.
+      run.query.initializationResult().then(
+        () => {
+          if (this.run === run && !this.stopping) this.deps.onReady();
+        },
+        () => undefined,
+      );
       for await (const msg of run.query) await this.onMessage(run, msg);
     } catch (err) {
       failure = err;

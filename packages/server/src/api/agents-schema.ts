@@ -8,7 +8,9 @@ export const ModelSchema = z.union([
   z.string().min(1).max(256),
   z.strictObject({
     id: z.string().min(1).max(256),
-    effort: z.union([z.enum(['low', 'medium', 'high', 'max']), z.strictObject({ type: z.string().max(64) })]).optional(),
+    effort: z
+      .union([z.enum(['low', 'medium', 'high', 'max']), z.strictObject({ type: z.string().max(64) })])
+      .optional(),
     inference_geo: z.string().max(64).optional(),
     speed: z.enum(['standard', 'fast']).optional(),
   }),

@@ -62,7 +62,7 @@ export const agentRoutes: RouteModule = (app, { store, clock }) => {
       skills: resolveSkills(b.skills ?? []),
       metadata: b.metadata ?? {},
       multiagent: null,
-      execution_identity: (b.execution_identity ?? { type: 'service_account' }),
+      execution_identity: b.execution_identity ?? { type: 'service_account' },
       created_at: now,
       updated_at: now,
       archived_at: null,

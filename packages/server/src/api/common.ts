@@ -70,6 +70,9 @@ export const systemClock: Clock = () => new Date().toISOString();
 /** Ensures a path id has the expected prefix; anything else is a 404 without touching the store. */
 export function checkId(kind: string, prefix: string, id: string): void {
   if (!id.startsWith(prefix) || id.length > 128) {
-    throw new ApiError('not_found', `No ${kind} with id '${id.slice(0, 128)}' exists. ${kind} ids start with '${prefix}'.`);
+    throw new ApiError(
+      'not_found',
+      `No ${kind} with id '${id.slice(0, 128)}' exists. ${kind} ids start with '${prefix}'.`,
+    );
   }
 }

@@ -142,7 +142,10 @@ export const environmentRoutes: RouteModule = (app, { store, clock }) => {
     const b = parseInput(EnvUpdate, req.body ?? {});
     const cur = await load(id);
     if (cur.archived_at) {
-      throw new ApiError('environment_archived', `Environment '${id}' is archived and read-only. Create a new environment.`);
+      throw new ApiError(
+        'environment_archived',
+        `Environment '${id}' is archived and read-only. Create a new environment.`,
+      );
     }
     if (b.config && b.config.type !== cur.config.type) {
       throw new ApiError(

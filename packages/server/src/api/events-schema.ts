@@ -13,7 +13,10 @@ const TextSource = z.strictObject({ type: z.literal('text'), data: z.string(), m
 
 export const UserContentSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('text'), text: z.string().min(1, 'text blocks must not be empty').max(1_000_000) }),
-  z.strictObject({ type: z.literal('image'), source: z.discriminatedUnion('type', [Base64Source, UrlSource, FileSource]) }),
+  z.strictObject({
+    type: z.literal('image'),
+    source: z.discriminatedUnion('type', [Base64Source, UrlSource, FileSource]),
+  }),
   z.strictObject({
     type: z.literal('document'),
     source: z.discriminatedUnion('type', [Base64Source, TextSource, UrlSource, FileSource]),
@@ -34,7 +37,13 @@ export const UserInterruptSchema = z.strictObject({
 
 const Unsupported = z
   .object({
-    type: z.enum(['user.tool_confirmation', 'user.custom_tool_result', 'user.tool_result', 'user.define_outcome', 'system.message']),
+    type: z.enum([
+      'user.tool_confirmation',
+      'user.custom_tool_result',
+      'user.tool_result',
+      'user.define_outcome',
+      'system.message',
+    ]),
   })
   .loose();
 

@@ -34,7 +34,13 @@ export function buildHttpApi(ctx: ApiContext): FastifyInstance {
     try {
       done(null, JSON.parse(text));
     } catch {
-      done(new ApiError('invalid_json', 'The request body is not valid JSON. Send a JSON object with content-type application/json.'), undefined);
+      done(
+        new ApiError(
+          'invalid_json',
+          'The request body is not valid JSON. Send a JSON object with content-type application/json.',
+        ),
+        undefined,
+      );
     }
   });
 
@@ -43,12 +49,18 @@ export function buildHttpApi(ctx: ApiContext): FastifyInstance {
     if (!req.url.startsWith('/v1/')) return;
     const key = apiKeyOf(req.headers);
     if (!key || !ctx.authenticate(key)) {
-      throw new ApiError('unauthorized', 'Invalid or missing API key. Send it as `x-api-key: <key>` or `Authorization: Bearer <key>`.');
+      throw new ApiError(
+        'unauthorized',
+        'Invalid or missing API key. Send it as `x-api-key: <key>` or `Authorization: Bearer <key>`.',
+      );
     }
   });
 
   app.addHook('onResponse', async (req, reply) => {
-    req.log.debug({ method: req.method, url: req.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    req.log.debug(
+      { method: req.method, url: req.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      'request',
+    );
   });
 
   app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
@@ -59,7 +71,10 @@ export function buildHttpApi(ctx: ApiContext): FastifyInstance {
   });
 
   app.setNotFoundHandler((req, reply) => {
-    const e = new ApiError('not_found', `No route ${req.method} ${req.url.split('?')[0]}. See the API reference for the routes Berth serves.`);
+    const e = new ApiError(
+      'not_found',
+      `No route ${req.method} ${req.url.split('?')[0]}. See the API reference for the routes Berth serves.`,
+    );
     void reply.status(404).send(errorBody(e, String(req.id)));
   });
 
@@ -84,12 +99,16 @@ function apiKeyOf(h: Record<string, string | string[] | undefined>): string | un
 /** Maps framework and library errors onto the registry; anything unknown is a 500. */
 function toApiError(err: FastifyError | ApiError): ApiError {
   if (err instanceof ApiError) return err;
-  if (err instanceof BadCursorError) return new ApiError('invalid_request', 'The page cursor is not valid. Pass next_page exactly as returned.');
+  if (err instanceof BadCursorError)
+    return new ApiError('invalid_request', 'The page cursor is not valid. Pass next_page exactly as returned.');
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new ApiError('request_too_large', 'The request body is too large. Send a smaller body.');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new ApiError('unsupported_media_type', 'Unsupported content-type. Send JSON with content-type application/json.');
+      return new ApiError(
+        'unsupported_media_type',
+        'Unsupported content-type. Send JSON with content-type application/json.',
+      );
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new ApiError('invalid_json', 'The request body is not valid JSON.');

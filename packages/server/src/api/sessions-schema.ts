@@ -6,7 +6,10 @@ import { UserMessageSchema } from './events-schema.js';
 
 /** Request shapes of the sessions routes (§2 SessionCreate / SessionUpdate / list). */
 
-const agentId = z.string().regex(/^agent_/, "agent ids start with 'agent_'").max(128);
+const agentId = z
+  .string()
+  .regex(/^agent_/, "agent ids start with 'agent_'")
+  .max(128);
 
 export const AgentRefSchema = z.union([
   agentId,
@@ -34,7 +37,10 @@ export const SessionCreateSchema = z.strictObject({
   environment_id: z.string().min(1).max(128),
   title: z.string().max(500).nullable().optional(),
   metadata: MetadataSchema.optional(),
-  resources: z.array(z.object({ type: z.string() }).loose()).max(100).optional(),
+  resources: z
+    .array(z.object({ type: z.string() }).loose())
+    .max(100)
+    .optional(),
   vault_ids: z.array(z.string().max(128)).max(20).optional(),
   budget: BudgetSchema.nullable().optional(),
   initial_events: z.array(UserMessageSchema).max(50).optional(),
@@ -53,7 +59,10 @@ export const SessionListQuerySchema = z.object({
   page: z.string().max(2048).optional(),
   order: z.enum(['asc', 'desc']).default('desc'),
   'statuses[]': z
-    .union([z.enum(['idle', 'running', 'rescheduling', 'terminated']), z.array(z.enum(['idle', 'running', 'rescheduling', 'terminated']))])
+    .union([
+      z.enum(['idle', 'running', 'rescheduling', 'terminated']),
+      z.array(z.enum(['idle', 'running', 'rescheduling', 'terminated'])),
+    ])
     .optional(),
   include_archived: bool.optional(),
   agent_id: z.string().max(128).optional(),

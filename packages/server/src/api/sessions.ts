@@ -99,16 +99,28 @@ export const sessionRoutes: RouteModule = (app, { store, sessions, clock }) => {
     const env = await store.getEnvironment(b.environment_id);
     if (!env) throw notFound('environment', b.environment_id);
     if (env.archived_at) {
-      throw new ApiError('environment_archived', `Environment '${env.id}' is archived. Create sessions in an active environment.`);
+      throw new ApiError(
+        'environment_archived',
+        `Environment '${env.id}' is archived. Create sessions in an active environment.`,
+      );
     }
     if (env.config.type !== 'cloud') {
-      throw new ApiError('unsupported_feature', `Environment '${env.id}' is self_hosted; Berth runs sessions in cloud environments only.`);
+      throw new ApiError(
+        'unsupported_feature',
+        `Environment '${env.id}' is self_hosted; Berth runs sessions in cloud environments only.`,
+      );
     }
     if (b.resources?.length) {
-      throw new ApiError('unsupported_feature', 'Session resources are not supported by this Berth build yet; create the session without resources.');
+      throw new ApiError(
+        'unsupported_feature',
+        'Session resources are not supported by this Berth build yet; create the session without resources.',
+      );
     }
     if (b.vault_ids?.length) {
-      throw new ApiError('unsupported_feature', 'Vaults are not supported by this Berth build yet; create the session without vault_ids.');
+      throw new ApiError(
+        'unsupported_feature',
+        'Vaults are not supported by this Berth build yet; create the session without vault_ids.',
+      );
     }
     const agentSnapshot = snapshot(agent, ref);
     assertRunnable(agentSnapshot);
@@ -123,7 +135,7 @@ export const sessionRoutes: RouteModule = (app, { store, sessions, clock }) => {
       metadata: b.metadata ?? {},
       resources: [],
       vault_ids: [],
-      budget: (b.budget ?? null),
+      budget: b.budget ?? null,
       status: 'idle',
       berth: { driver: env.berth.driver ?? 'bwrap' },
       stats: {},
@@ -133,7 +145,10 @@ export const sessionRoutes: RouteModule = (app, { store, sessions, clock }) => {
       archived_at: null,
     });
     if (b.initial_events?.length) {
-      await sessions.send(session.id, b.initial_events.map((e) => ({ ...e, id: newId('event') })));
+      await sessions.send(
+        session.id,
+        b.initial_events.map((e) => ({ ...e, id: newId('event') })),
+      );
     }
     return wire((await store.getSession(session.id))!);
   });
@@ -148,7 +163,10 @@ export const sessionRoutes: RouteModule = (app, { store, sessions, clock }) => {
     const b = parseInput(SessionUpdateSchema, req.body ?? {});
     const s = await load(id);
     if (b.vault_ids !== undefined) {
-      throw new ApiError('invalid_request', 'vault_ids cannot change after a session is created. Create a new session instead.');
+      throw new ApiError(
+        'invalid_request',
+        'vault_ids cannot change after a session is created. Create a new session instead.',
+      );
     }
     if (s.archived_at) throw new ApiError('session_archived', `Session '${id}' is archived and read-only.`);
     if (b.agent) {

@@ -8,7 +8,13 @@ const CLOSING = new Set(['session.deleted', 'session.status_terminated']);
  * Serves a session's live events as SSE: `event: <type>` + `data: <json>` frames (the event name equals the type,
  * as both official SDKs need), `: ping` heartbeats, and no replay: clients list history separately and dedupe by id.
  */
-export function streamEvents(req: FastifyRequest, reply: FastifyReply, log: EventLog, sessionId: string, heartbeatMs: number): void {
+export function streamEvents(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  log: EventLog,
+  sessionId: string,
+  heartbeatMs: number,
+): void {
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, {

@@ -21,7 +21,10 @@ const ToolConfig = z.strictObject({
   user_location: z.record(z.string(), z.string()).optional(),
 });
 
-const DefaultConfig = z.strictObject({ enabled: z.boolean().optional(), permission_policy: PermissionPolicy.optional() });
+const DefaultConfig = z.strictObject({
+  enabled: z.boolean().optional(),
+  permission_policy: PermissionPolicy.optional(),
+});
 
 const AgentToolset = z.strictObject({
   type: z.literal('agent_toolset_20260401'),
@@ -34,7 +37,13 @@ const McpToolset = z.strictObject({
   mcp_server_name: z.string().min(1).max(128),
   default_config: DefaultConfig.optional(),
   configs: z
-    .array(z.strictObject({ name: z.string().min(1).max(256), enabled: z.boolean().optional(), permission_policy: PermissionPolicy.optional() }))
+    .array(
+      z.strictObject({
+        name: z.string().min(1).max(256),
+        enabled: z.boolean().optional(),
+        permission_policy: PermissionPolicy.optional(),
+      }),
+    )
     .max(256)
     .optional(),
 });
@@ -44,7 +53,11 @@ const CustomTool = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'custom tool names are 1-128 chars of [A-Za-z0-9_-]'),
   description: z.string().max(10_000),
   input_schema: z
-    .object({ type: z.literal('object'), properties: z.record(z.string(), z.unknown()).optional(), required: z.array(z.string()).optional() })
+    .object({
+      type: z.literal('object'),
+      properties: z.record(z.string(), z.unknown()).optional(),
+      required: z.array(z.string()).optional(),
+    })
     .loose(),
 });
 
@@ -87,7 +100,8 @@ export function checkToolRefs(tools: Tool[], servers: z.infer<typeof McpServersS
       }
       referenced.add(t.mcp_server_name);
     } else if (t.type === 'custom') {
-      if (custom.has(t.name)) throw new ApiError('invalid_request', `tools: the custom tool '${t.name}' is defined twice.`);
+      if (custom.has(t.name))
+        throw new ApiError('invalid_request', `tools: the custom tool '${t.name}' is defined twice.`);
       custom.add(t.name);
     } else if (++toolsets > 1) {
       throw new ApiError('invalid_request', 'tools: agent_toolset_20260401 may appear only once.');
@@ -95,7 +109,10 @@ export function checkToolRefs(tools: Tool[], servers: z.infer<typeof McpServersS
   }
   for (const n of names) {
     if (!referenced.has(n)) {
-      throw new ApiError('invalid_request', `mcp_servers: '${n}' is not referenced by any mcp_toolset in tools. Add {type:'mcp_toolset', mcp_server_name:'${n}'}.`);
+      throw new ApiError(
+        'invalid_request',
+        `mcp_servers: '${n}' is not referenced by any mcp_toolset in tools. Add {type:'mcp_toolset', mcp_server_name:'${n}'}.`,
+      );
     }
   }
 }
@@ -120,7 +137,13 @@ export function resolveTools(tools: Tool[]): Json[] {
     const byName = new Map((t.configs ?? []).map((c) => [c.name, c]));
     const configs = TOOLSET_NAMES.map((name) => {
       const c = byName.get(name);
-      return { ...(c ?? {}), name, type: name, enabled: c?.enabled ?? def.enabled, permission_policy: c?.permission_policy ?? def.permission_policy };
+      return {
+        ...(c ?? {}),
+        name,
+        type: name,
+        enabled: c?.enabled ?? def.enabled,
+        permission_policy: c?.permission_policy ?? def.permission_policy,
+      };
     });
     return { type: t.type, default_config: def, configs };
   });

@@ -17,7 +17,14 @@ export interface Upstream {
 /** Largest request body a sandbox may send to the model. */
 const MAX_REQUEST_BYTES = 32 * 1024 * 1024;
 /** Headers passed upstream; everything else (notably the sandbox's key) is dropped. */
-const FORWARD_HEADERS = ['content-type', 'accept', 'anthropic-version', 'anthropic-beta', 'user-agent', 'x-claude-code-session-id'];
+const FORWARD_HEADERS = [
+  'content-type',
+  'accept',
+  'anthropic-version',
+  'anthropic-beta',
+  'user-agent',
+  'x-claude-code-session-id',
+];
 const ROUTES = new Set(['/v1/messages', '/v1/messages/count_tokens']);
 
 export function hashToken(token: string): string {

@@ -14,7 +14,14 @@ export interface ObservedUsage {
 const COUNTS = ['input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_creation_input_tokens'] as const;
 
 export function emptyUsage(): ObservedUsage {
-  return { messageId: null, model: null, input_tokens: 0, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 };
+  return {
+    messageId: null,
+    model: null,
+    input_tokens: 0,
+    output_tokens: 0,
+    cache_read_input_tokens: 0,
+    cache_creation_input_tokens: 0,
+  };
 }
 
 /** Later reports override earlier ones field by field (message_delta carries cumulative counts). */

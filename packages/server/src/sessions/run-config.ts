@@ -33,7 +33,8 @@ export function assertRunnable(agent: JsonObject): void {
     if (t.type === 'mcp_toolset') refuse('MCP toolsets');
     for (const c of t.configs ?? []) {
       if (!c.enabled) continue;
-      if (c.permission_policy.type !== 'always_allow') refuse(`the '${c.permission_policy.type}' permission policy (tool '${c.name}')`);
+      if (c.permission_policy.type !== 'always_allow')
+        refuse(`the '${c.permission_policy.type}' permission policy (tool '${c.name}')`);
       if (c.allowed_domains !== undefined || c.blocked_domains !== undefined) refuse(`domain lists (tool '${c.name}')`);
     }
   }

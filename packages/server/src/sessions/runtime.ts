@@ -29,6 +29,8 @@ export interface RuntimeCallbacks {
   welcome(): Promise<Extract<BerthdFrame, { type: 'welcome' }>>;
   /** The runner has gone and the sandbox is not running any more. */
   onLost(reason: string): void;
+  /** The session's agent process is initialised (may repeat after reconnects). */
+  onAgentReady(): void;
 }
 
 /**
@@ -62,14 +64,21 @@ export class SessionRuntime {
     if (Buffer.byteLength(socket) > MAX_SOCKET_PATH) {
       throw new Error(`socket path ${socket} is longer than ${MAX_SOCKET_PATH} bytes: choose a shorter --data-dir`);
     }
-    this.control = new ControlServer(socket, {
-      onHello: (f) => this.onHello(f),
-      onFrame: (f) => this.onFrame(f),
-      onDisconnect: () => this.onDisconnect(),
-    }, this.log);
+    this.control = new ControlServer(
+      socket,
+      {
+        onHello: (f) => this.onHello(f),
+        onFrame: (f) => this.onFrame(f),
+        onDisconnect: () => this.onDisconnect(),
+      },
+      this.log,
+    );
   }
 
-  /** Creates the sockets and the sandbox, and resolves when the runner has said hello and got its session. */
+  /**
+   * Creates the sockets and the sandbox, and resolves when the runner has said hello and got its session (the
+   * agent process then starts; `onAgentReady` reports when it can take messages without delay).
+   */
   async start(resources: SandboxResources): Promise<void> {
     const t0 = performance.now();
     await mkdir(this.runDir, { recursive: true, mode: 0o755 });
@@ -174,6 +183,10 @@ export class SessionRuntime {
     }
     if (frame.type === 'session_stopped') {
       this.stopWaiter?.();
+      return;
+    }
+    if (frame.type === 'session_ready') {
+      this.cb.onAgentReady();
       return;
     }
     await this.cb.onEvent(frame);

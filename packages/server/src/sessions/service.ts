@@ -36,7 +36,9 @@ export class SessionService {
   ) {}
 
   /** Persists a new session and starts its sandbox in the background. Returns the stored record. */
-  async create(record: Omit<SessionRecord, 'gateway_token_hash' | 'sdk_session_id' | 'sandbox_id' | 'sandbox_state'>): Promise<SessionRecord> {
+  async create(
+    record: Omit<SessionRecord, 'gateway_token_hash' | 'sdk_session_id' | 'sandbox_id' | 'sandbox_state'>,
+  ): Promise<SessionRecord> {
     const token = `bgt_${randomBytes(32).toString('base64url')}`;
     const session: SessionRecord = {
       ...record,
@@ -62,16 +64,19 @@ export class SessionService {
         onEvent: (f) => this.onRunnerEvent(session.id, f),
         welcome: async () => ({
           type: 'welcome',
-          sessions: [{ session_id: session.id, acked_seq: (await this.store.getSession(session.id))?.runner_acked_seq ?? 0 }],
+          sessions: [
+            { session_id: session.id, acked_seq: (await this.store.getSession(session.id))?.runner_acked_seq ?? 0 },
+          ],
         }),
         onLost: (reason) => void this.fail(session.id, `The session's sandbox stopped unexpectedly: ${reason}.`),
+        onAgentReady: () => void this.setSandboxState(session.id, 'ready'),
       },
     );
     this.runtimes.set(session.id, runtime);
-    void runtime.start({}).then(
-      () => this.store.updateSession(session.id, { sandbox_state: 'ready' }),
-      (err: unknown) => this.fail(session.id, `The sandbox failed to start: ${(err as Error).message}.`),
-    );
+    // 'starting' until the agent process reports ready; messages sent meanwhile queue in order.
+    void runtime
+      .start({})
+      .catch((err: unknown) => this.fail(session.id, `The sandbox failed to start: ${(err as Error).message}.`));
     return session;
   }
 
@@ -81,9 +86,13 @@ export class SessionService {
    */
   async send(sessionId: string, inbound: InboundEvent[]): Promise<WireEvent[]> {
     const s = await this.load(sessionId);
-    if (s.archived_at) throw new ApiError('session_archived', `Session '${sessionId}' is archived and read-only. Create a new session.`);
+    if (s.archived_at)
+      throw new ApiError('session_archived', `Session '${sessionId}' is archived and read-only. Create a new session.`);
     if (s.status === 'terminated') {
-      throw new ApiError('session_terminated', `Session '${sessionId}' has terminated and cannot take events. Create a new session.`);
+      throw new ApiError(
+        'session_terminated',
+        `Session '${sessionId}' has terminated and cannot take events. Create a new session.`,
+      );
     }
     const stored = await this.events.append(sessionId, inbound);
     const runtime = this.runtimes.get(sessionId);
@@ -110,7 +119,11 @@ export class SessionService {
     if (s.archived_at) return s;
     await this.stopRuntime(sessionId);
     const now = this.clock();
-    return (await this.store.updateSession(sessionId, { archived_at: now, sandbox_state: 'stopped', status: s.status === 'running' ? 'idle' : s.status }))!;
+    return (await this.store.updateSession(sessionId, {
+      archived_at: now,
+      sandbox_state: 'stopped',
+      status: s.status === 'running' ? 'idle' : s.status,
+    }))!;
   }
 
   /** Stops the sandbox, tells open streams, and deletes the session with its history. */
@@ -139,6 +152,13 @@ export class SessionService {
     const base = typeof s.stats.active_seconds === 'number' ? s.stats.active_seconds : 0;
     const since = this.runningSince.get(s.id);
     return base + (since ? (Date.now() - since) / 1000 : 0);
+  }
+
+  private async setSandboxState(sessionId: string, state: string): Promise<void> {
+    if (!this.runtimes.has(sessionId)) return;
+    await this.store.updateSession(sessionId, { sandbox_state: state }).catch((err: unknown) => {
+      this.logger.warn({ err, sessionId }, 'could not record the sandbox state');
+    });
   }
 
   private async stopRuntime(sessionId: string): Promise<void> {
@@ -184,7 +204,11 @@ export class SessionService {
     this.logger.error({ sessionId, message }, 'session failed');
     try {
       await this.events.append(sessionId, [
-        { id: newId('event'), type: 'session.error', error: { type: 'unknown_error', message, retry_status: { type: 'terminal' } } },
+        {
+          id: newId('event'),
+          type: 'session.error',
+          error: { type: 'unknown_error', message, retry_status: { type: 'terminal' } },
+        },
         { id: newId('event'), type: 'session.status_terminated' },
       ]);
       await this.applyStatus(sessionId, 'session.status_terminated');

@@ -193,9 +193,17 @@ export function runStoreConformance(name: string, factory: StoreFactory, skip: s
         'agent.message',
         'session.status_idle',
       ]);
-      const desc = await store.listEvents(s.id, { limit: 100, order: 'desc', types: ['agent.message', 'user.message'] });
+      const desc = await store.listEvents(s.id, {
+        limit: 100,
+        order: 'desc',
+        types: ['agent.message', 'user.message'],
+      });
       expect(desc.data.map((x) => x.type)).toEqual(['agent.message', 'user.message']);
-      const since = await store.listEvents(s.id, { limit: 100, order: 'asc', processedAt: { gt: all.data[1]!.processed_at } });
+      const since = await store.listEvents(s.id, {
+        limit: 100,
+        order: 'asc',
+        processedAt: { gt: all.data[1]!.processed_at },
+      });
       expect(since.data.map((x) => x.seq)).toEqual([3, 4]);
       const ids: string[] = [];
       let page: string | undefined;

@@ -27,7 +27,11 @@ export interface KeyCursor {
 export function isKeyCursor(v: unknown): v is KeyCursor {
   const o = v as KeyCursor;
   return (
-    typeof v === 'object' && v !== null && typeof o.c === 'string' && typeof o.i === 'string' && (o.d === 'n' || o.d === 'p')
+    typeof v === 'object' &&
+    v !== null &&
+    typeof o.c === 'string' &&
+    typeof o.i === 'string' &&
+    (o.d === 'n' || o.d === 'p')
   );
 }
 

@@ -217,10 +217,7 @@ export class KyselyStore implements Store {
     return mapPage(await keysetPage(q, 'sessions', opts.order, opts), sessionFromRow);
   }
 
-  async updateSession(
-    id: string,
-    patch: Parameters<Store['updateSession']>[1],
-  ): Promise<SessionRecord | undefined> {
+  async updateSession(id: string, patch: Parameters<Store['updateSession']>[1]): Promise<SessionRecord | undefined> {
     const row = sessionToRow({ ...patch, updated_at: patch.updated_at ?? new Date().toISOString() });
     await this.db.updateTable('sessions').set(row).where('id', '=', id).execute();
     return this.getSession(id);
@@ -247,7 +244,10 @@ export class KyselyStore implements Store {
       if (runnerSeq !== undefined) q = q.set({ runner_acked_seq: runnerSeq }).where('runner_acked_seq', '<', runnerSeq);
       const claimed = await q.returning('event_seq').executeTakeFirst();
       if (!claimed) {
-        if (runnerSeq !== undefined && (await tx.selectFrom('sessions').select('id').where('id', '=', sessionId).executeTakeFirst())) {
+        if (
+          runnerSeq !== undefined &&
+          (await tx.selectFrom('sessions').select('id').where('id', '=', sessionId).executeTakeFirst())
+        ) {
           return []; // a re-sent runner frame that is already persisted
         }
         throw new Error(`session ${sessionId} does not exist`);
@@ -274,7 +274,10 @@ export class KyselyStore implements Store {
       const { s } = decodeCursor(opts.page, isSeqCursor);
       q = q.where('seq', opts.order === 'asc' ? '>' : '<', s);
     }
-    const rows = await q.orderBy('seq', opts.order).limit(opts.limit + 1).execute();
+    const rows = await q
+      .orderBy('seq', opts.order)
+      .limit(opts.limit + 1)
+      .execute();
     const more = rows.length > opts.limit;
     const data = rows.slice(0, opts.limit).map(eventFromRow);
     const last = data[data.length - 1];

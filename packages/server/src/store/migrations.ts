@@ -7,98 +7,100 @@ import { type Kysely, type Migration, type MigrationProvider } from 'kysely';
 function buildMigrations(dialect: SqlDialect): Record<string, Migration> {
   const isPg = dialect === 'postgres';
   return {
-  '0001_core': {
-    async up(db: Kysely<unknown>) {
-      await db.schema
-        .createTable('agents')
-        .addColumn('id', 'text', (c) => c.primaryKey())
-        .addColumn('version', 'integer', (c) => c.notNull())
-        .addColumn('created_at', 'text', (c) => c.notNull())
-        .addColumn('updated_at', 'text', (c) => c.notNull())
-        .addColumn('archived_at', 'text')
-        .execute();
-      await db.schema
-        .createTable('agent_versions')
-        .addColumn('agent_id', 'text', (c) => c.notNull().references('agents.id').onDelete('cascade'))
-        .addColumn('version', 'integer', (c) => c.notNull())
-        .addColumn('body', 'text', (c) => c.notNull())
-        .addColumn('created_at', 'text', (c) => c.notNull())
-        .addPrimaryKeyConstraint('agent_versions_pk', ['agent_id', 'version'])
-        .execute();
-      await db.schema
-        .createTable('environments')
-        .addColumn('id', 'text', (c) => c.primaryKey())
-        .addColumn('name', 'text', (c) => c.notNull())
-        .addColumn('description', 'text')
-        .addColumn('config', 'text', (c) => c.notNull())
-        .addColumn('metadata', 'text', (c) => c.notNull())
-        .addColumn('scope', 'text')
-        .addColumn('berth', 'text', (c) => c.notNull())
-        .addColumn('created_at', 'text', (c) => c.notNull())
-        .addColumn('updated_at', 'text', (c) => c.notNull())
-        .addColumn('archived_at', 'text')
-        .execute();
-      await db.schema
-        .createTable('sessions')
-        .addColumn('id', 'text', (c) => c.primaryKey())
-        .addColumn('environment_id', 'text', (c) => c.notNull())
-        .addColumn('agent_id', 'text', (c) => c.notNull())
-        .addColumn('agent_version', 'integer', (c) => c.notNull())
-        .addColumn('agent', 'text', (c) => c.notNull())
-        .addColumn('title', 'text')
-        .addColumn('metadata', 'text', (c) => c.notNull())
-        .addColumn('resources', 'text', (c) => c.notNull())
-        .addColumn('vault_ids', 'text', (c) => c.notNull())
-        .addColumn('budget', 'text')
-        .addColumn('status', 'text', (c) => c.notNull())
-        .addColumn('berth', 'text', (c) => c.notNull())
-        .addColumn('stats', 'text', (c) => c.notNull())
-        .addColumn('sandbox_id', 'text')
-        .addColumn('sandbox_state', 'text', (c) => c.notNull())
-        .addColumn('gateway_token_hash', 'text', (c) => c.notNull())
-        .addColumn('sdk_session_id', 'text', (c) => c.notNull())
-        .addColumn('event_seq', 'integer', (c) => c.notNull().defaultTo(0))
-        .addColumn('runner_acked_seq', 'integer', (c) => c.notNull().defaultTo(0))
-        .addColumn('created_at', 'text', (c) => c.notNull())
-        .addColumn('updated_at', 'text', (c) => c.notNull())
-        .addColumn('archived_at', 'text')
-        .execute();
-      await db.schema.createIndex('sessions_created').on('sessions').columns(['created_at', 'id']).execute();
-      await db.schema.createIndex('sessions_gateway_token').on('sessions').column('gateway_token_hash').execute();
-      await db.schema
-        .createTable('events')
-        .addColumn('id', 'text', (c) => c.primaryKey())
-        .addColumn('session_id', 'text', (c) => c.notNull().references('sessions.id').onDelete('cascade'))
-        .addColumn('seq', 'integer', (c) => c.notNull())
-        .addColumn('type', 'text', (c) => c.notNull())
-        .addColumn('processed_at', 'text', (c) => c.notNull())
-        .addColumn('body', 'text', (c) => c.notNull())
-        .addUniqueConstraint('events_session_seq', ['session_id', 'seq'])
-        .execute();
-      await db.schema
-        .createTable('model_requests')
-        .addColumn('ord', isPg ? 'bigserial' : 'integer', (c) => (isPg ? c.primaryKey() : c.primaryKey().autoIncrement()))
-        .addColumn('id', 'text', (c) => c.notNull().unique())
-        .addColumn('session_id', 'text', (c) => c.notNull())
-        .addColumn('message_id', 'text')
-        .addColumn('model', 'text')
-        .addColumn('status', 'integer', (c) => c.notNull())
-        .addColumn('input_tokens', 'integer', (c) => c.notNull())
-        .addColumn('output_tokens', 'integer', (c) => c.notNull())
-        .addColumn('cache_read_input_tokens', 'integer', (c) => c.notNull())
-        .addColumn('cache_creation_input_tokens', 'integer', (c) => c.notNull())
-        .addColumn('latency_ms', 'integer', (c) => c.notNull())
-        .addColumn('created_at', 'text', (c) => c.notNull())
-        .execute();
-      await db.schema.createIndex('model_requests_session').on('model_requests').column('session_id').execute();
-      await db.schema
-        .createIndex('model_requests_message')
-        .on('model_requests')
-        .columns(['session_id', 'message_id'])
-        .unique()
-        .execute();
+    '0001_core': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('agents')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('version', 'integer', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addColumn('archived_at', 'text')
+          .execute();
+        await db.schema
+          .createTable('agent_versions')
+          .addColumn('agent_id', 'text', (c) => c.notNull().references('agents.id').onDelete('cascade'))
+          .addColumn('version', 'integer', (c) => c.notNull())
+          .addColumn('body', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('agent_versions_pk', ['agent_id', 'version'])
+          .execute();
+        await db.schema
+          .createTable('environments')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('description', 'text')
+          .addColumn('config', 'text', (c) => c.notNull())
+          .addColumn('metadata', 'text', (c) => c.notNull())
+          .addColumn('scope', 'text')
+          .addColumn('berth', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addColumn('archived_at', 'text')
+          .execute();
+        await db.schema
+          .createTable('sessions')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('environment_id', 'text', (c) => c.notNull())
+          .addColumn('agent_id', 'text', (c) => c.notNull())
+          .addColumn('agent_version', 'integer', (c) => c.notNull())
+          .addColumn('agent', 'text', (c) => c.notNull())
+          .addColumn('title', 'text')
+          .addColumn('metadata', 'text', (c) => c.notNull())
+          .addColumn('resources', 'text', (c) => c.notNull())
+          .addColumn('vault_ids', 'text', (c) => c.notNull())
+          .addColumn('budget', 'text')
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('berth', 'text', (c) => c.notNull())
+          .addColumn('stats', 'text', (c) => c.notNull())
+          .addColumn('sandbox_id', 'text')
+          .addColumn('sandbox_state', 'text', (c) => c.notNull())
+          .addColumn('gateway_token_hash', 'text', (c) => c.notNull())
+          .addColumn('sdk_session_id', 'text', (c) => c.notNull())
+          .addColumn('event_seq', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('runner_acked_seq', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addColumn('archived_at', 'text')
+          .execute();
+        await db.schema.createIndex('sessions_created').on('sessions').columns(['created_at', 'id']).execute();
+        await db.schema.createIndex('sessions_gateway_token').on('sessions').column('gateway_token_hash').execute();
+        await db.schema
+          .createTable('events')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('session_id', 'text', (c) => c.notNull().references('sessions.id').onDelete('cascade'))
+          .addColumn('seq', 'integer', (c) => c.notNull())
+          .addColumn('type', 'text', (c) => c.notNull())
+          .addColumn('processed_at', 'text', (c) => c.notNull())
+          .addColumn('body', 'text', (c) => c.notNull())
+          .addUniqueConstraint('events_session_seq', ['session_id', 'seq'])
+          .execute();
+        await db.schema
+          .createTable('model_requests')
+          .addColumn('ord', isPg ? 'bigserial' : 'integer', (c) =>
+            isPg ? c.primaryKey() : c.primaryKey().autoIncrement(),
+          )
+          .addColumn('id', 'text', (c) => c.notNull().unique())
+          .addColumn('session_id', 'text', (c) => c.notNull())
+          .addColumn('message_id', 'text')
+          .addColumn('model', 'text')
+          .addColumn('status', 'integer', (c) => c.notNull())
+          .addColumn('input_tokens', 'integer', (c) => c.notNull())
+          .addColumn('output_tokens', 'integer', (c) => c.notNull())
+          .addColumn('cache_read_input_tokens', 'integer', (c) => c.notNull())
+          .addColumn('cache_creation_input_tokens', 'integer', (c) => c.notNull())
+          .addColumn('latency_ms', 'integer', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('model_requests_session').on('model_requests').column('session_id').execute();
+        await db.schema
+          .createIndex('model_requests_message')
+          .on('model_requests')
+          .columns(['session_id', 'message_id'])
+          .unique()
+          .execute();
+      },
     },
-  },
   };
 }
 

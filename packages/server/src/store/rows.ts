@@ -1,6 +1,14 @@
 import type { Selectable } from 'kysely';
 import type { AgentsTable, AgentVersionsTable, EnvironmentsTable, EventsTable, SessionsTable } from './schema.js';
-import type { AgentBody, AgentRecord, EnvironmentRecord, EventRecord, JsonObject, SessionRecord, SessionStatus } from './types.js';
+import type {
+  AgentBody,
+  AgentRecord,
+  EnvironmentRecord,
+  EventRecord,
+  JsonObject,
+  SessionRecord,
+  SessionStatus,
+} from './types.js';
 
 /** Row ⇄ record conversion. JSON columns are parsed here and nowhere else. */
 

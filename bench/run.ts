@@ -1,0 +1,24 @@
+import { benchSandboxStart } from './b1-sandbox.js';
+import { writeResults } from './stats.js';
+import { benchTurns } from './turns.js';
+
+/**
+ * Runs the benchmarks side by side and reports ratios (docs/benchmarks.md).
+ * Usage: npm run bench [-- b1|turns] [-- --n N]
+ */
+const args = process.argv.slice(2);
+const nIdx = args.indexOf('--n');
+const n = nIdx >= 0 ? Number(args[nIdx + 1]) : 20;
+const only = args.find((a) => a === 'b1' || a === 'turns');
+if (!Number.isInteger(n) || n < 3) {
+  console.error('--n must be an integer >= 3');
+  process.exit(2);
+}
+if (process.getuid?.() !== 0) {
+  console.error('benchmarks need root (cgroups and sandbox uids), like berthd itself');
+  process.exit(2);
+}
+const records: object[] = [];
+if (!only || only === 'b1') records.push(...(await benchSandboxStart(n)));
+if (!only || only === 'turns') records.push(...(await benchTurns(Math.max(3, Math.round(n / 2)))));
+writeResults('bench', records);
