@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { newId } from '@berth/protocol';
@@ -66,6 +66,8 @@ function rawBwrap(): Promise<number> {
 
 export async function benchSandboxStart(n: number): Promise<object[]> {
   const dataDir = mkdtempSync(join(tmpdir(), 'b1-'));
+  chmodSync(dataDir, 0o711); // as berthd makes its data dir
+
   const logger = createLogger('warn', process.stderr);
   const store = openSqlite(join(dataDir, 'b1.db'));
   await store.migrate();

@@ -1,5 +1,5 @@
-// Bundles the runner for the sandbox: dist/runner.mjs (entry, small: it only has to send hello) plus
-// dist/runner-*.mjs chunks loaded after hello (core with zod) — see src/main.ts. The Agent SDK stays external:
+// Bundles the runner for the sandbox: dist/runner.cjs (entry, small: it only has to send hello) plus
+// dist/runner-core.mjs loaded after hello (core with zod) — see src/main.ts. The Agent SDK stays external:
 // it is resolved from node_modules next to the install, with its native CLI.
 import { build } from 'esbuild';
 import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -11,27 +11,44 @@ const dist = join(root, 'dist');
 mkdirSync(dist, { recursive: true });
 // Chunk names carry content hashes: remove the previous build's so stale chunks do not pile up.
 for (const f of readdirSync(dist, { withFileTypes: true })) {
-  if (f.isFile() && /^runner.*\.mjs$/.test(f.name)) rmSync(join(dist, f.name));
+  if (f.isFile() && /^runner.*\.(mjs|cjs)$/.test(f.name)) rmSync(join(dist, f.name));
 }
 
+// The entry is CommonJS (Node starts it a few ms faster than an ES module; it is on the B1 path). It loads the
+// core, an ES module bundle, with a dynamic import once hello is on its way.
 await build({
   entryPoints: { runner: join(root, 'src/main.ts') },
   bundle: true,
-  splitting: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  outfile: join(dist, 'runner.cjs'),
+  plugins: [
+    {
+      name: 'core-as-separate-module',
+      setup(b) {
+        b.onResolve({ filter: /^\.\/core\.js$/ }, () => ({ path: './runner-core.mjs', external: true }));
+      },
+    },
+  ],
+  logLevel: 'warning',
+});
+await build({
+  entryPoints: { 'runner-core': join(root, 'src/core.ts') },
+  bundle: true,
   platform: 'node',
   target: 'node20',
   format: 'esm',
   outdir: dist,
   outExtension: { '.js': '.mjs' },
-  chunkNames: 'runner-[name]-[hash]',
   external: ['@anthropic-ai/claude-agent-sdk'],
-  // Bundled CommonJS dependencies may call require(); give ESM chunks one.
+  // Bundled CommonJS dependencies may call require(); give the ES module one.
   banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
   logLevel: 'warning',
 });
 
 for (const f of readdirSync(dist)
-  .filter((n) => /^runner.*\.mjs$/.test(n))
+  .filter((n) => /^runner.*\.(mjs|cjs)$/.test(n))
   .sort()) {
   console.log(`${f.padEnd(40)} ${(statSync(join(dist, f)).size / 1024).toFixed(1)} KiB`);
 }

@@ -1,5 +1,5 @@
 /**
- * Entry point of the in-sandbox runner (`node dist/runner.mjs`). It connects to berthd and sends `hello` before
+ * Entry point of the in-sandbox runner (`node dist/runner.cjs`). It connects to berthd and sends `hello` before
  * doing anything else: benchmark B1 counts sandbox creation → hello. Only small modules are imported statically;
  * the core (zod schemas, sessions, forwarder) is imported after the connection attempt has started, and the
  * Agent SDK only when a session starts.
@@ -22,9 +22,12 @@ const channel = new ControlChannel({
 });
 channel.start();
 
-const { startRunnerCore } = await import('./core.js');
-const core = startRunnerCore({ channel, env, log, scrubber });
-log.info('runner started', { pid: process.pid, version: RUNNER_VERSION });
+// No top-level await: the entry is bundled as CommonJS, which Node loads faster than an ES module.
+const core = import('./core.js').then(({ startRunnerCore }) => {
+  const started = startRunnerCore({ channel, env, log, scrubber });
+  log.info('runner started', { pid: process.pid, version: RUNNER_VERSION });
+  return started;
+});
 
 let shuttingDown = false;
 const shutdown = (signal: string): void => {
@@ -34,7 +37,7 @@ const shutdown = (signal: string): void => {
   // Bounded: a session that refuses to stop must not keep the sandbox's init process alive forever.
   const force = setTimeout(() => process.exit(0), 10_000);
   force.unref();
-  core.shutdown().then(
+  core.then((c) => c.shutdown()).then(
     () => process.exit(0),
     (err: unknown) => {
       log.error('shutdown failed', { err });

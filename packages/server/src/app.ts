@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { access, mkdir } from 'node:fs/promises';
+import { access, chmod, mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { newId } from '@berth/protocol';
@@ -21,7 +21,7 @@ import type { JsonObject, Store } from './store/store.js';
 
 /** The Berth installation root (the repository or package root that holds packages/runner). */
 export const INSTALL_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-export const RUNNER_ENTRY = 'packages/runner/dist/runner.mjs';
+export const RUNNER_ENTRY = 'packages/runner/dist/runner.cjs';
 
 export interface BerthApp {
   /** Base URL of the API, e.g. http://127.0.0.1:7400. */
@@ -49,7 +49,10 @@ export interface StartOptions {
  */
 export async function startBerth(config: BerthConfig, opts: StartOptions = {}): Promise<BerthApp> {
   const logger = opts.logger ?? createLogger(config.logLevel);
-  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  await mkdir(config.dataDir, { recursive: true, mode: 0o711 });
+  // Search-only for others: sandbox uids must traverse to their own directories below (else the driver has to
+  // stage every bind through a private mount namespace); every file here is owner-only or owned by the sandbox.
+  await chmod(config.dataDir, 0o711);
   try {
     await access(join(INSTALL_DIR, RUNNER_ENTRY));
   } catch {

@@ -4,10 +4,10 @@ import { fileURLToPath } from 'node:url';
 /** The runner package directory. */
 export const RUNNER_DIR = fileURLToPath(new URL('../..', import.meta.url));
 
-/** Builds dist/runner.mjs with the package's bundle script (what the driver runs in the sandbox). */
+/** Builds dist/runner.cjs with the package's bundle script (what the driver runs in the sandbox). */
 export function bundleRunner(): string {
   execFileSync(process.execPath, [`${RUNNER_DIR}/scripts/bundle.mjs`], { stdio: 'pipe' });
-  return `${RUNNER_DIR}/dist/runner.mjs`;
+  return `${RUNNER_DIR}/dist/runner.cjs`;
 }
 
 /** A runner process started by a test, with its parsed log. */

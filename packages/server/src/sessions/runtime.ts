@@ -81,7 +81,7 @@ export class SessionRuntime {
    */
   async start(resources: SandboxResources): Promise<void> {
     const t0 = performance.now();
-    await mkdir(this.runDir, { recursive: true, mode: 0o755 });
+    await mkdir(this.runDir, { recursive: true, mode: 0o711 });
     await Promise.all([
       this.control.listen(),
       this.deps.gateway

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
@@ -19,7 +19,12 @@ export async function openStore(opts: { databaseUrl?: string | undefined; dataDi
 
 /** A SQLite store at `file` (`:memory:` works too). */
 export function openSqlite(file: string): Store {
-  if (file !== ':memory:') mkdirSync(join(file, '..'), { recursive: true });
+  if (file !== ':memory:') {
+    mkdirSync(join(file, '..'), { recursive: true });
+    // Owner-only before SQLite opens it; SQLite gives its -wal and -shm files the database file's mode.
+    closeSync(openSync(file, 'a', 0o600));
+    chmodSync(file, 0o600);
+  }
   const sqlite = new BetterSqlite3(file);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL');

@@ -1,0 +1,87 @@
+import { execFile } from 'node:child_process';
+import { resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { e2eSkipReason, startTestBerth, type TestBerth } from './harness.js';
+
+const run = promisify(execFile);
+const CLI = resolve(import.meta.dirname, '../packages/cli/dist/main.js');
+
+/** Runs the real `berth` CLI; resolves with its exit code and output instead of throwing on failure. */
+async function berth(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await run(process.execPath, [CLI, ...args], {
+      timeout: 60_000,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+describe.skipIf(e2eSkipReason() !== false)('the berth CLI against a running berthd', () => {
+  let t: TestBerth;
+  let conn: string[];
+  beforeAll(async () => {
+    t = await startTestBerth({
+      scenarios: [
+        {
+          name: 'cli-fail',
+          turns: [{ error: { status: 400, type: 'invalid_request_error', message: 'scripted failure' } }],
+        },
+      ],
+    });
+    conn = ['--url', t.app.url, '--api-key', t.app.adminKey];
+  });
+  afterAll(async () => t?.close());
+
+  it('`run` prints the events live and exits 0 when the turn ends normally', async () => {
+    const r = await berth(['run', '[scenario:write-and-run] say hello', ...conn]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/tool {2}write/);
+    expect(r.stdout).toContain('Hello from Berth!');
+    expect(r.stdout).toContain('idle  (end_turn)');
+    // Ephemeral: the session is gone afterwards.
+    const sessionId = /session (sesn_\w+)/.exec(r.stdout)?.[1];
+    expect(sessionId).toBeDefined();
+    await expect(t.client.beta.sessions.retrieve(sessionId!)).rejects.toMatchObject({ status: 404 });
+  });
+
+  it('`run` exits 1 when the turn fails, saying why', async () => {
+    const r = await berth(['run', '[scenario:cli-fail] go', ...conn]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('ERROR');
+    expect(r.stdout).toMatch(/run failed/);
+  });
+
+  it('`sessions` subcommands work and bad input is refused with a usage error', async () => {
+    const keep = await berth(['run', '[scenario:write-and-run] keep me', '--keep', ...conn]);
+    const id = /session (sesn_\w+)/.exec(keep.stdout)![1]!;
+    const list = await berth(['sessions', 'list', ...conn]);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toContain(id);
+    const events = await berth(['sessions', 'events', id, '--json', ...conn]);
+    expect(
+      events.stdout
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { type: string }).type),
+    ).toContain('agent.tool_result');
+    const missing = await berth(['sessions', 'show', 'sesn_01NOPE', ...conn]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/not_found_error \(404\): No session/);
+    const bad = await berth(['sessions', 'show', 'not-a-session', ...conn]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/expected a session id/);
+    expect((await berth(['sessions', 'delete', id, ...conn])).code).toBe(0);
+  });
+
+  it('`serve` refuses invalid configuration with exit code 2 and names the flag', async () => {
+    const r = await berth(['serve', '--port', 'not-a-port', '--data-dir', t.dataDir]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/port: .*--port or env BERTH_PORT/);
+  });
+});
