@@ -37,13 +37,15 @@ const shutdown = (signal: string): void => {
   // Bounded: a session that refuses to stop must not keep the sandbox's init process alive forever.
   const force = setTimeout(() => process.exit(0), 10_000);
   force.unref();
-  core.then((c) => c.shutdown()).then(
-    () => process.exit(0),
-    (err: unknown) => {
-      log.error('shutdown failed', { err });
-      process.exit(0);
-    },
-  );
+  core
+    .then((c) => c.shutdown())
+    .then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error('shutdown failed', { err });
+        process.exit(0);
+      },
+    );
 };
 process.on('SIGTERM', () => shutdown('SIGTERM'));
 process.on('SIGINT', () => shutdown('SIGINT'));
