@@ -100,6 +100,8 @@ export async function benchSandboxStart(n: number): Promise<object[]> {
     onLost: () => undefined,
     onAgentReady: () => undefined,
   };
+  // As berthd does at start-up: one launcher is pre-placed in its cgroup (refilled after each create).
+  await driver.warmUp();
   const settle = () => new Promise((r) => setTimeout(r, 150));
   const berth = async (): Promise<number> => {
     const rt = new SessionRuntime(newId('session'), newId('sandbox'), 'x', runConfig, deps, callbacks);
@@ -127,6 +129,7 @@ export async function benchSandboxStart(n: number): Promise<object[]> {
       }),
     ];
   } finally {
+    await driver.close();
     await gateway.close();
     await store.close();
     rmSync(dataDir, { recursive: true, force: true });

@@ -114,13 +114,15 @@ describe.skipIf(e2eSkipReason() !== false)('sessions in real sandboxes', () => {
     expect(info?.status).toBe('running');
     expect(processesMatching('berth-bg-marker').length).toBeGreaterThan(0);
     expect(processesOfUid(info!.hostUid).length).toBeGreaterThan(0);
-    expect(cgroupDirsFor(sandboxId).length).toBeGreaterThan(0);
+    expect(info?.cgroup).toBeDefined();
+    expect(cgroupDirsFor(info!.cgroup!).length).toBeGreaterThan(0);
 
     const deleted = await client.beta.sessions.delete(session.id);
     expect(deleted).toMatchObject({ id: session.id, type: 'session_deleted' });
     // Zombies count as left behind; berthd reaps its own children asynchronously, so allow it a moment.
     expect(await waitFor(() => processesOfUid(info!.hostUid).length === 0, 2000)).toBe(true);
     expect(processesMatching('berth-bg-marker')).toEqual([]);
+    expect(cgroupDirsFor(info!.cgroup!)).toEqual([]);
     expect(cgroupDirsFor(sandboxId)).toEqual([]);
     expect(mountsContaining(sandboxId)).toEqual([]);
     expect(existsSync(info!.workspaceDir)).toBe(false);

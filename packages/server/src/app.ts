@@ -93,6 +93,8 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
     bwrapPath: config.bwrapPath,
   });
   await removeOrphans(driver, store, logger);
+  // Pre-place a launcher in its cgroup now, so the first session does not pay the kernel's cgroup-move delay.
+  driver.warmUp().catch((err: unknown) => logger.warn({ err }, 'launcher pool warm-up failed'));
 
   const gateway = new ModelGateway(upstream, store, logger.child({ component: 'gateway' }));
   const eventLog = new EventLog(store, systemClock, logger);
@@ -152,6 +154,7 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
         await http.close();
         // This build does not re-adopt sandboxes after a restart, so a graceful stop removes them.
         await sessions.stopAll();
+        await driver.close();
         await gateway.close();
         await scriptedModel?.close();
         await store.close();

@@ -63,6 +63,12 @@ export interface SandboxInfo {
   homeDir: string;
   /** Host file receiving the sandboxed command's stdout and stderr. */
   logFile: string;
+  /**
+   * Name of the cgroup tracking the sandbox (a leaf under the driver's cgroup parent, the same in every v1
+   * hierarchy), for drivers that use one. Not derived from the id: a pre-placed launcher's group is named before
+   * its sandbox exists.
+   */
+  cgroup?: string;
   createdAt: string;
 }
 
@@ -104,4 +110,9 @@ export interface SandboxDriver {
   list(): Promise<SandboxInfo[]>;
   /** Live usage, or undefined when the sandbox is unknown. */
   stats(id: string): Promise<SandboxStats | undefined>;
+  /**
+   * Releases what the driver holds on its own behalf (e.g. pre-started launchers). Sandboxes keep running.
+   * The driver must not be used afterwards.
+   */
+  close?(): Promise<void>;
 }

@@ -90,7 +90,7 @@ export function runStoreConformance(name: string, factory: StoreFactory, skip: s
       ({ store, cleanup } = await factory.create());
       now = clock();
     });
-    afterEach(async () => cleanup());
+    afterEach(async () => cleanup?.());
 
     it('migrates idempotently and answers ping', async () => {
       await store.migrate();

@@ -4,6 +4,8 @@ import {
   envPayload,
   identityFiles,
   launcherArgv,
+  poolLauncherArgv,
+  poolPayload,
   sandboxArgs,
   stageArgs,
   type HostLayout,
@@ -126,6 +128,38 @@ describe('bwrap argv builder', () => {
 
   it('uses a constant launcher script that only ever execs its arguments', () => {
     expect(LAUNCH_SCRIPT).toBe('read -r _ <&3 || exit 125; exec "$@"');
+  });
+
+  it('starts a pooled launcher with nothing sandbox-specific in argv, and remounts / after the payload binds', () => {
+    const pooled = poolLauncherArgv('/usr/bin/bwrap', { layout, disableNestedUserns: true });
+    const direct = sandboxArgs({ layout, sources, disableNestedUserns: true, command: ['x'] });
+    const joined = pooled.join(' ');
+    for (const path of [sources.workspace, sources.run, sources.install, sources.passwd])
+      expect(joined).not.toContain(path);
+    expect(pooled.slice(-6)).toEqual(['--args', '3', '--remount-ro', '/', '--chdir', '/workspace']);
+    // The shared options are those of the direct path, in the same order, up to the per-sandbox binds.
+    expect(pooled.slice(4, -6)).toEqual(direct.slice(2, direct.indexOf(sources.passwd) - 1));
+    expect(after(pooled, '--disable-userns')).toBe(true);
+  });
+
+  it('sends a pooled launcher its log, command, environment and binds, NUL-separated, in that order', () => {
+    const payload = poolPayload({ logFile: '/d/runner.log', command: ['/n', 'a b'], env: { K: 'v' }, sources });
+    const parts = payload.split('\0');
+    expect(parts.pop()).toBe('');
+    expect(parts.slice(0, 9)).toEqual([
+      '/d/runner.log',
+      '2',
+      '/n',
+      'a b',
+      '--clearenv',
+      '--setenv',
+      'K',
+      'v',
+      '--ro-bind',
+    ]);
+    expect(after(parts, '--bind', sources.workspace, '/workspace')).toBe(true);
+    expect(after(parts, '--ro-bind', sources.install, '/opt/berth')).toBe(true);
+    expect(parts).not.toContain('--');
   });
 
   it('describes the sandbox user agent (1000) with home /home/agent', () => {

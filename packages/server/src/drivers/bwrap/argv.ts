@@ -37,46 +37,79 @@ export const SANDBOX_HOSTNAME = 'berth';
  */
 export const LAUNCH_SCRIPT = 'read -r _ <&3 || exit 125; exec "$@"';
 
-/**
- * bwrap arguments for the sandbox itself (everything before the command, then `--`, then the command). The
- * environment is not here: it travels in the `--args` payload (`envPayload`) so that it never shows up in
- * /proc/<pid>/cmdline, which every host user can read. Pure.
- */
-export function sandboxArgs(opts: {
+/** What every sandbox of one driver shares: the host layout and the nested-userns switch. */
+export interface BaseOptions {
   layout: HostLayout;
-  sources: SandboxSources;
   disableNestedUserns: boolean;
-  command: readonly string[];
-}): string[] {
-  const { layout, sources } = opts;
-  const a: string[] = ['--args', String(ARGS_FD)];
+}
+
+/**
+ * bwrap options every sandbox of a driver gets, whatever its spec: namespaces, identity, capabilities and the
+ * mirrored system view. Kept apart from `mountOptions` so that a pooled launcher (see `poolLauncherArgv`) can be
+ * started with them before the sandbox it will serve is known. Pure.
+ */
+export function baseOptions(opts: BaseOptions): string[] {
+  const a: string[] = [];
   // --unshare-all covers user, ipc, pid, net (only `lo` remains), uts and cgroup; user and cgroup are repeated
   // so bwrap fails instead of silently skipping them ("-try") on a host that cannot provide them.
   a.push('--unshare-all', '--unshare-user', '--unshare-cgroup');
   if (opts.disableNestedUserns) a.push('--disable-userns');
   a.push('--uid', String(SANDBOX_UID), '--gid', String(SANDBOX_GID), '--hostname', SANDBOX_HOSTNAME);
   a.push('--cap-drop', 'ALL', '--new-session');
-  for (const e of layout.system) a.push(...entryArgs(e));
+  for (const e of opts.layout.system) a.push(...entryArgs(e));
   a.push('--proc', '/proc', '--dev', '/dev', '--perms', '1777', '--tmpfs', '/tmp');
-  for (const e of layout.etc) a.push(...entryArgs(e));
+  for (const e of opts.layout.etc) a.push(...entryArgs(e));
+  return a;
+}
+
+/** The binds that belong to one sandbox: identity files, workspace, home, runDir, installDir, extras. Pure. */
+export function mountOptions(sources: SandboxSources): string[] {
+  const a: string[] = [];
   a.push('--ro-bind', sources.passwd, '/etc/passwd', '--ro-bind', sources.group, '/etc/group');
   a.push('--bind', sources.workspace, SANDBOX_PATHS.workspace, '--bind', sources.home, SANDBOX_PATHS.home);
   a.push('--ro-bind', sources.run, SANDBOX_PATHS.runDir, '--ro-bind', sources.install, SANDBOX_PATHS.install);
   for (const x of sources.extra) a.push('--ro-bind', x.source, x.dest);
-  // Last: the sandbox's own root (a tmpfs bwrap made) becomes read-only; the mounts above keep their own flags.
-  a.push('--remount-ro', '/', '--chdir', SANDBOX_PATHS.workspace, '--', ...opts.command);
   return a;
+}
+
+/** Last: the sandbox's own root (a tmpfs bwrap made) becomes read-only; the mounts before keep their own flags. */
+export const FINAL_OPTIONS: readonly string[] = ['--remount-ro', '/', '--chdir', SANDBOX_PATHS.workspace];
+
+/**
+ * bwrap arguments for the sandbox itself (everything before the command, then `--`, then the command). The
+ * environment is not here: it travels in the `--args` payload (`envPayload`) so that it never shows up in
+ * /proc/<pid>/cmdline, which every host user can read. Pure.
+ */
+export function sandboxArgs(opts: BaseOptions & { sources: SandboxSources; command: readonly string[] }): string[] {
+  return [
+    ...['--args', String(ARGS_FD)],
+    ...baseOptions(opts),
+    ...mountOptions(opts.sources),
+    ...FINAL_OPTIONS,
+    '--',
+    ...opts.command,
+  ];
 }
 
 function entryArgs(e: HostEntry): string[] {
   return e.kind === 'bind' ? ['--ro-bind', e.path, e.path] : ['--symlink', e.target, e.path];
 }
 
-/** `--clearenv` then one `--setenv` per variable, NUL-terminated, for bwrap's `--args FD`. Pure. */
-export function envPayload(env: Readonly<Record<string, string>>): string {
+/** `--clearenv` then one `--setenv` per variable. Pure. */
+export function envArgs(env: Readonly<Record<string, string>>): string[] {
   const args = ['--clearenv'];
   for (const [k, v] of Object.entries(env)) args.push('--setenv', k, v);
+  return args;
+}
+
+/** Strings NUL-terminated and joined, the format of bwrap's `--args FD` and of the pooled launcher's header. */
+export function nulJoin(args: readonly string[]): string {
   return args.map((s) => `${s}\0`).join('');
+}
+
+/** `envArgs` NUL-terminated, for bwrap's `--args FD`. Pure. */
+export function envPayload(env: Readonly<Record<string, string>>): string {
+  return nulJoin(envArgs(env));
 }
 
 /** Where the staging bwrap mounts its tmpfs; every sandbox source is bound below it. */
@@ -119,6 +152,54 @@ export function launcherArgv(opts: {
   if (stage === undefined) return [...head, opts.bwrap, ...opts.inner];
   const drop = [stage.setpriv, '--reuid', String(stage.uid), '--regid', String(stage.gid), '--clear-groups', '--'];
   return [...head, opts.bwrap, ...stage.outer, '--', ...drop, opts.bwrap, ...opts.inner];
+}
+
+/**
+ * The pooled launcher, run by `bash -c` (bash for `read -d ''` and `mapfile -d ''`, which take NUL-separated
+ * strings verbatim: no word splitting, no globbing, no evaluation). It is started before the sandbox it will serve
+ * is known, so the per-sandbox part arrives on fd 3 once berthd has put it into its cgroup (see `poolPayload`):
+ * the runner.log path, the command's length and the command (bwrap 0.8 cannot take the command from `--args`),
+ * then the NUL-separated bwrap options that `--args 3` reads up to EOF (bash reads pipes one byte at a time, so it
+ * consumes exactly its part). Any short read, i.e. berthd died before or while writing, exits 125 before anything
+ * starts.
+ */
+export const POOL_LAUNCH_SCRIPT = [
+  "IFS= read -r -d '' log <&3 || exit 125",
+  "IFS= read -r -d '' n <&3 || exit 125",
+  "case $n in ''|0|*[!0-9]*) exit 125;; esac",
+  'mapfile -t -d \'\' -n "$n" -u 3 cmd',
+  '[ "${#cmd[@]}" = "$n" ] || exit 125',
+  'exec >>"$log" 2>&1 || exit 126',
+  'exec "$@" -- "${cmd[@]}"',
+].join('\n');
+
+/**
+ * argv of bash for a pooled launcher: only what every sandbox of the driver shares. The per-sandbox binds and the
+ * environment come through `--args 3`; the read-only remount and chdir follow it in argv, so they apply after
+ * every payload mount whatever the payload holds. Pure.
+ */
+export function poolLauncherArgv(bwrap: string, base: BaseOptions): string[] {
+  return [
+    '-c',
+    POOL_LAUNCH_SCRIPT,
+    'berth-launch',
+    bwrap,
+    ...baseOptions(base),
+    '--args',
+    String(ARGS_FD),
+    ...FINAL_OPTIONS,
+  ];
+}
+
+/** What a pooled launcher is told when it is claimed: see `POOL_LAUNCH_SCRIPT` for the order. Pure. */
+export function poolPayload(opts: {
+  logFile: string;
+  command: readonly string[];
+  env: Readonly<Record<string, string>>;
+  sources: SandboxSources;
+}): string {
+  const header = [opts.logFile, String(opts.command.length), ...opts.command];
+  return nulJoin([...header, ...envArgs(opts.env), ...mountOptions(opts.sources)]);
 }
 
 /** The sandbox user's /etc/passwd and /etc/group (uid/gid SANDBOX_UID, home SANDBOX_PATHS.home). */

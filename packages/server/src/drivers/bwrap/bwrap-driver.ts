@@ -16,7 +16,7 @@ import type {
 } from '../driver.js';
 import { SandboxDriverError } from '../errors.js';
 import type { DriverLogger } from '../logger.js';
-import { envPayload, launcherArgv, sandboxArgs, stageArgs, type SandboxSources } from './argv.js';
+import { envPayload, type SandboxSources } from './argv.js';
 import { checkHost } from './check.js';
 import {
   createSandboxDir,
@@ -28,10 +28,13 @@ import {
 } from './fsprep.js';
 import { discoverHost, type Host } from './discover.js';
 import { traversable } from './host.js';
-import { launch, type Launched } from './launcher.js';
+import { launchDirect } from './direct.js';
+import type { Launched } from './launcher.js';
 import { unmountUnder } from './mounts.js';
 import { readRecord, writeRecord, type SandboxRecord } from './record.js';
 import { asDriverError, closeQuietly, infoOf } from './util.js';
+import { fitsPool, startPooled } from './claim.js';
+import { LauncherPool, sweepPoolGroups } from './pool.js';
 import { checkResources, resolveSpecDir, validateSpec } from './spec.js';
 import { DEFAULT_UID_RANGE, UidAllocator, type UidRange } from './uids.js';
 
@@ -54,6 +57,12 @@ export interface BwrapDriverOptions {
   disableNestedUserns?: boolean;
   /** How long destroy() keeps SIGKILLing before it gives up. Default 10 s. */
   killTimeoutMs?: number;
+  /**
+   * Launchers kept started and already placed in a cgroup, so that create() does not wait for the kernel's RCU
+   * grace period that placing a process costs (see pool.ts). Started by the first create() or `warmUp()`, never by
+   * the constructor. Default 1; 0 disables.
+   */
+  launcherPool?: number;
 }
 
 /**
@@ -75,6 +84,7 @@ export class BwrapDriver implements SandboxDriver {
   readonly #locks = new Map<string, Promise<unknown>>();
   /** Launchers started by this process, so destroy() can wait until they are reaped. */
   readonly #children = new Map<string, ChildProcess>();
+  readonly #pool: LauncherPool | undefined;
 
   constructor(opts: BwrapDriverOptions) {
     if (!isAbsolute(opts.sandboxesDir))
@@ -92,6 +102,21 @@ export class BwrapDriver implements SandboxDriver {
       diskLimit: false,
       survivesRestart: true,
     };
+    const size = opts.launcherPool ?? 1;
+    if (!Number.isInteger(size) || size < 0)
+      throw new SandboxDriverError('invalid_spec', `launcherPool must be an integer >= 0, got ${size}`);
+    this.#pool =
+      size === 0
+        ? undefined
+        : new LauncherPool({
+            size,
+            cgroups: this.#cgroups,
+            uids: this.#uids,
+            host: () => this.#init(),
+            disableNestedUserns: opts.disableNestedUserns ?? true,
+            killTimeoutMs: this.#killTimeout,
+            log: this.#log,
+          });
   }
 
   get #killTimeout(): number {
@@ -114,14 +139,49 @@ export class BwrapDriver implements SandboxDriver {
     return this.#withLock(spec.id, () => this.#create(spec));
   }
 
+  /** Starts the launcher pool now rather than at the first create(), and resolves once it is ready. */
+  async warmUp(): Promise<void> {
+    await this.#init();
+    await this.#pool?.warm();
+  }
+
+  /**
+   * Kills the idle pooled launchers and removes their cgroups; sandboxes keep running. create() still works
+   * afterwards, without the pool.
+   */
+  async close(): Promise<void> {
+    await this.#pool?.close();
+  }
+
+  /** A pooled launcher when one is ready and fits, else the direct path; either way the pool is topped up after. */
+  async #create(spec: SandboxSpec): Promise<SandboxInfo> {
+    const host = await this.#init();
+    const entry = fitsPool(spec) ? this.#pool?.take() : undefined;
+    try {
+      if (entry !== undefined) {
+        const ctx = { sandboxesDir: this.#dir, host, cgroups: this.#cgroups, pool: this.#pool!, log: this.#log };
+        const record = await startPooled(ctx, spec, entry).catch((err: unknown) => {
+          throw asDriverError(err, `creating sandbox ${spec.id} failed`);
+        });
+        if (record !== undefined) {
+          this.#track(spec.id, entry.launched.child);
+          this.#log.debug({ sandbox: spec.id, uid: record.hostUid, cgroup: record.cgroup }, 'sandbox started (pooled)');
+          return infoOf(record, 'running');
+        }
+      }
+      return await this.#createDirect(host, spec);
+    } finally {
+      this.#pool?.fill();
+    }
+  }
+
   /**
    * The critical path is kept short because create → runner-ready is benchmarked against a bare bwrap: the
    * launcher is spawned as soon as its log fd and argv are known, while the cgroup (mkdir + limits), the workspace
    * and home, and the runDir grant are prepared concurrently; all of them finish before the gate opens. Moving the
    * launcher into the cgroup costs one RCU grace period in the kernel (~5 ms), overlapped with the record write.
    */
-  async #create(spec: SandboxSpec): Promise<SandboxInfo> {
-    const host = await this.#init();
+  async #createDirect(host: Host, spec: SandboxSpec): Promise<SandboxInfo> {
     const uid = this.#uids.allocate();
     const paths = sandboxPaths(this.#dir, spec.id);
     const made = { dir: false, cgroup: false };
@@ -153,7 +213,16 @@ export class BwrapDriver implements SandboxDriver {
         group: host.group,
         extra: host.node === undefined ? [] : [{ source: host.node, dest: host.node }],
       };
-      launched = await this.#launch(host, spec, sources, staged, uid, await logFile);
+      launched = await launchDirect({
+        host,
+        spec,
+        sources,
+        staged,
+        uid,
+        logFile: await logFile,
+        sandboxesDir: this.#dir,
+        disableNestedUserns: this.#opts.disableNestedUserns ?? true,
+      });
       await prepared;
       const record: SandboxRecord = {
         version: 1,
@@ -176,7 +245,7 @@ export class BwrapDriver implements SandboxDriver {
       // The record is on disk before the gate opens: if berthd dies now, the launcher reads EOF and exits, and
       // list() shows an exited sandbox to clean up. Nothing can run unrecorded or outside the cgroup.
       await Promise.all([this.#cgroups.open(spec.id).addProcess(launched.pid), writeRecord(paths.dir, record)]);
-      launched.release(envPayload(spec.env));
+      launched.release(`go\n${envPayload(spec.env)}`); // the gate line, then bwrap's --args
       this.#track(spec.id, launched.child);
       this.#log.debug({ sandbox: spec.id, uid, pid: launched.pid, staged }, 'sandbox started');
       return infoOf(record, 'running');
@@ -185,48 +254,6 @@ export class BwrapDriver implements SandboxDriver {
       await closeQuietly(logFile);
       await this.#rollback(spec.id, paths, made, launched, uid);
       throw asDriverError(err, `creating sandbox ${spec.id} failed`);
-    }
-  }
-
-  /** Builds the argv and starts the gated launcher; closes the fds it only lent to the child. */
-  async #launch(
-    host: Host,
-    spec: SandboxSpec,
-    sources: SandboxSources,
-    staged: boolean,
-    uid: number,
-    logFile: FileHandle,
-  ): Promise<Launched> {
-    let devNull: FileHandle | undefined;
-    try {
-      if (staged && host.setpriv === undefined)
-        throw new SandboxDriverError(
-          'host_unavailable',
-          `a sandbox source is below a directory sandbox uids cannot traverse, and staging needs setpriv: apt-get install util-linux, or chmod o+x the parents of ${this.#dir}, ${spec.installDir} and ${spec.runDir}`,
-        );
-      const stage = staged ? stageArgs(sources) : undefined;
-      const inner = sandboxArgs({
-        layout: host.layout,
-        sources: stage?.staged ?? sources,
-        disableNestedUserns: this.#opts.disableNestedUserns ?? true,
-        command: spec.command,
-      });
-      const argv = launcherArgv({
-        bwrap: host.bwrap,
-        inner,
-        ...(stage && { stage: { outer: stage.outer, setpriv: host.setpriv!, uid, gid: uid } }),
-      });
-      if (host.leakedFds.length > 0) devNull = await open('/dev/null', 'r');
-      return await launch({
-        argv,
-        // Staged: the launcher and the staging bwrap run as root; setpriv drops to the uid before the real bwrap.
-        ...(staged ? {} : { uid, gid: uid }),
-        logFd: logFile.fd,
-        leakedFds: host.leakedFds,
-        ...(devNull && { devNullFd: devNull.fd }),
-      });
-    } finally {
-      await Promise.all([logFile.close(), devNull?.close()]);
     }
   }
 
@@ -295,6 +322,11 @@ export class BwrapDriver implements SandboxDriver {
       names.filter((n) => isId('sandbox', n)).map((n) => readRecord(join(this.#dir, n)).catch(() => undefined)),
     );
     const found = records.filter((r): r is SandboxRecord => r !== undefined).sort((a, b) => (a.id < b.id ? -1 : 1));
+    const recorded = new Set(found.map((r) => r.cgroup));
+    // Pool groups whose berthd died (its launchers exit at EOF) would otherwise accumulate under the cgroup parent.
+    await sweepPoolGroups(this.#cgroups, (n) => recorded.has(n) || this.#pool?.owns(n) === true, this.#log).catch(
+      (err: unknown) => this.#log.warn({ err: (err as Error).message }, 'sweeping launcher-pool cgroups failed'),
+    );
     return Promise.all(found.map(async (r) => infoOf(r, await this.#status(r))));
   }
 

@@ -10,6 +10,8 @@ export interface Host {
   bwrap: string;
   /** Needed only for staged sources. */
   setpriv: string | undefined;
+  /** Needed only for the launcher pool (its script reads NUL-separated strings); without it there is no pool. */
+  bash: string | undefined;
   layout: HostLayout;
   /** The synthetic /etc/passwd and /etc/group (in sandboxesDir). */
   passwd: string;
@@ -31,9 +33,10 @@ export async function discoverHost(opts: {
   /** Any uid of the sandbox range, to evaluate directory permissions with. */
   probeUid: number;
 }): Promise<Host> {
-  const [bwrap, setpriv, layout, leakedFds, base, nodeReal] = await Promise.all([
+  const [bwrap, setpriv, bash, layout, leakedFds, base, nodeReal] = await Promise.all([
     resolveBinary(opts.bwrapPath),
     resolveBinary(opts.setprivPath),
+    resolveBinary('bash'),
     discoverLayout(),
     inheritedFds(),
     prepareBase(opts.sandboxesDir),
@@ -49,5 +52,5 @@ export async function discoverHost(opts: {
   const baseTraversable =
     (await traversable(join(opts.sandboxesDir, 'probe'), uid, uid)) &&
     (node === undefined || (await traversable(node, uid, uid)));
-  return { bwrap, setpriv, layout, leakedFds, node, baseTraversable, ...base };
+  return { bwrap, setpriv, bash, layout, leakedFds, node, baseTraversable, ...base };
 }

@@ -1,4 +1,4 @@
-import { chmod, chown, lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SandboxDriverError } from '../errors.js';
 import { identityFiles } from './argv.js';
@@ -67,6 +67,20 @@ export async function makeOwnedDirs(paths: SandboxPaths, uid: number, gid: numbe
     await chown(d, uid, gid);
   };
   await Promise.all([owned(paths.workspace), owned(paths.home)]);
+}
+
+/**
+ * Creates runner.log for a pooled launcher, which opens it itself (O_APPEND) as the sandbox uid: root:<gid> 0620,
+ * so the sandbox's uid can append but not read it back or change its mode, and no other sandbox uid can open it.
+ */
+export async function createLogFile(path: string, gid: number): Promise<void> {
+  const fh = await open(path, 'a', 0o620);
+  try {
+    await fh.chown(0, gid);
+    await fh.chmod(0o620); // open()'s mode is filtered by the umask
+  } finally {
+    await fh.close();
+  }
 }
 
 /**

@@ -15,6 +15,7 @@ export function infoOf(r: SandboxRecord, status: SandboxStatus): SandboxInfo {
     workspaceDir: r.workspaceDir,
     homeDir: r.homeDir,
     logFile: r.logFile,
+    cgroup: r.cgroup,
     createdAt: r.createdAt,
   };
 }

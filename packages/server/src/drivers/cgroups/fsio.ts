@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { readFile, rmdir, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CgroupError } from './types.js';
 
@@ -92,5 +92,15 @@ export async function removeDir(dir: string): Promise<void> {
         cause: err,
       });
     throw new CgroupError(`cannot remove ${dir}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Names of the subdirectories (child groups) of `dir`; empty when it does not exist. */
+export async function childDirs(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+  } catch (err) {
+    if (isGone(err)) return [];
+    throw new CgroupError(`cannot list ${dir}: ${(err as Error).message}`, { cause: err });
   }
 }

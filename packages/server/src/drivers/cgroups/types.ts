@@ -50,8 +50,15 @@ export interface CgroupManager {
   readonly enforceable: ReadonlySet<LimitController>;
   /** Creates the group and writes its limits; throws `CgroupLimitUnsupportedError` for a limit it cannot enforce. */
   create(name: string, limits: CgroupLimits): Promise<Cgroup>;
+  /**
+   * Writes limits onto an existing group, e.g. one created without limits ahead of time and already holding a
+   * process. Refuses what `create` refuses. Plain control-file writes: no process is moved.
+   */
+  limit(name: string, limits: CgroupLimits): Promise<void>;
   /** A handle on an existing (or already removed) group, e.g. after a restart. Does not touch the filesystem. */
   open(name: string): Cgroup;
+  /** Names of the groups under the parent (all hierarchies on v1); empty when the parent does not exist. */
+  groups(): Promise<string[]>;
   /** Problems that stop this manager from working here, each with how to fix it; empty when usable. */
   check(): Promise<string[]>;
 }

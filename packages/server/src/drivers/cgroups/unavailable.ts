@@ -18,6 +18,14 @@ export class UnavailableCgroupManager implements CgroupManager {
     return Promise.reject(new CgroupError(`cannot track sandbox processes: ${this.reason}`));
   }
 
+  limit(): Promise<void> {
+    return Promise.reject(new CgroupError(`cannot limit sandbox processes: ${this.reason}`));
+  }
+
+  groups(): Promise<string[]> {
+    return Promise.resolve([]);
+  }
+
   open(name: string): Cgroup {
     return {
       name,

@@ -1,7 +1,7 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { V1Controller } from './detect.js';
-import { isGone, keyedValue, readNumber, readPids, readText, removeDir, writeControl } from './fsio.js';
+import { childDirs, isGone, keyedValue, readNumber, readPids, readText, removeDir, writeControl } from './fsio.js';
 import { killLoop, waitFor, type KillTarget } from './kill.js';
 import {
   CFS_PERIOD_US,
@@ -55,7 +55,7 @@ export class CgroupV1Manager implements CgroupManager {
     return this.#parentsReady;
   }
 
-  async create(name: string, limits: CgroupLimits): Promise<Cgroup> {
+  #refuseUnenforceable(name: string, limits: CgroupLimits): void {
     assertGroupName(name);
     assertLimits(limits);
     for (const c of limitControllers(limits))
@@ -64,6 +64,20 @@ export class CgroupV1Manager implements CgroupManager {
           c,
           `a ${c} limit was requested but the v1 ${c} controller is not mounted`,
         );
+  }
+
+  async limit(name: string, limits: CgroupLimits): Promise<void> {
+    this.#refuseUnenforceable(name, limits);
+    await this.open(name).applyLimits(limits, await this.#ensureParents());
+  }
+
+  async groups(): Promise<string[]> {
+    const lists = await Promise.all([...new Set(this.#parentDirs.values())].map(childDirs));
+    return [...new Set(lists.flat())].sort();
+  }
+
+  async create(name: string, limits: CgroupLimits): Promise<Cgroup> {
+    this.#refuseUnenforceable(name, limits);
     const hasMemsw = await this.#ensureParents();
     const group = this.open(name);
     const made = await Promise.allSettled(group.dirs.map((d) => mkdir(d)));

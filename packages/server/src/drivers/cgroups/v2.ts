@@ -1,7 +1,7 @@
 import { closeSync, constants, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isGone, keyedValue, readNumber, readPids, readText, removeDir, writeControl } from './fsio.js';
+import { childDirs, isGone, keyedValue, readNumber, readPids, readText, removeDir, writeControl } from './fsio.js';
 import { killLoop, waitFor, type KillTarget } from './kill.js';
 import {
   CFS_PERIOD_US,
@@ -77,16 +77,17 @@ export class CgroupV2Manager implements CgroupManager {
     return Promise.resolve().then(() => CgroupV2Manager.initSync(opts));
   }
 
+  async limit(name: string, limits: CgroupLimits): Promise<void> {
+    this.#refuseUnenforceable(name, limits);
+    await this.open(name).applyLimits(limits);
+  }
+
+  groups(): Promise<string[]> {
+    return childDirs(this.#parentDir);
+  }
+
   async create(name: string, limits: CgroupLimits): Promise<Cgroup> {
-    assertGroupName(name);
-    assertLimits(limits);
-    for (const c of limitControllers(limits))
-      if (!this.enforceable.has(c))
-        throw new CgroupLimitUnsupportedError(
-          c,
-          `a ${c} limit was requested but the cgroup v2 ${c} controller is not available: ${this.missing.get(c) ?? 'unknown'}. ` +
-            `Enable it for ${this.root} (e.g. systemd Delegate=yes for berthd's unit) or drop the limit.`,
-        );
+    this.#refuseUnenforceable(name, limits);
     const group = this.open(name);
     try {
       await mkdir(group.dir);
@@ -101,6 +102,18 @@ export class CgroupV2Manager implements CgroupManager {
       throw err;
     }
     return group;
+  }
+
+  #refuseUnenforceable(name: string, limits: CgroupLimits): void {
+    assertGroupName(name);
+    assertLimits(limits);
+    for (const c of limitControllers(limits))
+      if (!this.enforceable.has(c))
+        throw new CgroupLimitUnsupportedError(
+          c,
+          `a ${c} limit was requested but the cgroup v2 ${c} controller is not available: ${this.missing.get(c) ?? 'unknown'}. ` +
+            `Enable it for ${this.root} (e.g. systemd Delegate=yes for berthd's unit) or drop the limit.`,
+        );
   }
 
   open(name: string): CgroupV2 {

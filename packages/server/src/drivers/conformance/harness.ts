@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,7 +38,11 @@ export class Harness {
   ) {}
 
   static async start(driver: SandboxDriver, installDir: string): Promise<Harness> {
-    return new Harness(await mkdtemp(join(tmpdir(), 'berth-conformance-')), driver, installDir);
+    const root = await mkdtemp(join(tmpdir(), 'berth-conformance-'));
+    // Traversable (not listable), as berthd's run root is: run dirs below it are then bound directly rather than
+    // staged, unless the driver under test puts its own paths out of reach on purpose.
+    await chmod(root, 0o711);
+    return new Harness(root, driver, installDir);
   }
 
   /** Starts a sandbox running `code` (after PRELUDE) with a control socket listening in its runDir. */

@@ -41,6 +41,7 @@ export function lifecycleTests(ctx: SuiteContext): void {
     ctx.h.created.delete(id);
     expect(await processesOfUid(hostUid)).toEqual([]);
     expect(await cgroupDirsNamed(id)).toEqual([]);
+    if (p.info.cgroup !== undefined) expect(await cgroupDirsNamed(p.info.cgroup)).toEqual([]);
     expect(await mountsMentioning(id)).toEqual([]);
     expect(await mountsMentioning(dirname(workspaceDir))).toEqual([]);
     for (const path of [workspaceDir, homeDir, logFile]) expect(await exists(path)).toBe(false);
@@ -59,6 +60,7 @@ export function lifecycleTests(ctx: SuiteContext): void {
     expect(await exists(p.info.homeDir)).toBe(false);
     expect(await processesOfUid(p.info.hostUid)).toEqual([]);
     expect(await cgroupDirsNamed(p.info.id)).toEqual([]);
+    if (p.info.cgroup !== undefined) expect(await cgroupDirsNamed(p.info.cgroup)).toEqual([]);
     expect(await ctx.dut.driver.inspect(p.info.id)).toBeUndefined();
     await ctx.dut.driver.destroy(p.info.id);
     expect(await exists(p.info.workspaceDir)).toBe(false);

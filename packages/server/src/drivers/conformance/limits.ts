@@ -1,7 +1,17 @@
 import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { expect, it } from 'vitest';
 import type { SuiteContext } from './context.js';
+import { cgroupDirsNamed, processesOfUid } from './host.js';
+
+/** A cgroup control file's trimmed text, or undefined when this hierarchy has no such file. */
+const control = (dir: string, file: string): Promise<string | undefined> =>
+  readFile(join(dir, file), 'utf8').then(
+    (t) => t.trim(),
+    () => undefined,
+  );
 
 /** Resource limits, each skipped (with the reason) when the driver does not declare the capability. */
 export function limitTests(ctx: SuiteContext): void {
@@ -40,6 +50,32 @@ export function limitTests(ctx: SuiteContext): void {
     expect(m.started as number).toBeLessThan(64);
     expect((await ctx.dut.driver.stats(p.info.id))?.pids).toBeLessThanOrEqual(64);
     await expect(promisify(execFile)('/bin/true')).resolves.toBeDefined();
+  });
+
+  it('has every process of the sandbox in the cgroup it reports, which carries the requested limits', async ({
+    skip,
+  }) => {
+    const caps = ctx.dut.driver.capabilities;
+    const resources = { ...(caps.memoryLimit && { memoryMib: 200 }), ...(caps.pidsLimit && { pids: 50 }) };
+    const p = await ctx.h.probe(
+      `for (let i = 0; i < 3; i++) cp.spawn('/bin/sleep', ['60'], { stdio: 'ignore', detached: i === 2 }).unref();
+       await report({ up: 1 }); setInterval(() => {}, 1000);`,
+      { resources },
+    );
+    if (p.info.cgroup === undefined) skip('driver reports no cgroup');
+    await p.next();
+    const dirs = await cgroupDirsNamed(p.info.cgroup!);
+    expect(dirs.length).toBeGreaterThan(0);
+    const procs = await processesOfUid(p.info.hostUid);
+    expect(procs.length).toBeGreaterThanOrEqual(4); // bwrap (and its init), node, 3 × sleep
+    for (const dir of dirs) {
+      const members = (await control(dir, 'cgroup.procs'))!.split('\n').map(Number);
+      for (const pid of procs) expect(members).toContain(pid);
+      const memory = (await control(dir, 'memory.limit_in_bytes')) ?? (await control(dir, 'memory.max'));
+      if (resources.memoryMib !== undefined && memory !== undefined) expect(memory).toBe(String(200 * 1024 * 1024));
+      const pids = await control(dir, 'pids.max');
+      if (resources.pids !== undefined && pids !== undefined) expect(pids).toBe('50');
+    }
   });
 
   it('accepts a CPU quota it declares it can enforce', async ({ skip }) => {

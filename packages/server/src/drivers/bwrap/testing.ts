@@ -1,0 +1,68 @@
+import { randomBytes, randomInt } from 'node:crypto';
+import { chmod, mkdir, mkdtemp, rm, rmdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createCgroupManager, detectCgroupLayout, type CgroupLayout } from '../cgroups/index.js';
+import type { DriverUnderTest } from '../conformance/context.js';
+import { silentLogger } from '../logger.js';
+import { BwrapDriver, type BwrapDriverOptions } from './bwrap-driver.js';
+import { resolveBinary } from './host.js';
+
+/** The host's cgroup layout, as the driver tests see it. */
+export const layout = await detectCgroupLayout();
+
+/** Why the real-sandbox tests cannot run here, or false. */
+export const skip =
+  process.getuid?.() !== 0
+    ? 'needs root (berthd gives each sandbox its own host uid and cgroup)'
+    : (await resolveBinary('bwrap')) === undefined
+      ? 'bwrap not installed: apt-get install bubblewrap'
+      : layout === undefined
+        ? 'no cgroup filesystem mounted'
+        : false;
+
+/** Removes the per-suite cgroup parent from every hierarchy it was created in. */
+async function removeCgroupParent(l: CgroupLayout | undefined, parent: string): Promise<void> {
+  const roots = l === undefined ? [] : l.version === 2 ? [l.root] : [...new Set(l.hierarchies.values())];
+  await Promise.all(roots.map((r) => rmdir(join(r, parent)).catch(() => undefined)));
+}
+
+/**
+ * A BwrapDriver on its own temp dir, cgroup parent and uid range. `traversable` false puts everything (the
+ * sandboxes dir and the install dir) below a 0700 directory, so every source goes through staging.
+ */
+export async function makeDriver(
+  traversable: boolean,
+  cgroupOpts: { v2Root?: string } = {},
+  driverOpts: { launcherPool?: number } = {},
+): Promise<DriverUnderTest & { driver: BwrapDriver; opts: BwrapDriverOptions; others: BwrapDriver[] }> {
+  const root = await mkdtemp(join(tmpdir(), 'berth-bwrap-test-'));
+  const parent = `berth-test-${process.pid}-${randomBytes(3).toString('hex')}`;
+  let driver: BwrapDriver | undefined;
+  /** More instances on the same state (a restarted berthd), closed with the first. */
+  const others: BwrapDriver[] = [];
+  const cleanup = async (): Promise<void> => {
+    // Idle pooled launchers hold their cgroups: the parent can only go once they are gone.
+    for (const d of [driver, ...others]) await d?.close();
+    await rm(root, { recursive: true, force: true });
+    await removeCgroupParent(cgroupOpts.v2Root ? { version: 2, root: cgroupOpts.v2Root } : layout, parent);
+  };
+  try {
+    await chmod(root, traversable ? 0o711 : 0o700);
+    const installDir = join(root, 'install');
+    await mkdir(installDir, { mode: 0o755 });
+    const opts = {
+      sandboxesDir: join(root, 'sandboxes'),
+      logger: silentLogger(),
+      cgroups: await createCgroupManager({ parent, ...cgroupOpts }),
+      // A random slice so concurrent test runs on this machine do not share uids.
+      uidRange: { start: 300_000 + randomInt(0, 5000) * 20, count: 20 },
+      ...driverOpts,
+    };
+    driver = new BwrapDriver(opts);
+    return { driver, installDir, opts, cleanup, others };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
