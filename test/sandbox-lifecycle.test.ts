@@ -23,6 +23,7 @@ describe.skipIf(e2eSkipReason() !== false)('sessions in real sandboxes', () => {
       `F=$(grep -rlsF --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev --exclude-dir=usr --exclude-dir=node_modules -e "$K" / 2>/dev/null | head -5)`,
       `E=$(cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' | grep -cF -e "$K")`,
       `echo "FILES:[$F] ENVIRON:$E"`,
+      `echo "INSTALL:[$(ls -A /opt/berth | tr '\\n' ' ')] [$(ls -A /opt/berth/packages | tr '\\n' ' ')]"`,
       `node -e "for (const p of [${apiPort}, ${modelPort}]) { const s = require('net').connect(p, '127.0.0.1'); s.on('connect', () => { console.log('CONNECTED ' + p); s.destroy(); }); s.on('error', (e) => console.log('REFUSED ' + p + ' ' + e.code)); }"`,
     ].join('; ');
     for (const s of [
@@ -95,6 +96,8 @@ describe.skipIf(e2eSkipReason() !== false)('sessions in real sandboxes', () => {
     const result = events.find((e) => e.type === 'agent.tool_result');
     const out = JSON.stringify(result?.content);
     expect(out).toContain('FILES:[] ENVIRON:0');
+    // Of the installation, only the SDK's node_modules and the runner bundle are visible; no sources, no data dir.
+    expect(out).toContain('INSTALL:[node_modules packages ] [runner ]');
     expect(out).toContain(`REFUSED ${new URL(app.url).port}`);
     expect(out).toContain(`REFUSED ${new URL(app.scriptedModel!.url).port}`);
     expect(out).not.toContain('CONNECTED');

@@ -32,7 +32,7 @@ export interface DriverCapabilities {
 export interface SandboxSpec {
   /** `sbx_…` id chosen by the caller; unique. */
   id: string;
-  /** argv of the process to run inside the sandbox (the runner), e.g. ['/usr/bin/node', '/opt/berth/…/runner.mjs']. */
+  /** argv of the process to run inside the sandbox (the runner), e.g. ['/usr/bin/node', '/opt/berth/…/runner.cjs']. */
   command: string[];
   /** The complete environment of that process (nothing is inherited from berthd). */
   env: Record<string, string>;
@@ -43,6 +43,11 @@ export interface SandboxSpec {
   runDir: string;
   /** Host directory of the Berth installation, bind-mounted read-only at `SANDBOX_PATHS.install`. */
   installDir: string;
+  /**
+   * When given, only these paths below `installDir` (relative, e.g. `node_modules`) are visible, each at the same
+   * place below `SANDBOX_PATHS.install`; the rest of the installation (sources, a data dir inside it) is not.
+   */
+  installPaths?: string[];
   resources: SandboxResources;
 }
 

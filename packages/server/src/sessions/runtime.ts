@@ -1,6 +1,6 @@
 import { mkdir, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { RUNNER_ENV, SANDBOX_PATHS, type BerthdFrame, type RunnerFrame, type SessionRunConfig } from '@berth/protocol';
 import type { SandboxDriver, SandboxResources } from '../drivers/driver.js';
 import type { ModelGateway } from '../gateway/gateway.js';
@@ -103,6 +103,9 @@ export class SessionRuntime {
       },
       runDir: this.runDir,
       installDir: this.deps.installDir,
+      // Only what the runner needs: its bundle and the Agent SDK with its CLI. Sources and any data dir kept
+      // inside the installation stay out of the sandbox.
+      installPaths: ['node_modules', dirname(this.deps.runnerEntry)],
       resources,
     });
     await ready;

@@ -65,6 +65,21 @@ describe('bwrap argv builder', () => {
     expect(argv.filter((a) => a === '/etc' || a === '/root' || a === '/')).toEqual(['/']); // only in --remount-ro /
   });
 
+  it('exposes only the listed installation paths when installPaths is given', () => {
+    const narrow = sandboxArgs({
+      layout,
+      sources: { ...sources, installPaths: ['node_modules', 'packages/runner/dist'] },
+      disableNestedUserns: true,
+      command: ['/usr/bin/node', 'r.cjs'],
+    });
+    expect(after(narrow, '--ro-bind', `${sources.install}/node_modules`, '/opt/berth/node_modules')).toBe(true);
+    expect(
+      after(narrow, '--ro-bind', `${sources.install}/packages/runner/dist`, '/opt/berth/packages/runner/dist'),
+    ).toBe(true);
+    expect(after(narrow, '--ro-bind', sources.install, '/opt/berth')).toBe(false);
+    expect(after(argv, '--ro-bind', sources.install, '/opt/berth')).toBe(true);
+  });
+
   it('remounts the root read-only after every mount and ends with the command', () => {
     const sep = argv.indexOf('--');
     expect(argv.slice(sep - 4, sep)).toEqual(['--remount-ro', '/', '--chdir', '/workspace']);

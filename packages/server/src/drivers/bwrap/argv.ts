@@ -14,6 +14,8 @@ export interface HostLayout {
 /** Host paths bound into the sandbox: the real ones, or their staged copies (see `stageArgs`). */
 export interface SandboxSources {
   install: string;
+  /** Paths below `install` to expose (validated: relative, normalised); undefined exposes all of it. */
+  installPaths?: readonly string[] | undefined;
   run: string;
   workspace: string;
   home: string;
@@ -67,7 +69,11 @@ export function mountOptions(sources: SandboxSources): string[] {
   const a: string[] = [];
   a.push('--ro-bind', sources.passwd, '/etc/passwd', '--ro-bind', sources.group, '/etc/group');
   a.push('--bind', sources.workspace, SANDBOX_PATHS.workspace, '--bind', sources.home, SANDBOX_PATHS.home);
-  a.push('--ro-bind', sources.run, SANDBOX_PATHS.runDir, '--ro-bind', sources.install, SANDBOX_PATHS.install);
+  a.push('--ro-bind', sources.run, SANDBOX_PATHS.runDir);
+  if (sources.installPaths === undefined) a.push('--ro-bind', sources.install, SANDBOX_PATHS.install);
+  else
+    for (const p of sources.installPaths)
+      a.push('--ro-bind', `${sources.install}/${p}`, `${SANDBOX_PATHS.install}/${p}`);
   for (const x of sources.extra) a.push('--ro-bind', x.source, x.dest);
   return a;
 }
@@ -126,6 +132,7 @@ export function stageArgs(real: SandboxSources): { outer: string[]; staged: Sand
   const at = (name: string): string => `${STAGE_ROOT}/${name}`;
   const staged: SandboxSources = {
     install: at('install'),
+    installPaths: real.installPaths,
     run: at('run'),
     workspace: at('workspace'),
     home: at('home'),

@@ -206,6 +206,7 @@ export class BwrapDriver implements SandboxDriver {
       const staged = !((await direct).every(Boolean) && host.baseTraversable);
       const sources: SandboxSources = {
         install: installDir,
+        installPaths: spec.installPaths,
         run: runDir,
         workspace: paths.workspace,
         home: paths.home,

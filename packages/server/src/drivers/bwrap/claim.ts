@@ -101,7 +101,14 @@ export async function startPooled(
     ctx.pool.handedOver(entry);
     const { host } = ctx;
     const extra = host.node === undefined ? [] : [{ source: host.node, dest: host.node }];
-    const sources = { install: installDir, run: runDir, workspace: paths.workspace, home: paths.home, extra };
+    const sources = {
+      install: installDir,
+      installPaths: spec.installPaths,
+      run: runDir,
+      workspace: paths.workspace,
+      home: paths.home,
+      extra,
+    };
     entry.launched.release(
       poolPayload({
         logFile: paths.logFile,

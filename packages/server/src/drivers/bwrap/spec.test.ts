@@ -33,6 +33,12 @@ const code = (fn: () => void): string | undefined => {
 describe('spec validation', () => {
   it('accepts a well-formed spec', () => {
     expect(code(() => validateSpec(spec()))).toBeUndefined();
+    expect(code(() => validateSpec(spec({ installPaths: ['node_modules', 'packages/runner/dist'] })))).toBeUndefined();
+  });
+
+  it('refuses installPaths that are absolute, escape installDir or are not normalised', () => {
+    for (const p of ['/etc', '../secrets', 'a/../../b', './x', 'a//b', '', 'a/./b'])
+      expect({ p, code: code(() => validateSpec(spec({ installPaths: [p] }))) }).toEqual({ p, code: 'invalid_spec' });
   });
 
   it('refuses bad ids, argv, env names and relative or NUL-carrying paths as invalid_spec', () => {

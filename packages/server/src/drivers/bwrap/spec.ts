@@ -1,5 +1,5 @@
 import { realpath, stat } from 'node:fs/promises';
-import { isAbsolute, sep } from 'node:path';
+import { isAbsolute, normalize, sep } from 'node:path';
 import { isId } from '@berth/protocol';
 import type { DriverCapabilities, SandboxResources, SandboxSpec } from '../driver.js';
 import { SandboxDriverError } from '../errors.js';
@@ -29,6 +29,15 @@ export function validateSpec(spec: SandboxSpec): void {
   for (const key of ['runDir', 'installDir'] as const) {
     const p = noNul(spec[key], key);
     if (!isAbsolute(p)) throw invalid(`${key} must be an absolute host path, got '${p}'`);
+  }
+  if (spec.installPaths !== undefined) {
+    if (!Array.isArray(spec.installPaths)) throw invalid('installPaths must be an array of relative paths');
+    spec.installPaths.forEach((p, i) => {
+      noNul(p, `installPaths[${i}]`);
+      // Normalised and inside installDir: no absolute paths, no '..', no '.', no empty or doubled separators.
+      if (p === '' || isAbsolute(p) || normalize(p) !== p || p.split('/').some((seg) => seg === '..' || seg === '.'))
+        throw invalid(`installPaths[${i}] must be a normalised relative path inside installDir, got '${p}'`);
+    });
   }
 }
 
