@@ -89,6 +89,8 @@ export class SessionRuntime {
         .then((s) => (this.gatewayServer = s)),
     ]);
     const ready = this.waitReady();
+    // If create() throws, nobody awaits `ready`; its later rejection (on destroy) must not crash the process.
+    ready.catch(() => undefined);
     await this.deps.driver.create({
       id: this.sandboxId,
       command: [process.execPath, `${SANDBOX_PATHS.install}/${this.deps.runnerEntry}`],

@@ -190,7 +190,7 @@ export class BwrapDriver implements SandboxDriver {
     let logFile: Promise<FileHandle> | undefined;
     try {
       const [installDir, runDir] = await Promise.all([
-        resolveSpecDir(spec.installDir, 'installDir', this.#dir),
+        resolveSpecDir(spec.installDir, 'installDir', this.#dir, spec.installPaths),
         resolveSpecDir(spec.runDir, 'runDir', this.#dir),
         createSandboxDir(paths).then(() => (made.dir = true)),
       ]);

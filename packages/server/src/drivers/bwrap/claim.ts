@@ -60,7 +60,7 @@ export async function startPooled(
   let touched = false;
   try {
     const [installDir, runDir] = (await allOrThrow([
-      resolveSpecDir(spec.installDir, 'installDir', ctx.sandboxesDir),
+      resolveSpecDir(spec.installDir, 'installDir', ctx.sandboxesDir, spec.installPaths),
       resolveSpecDir(spec.runDir, 'runDir', ctx.sandboxesDir),
       createSandboxDir(paths).then(() => (madeDir = true)),
     ])) as [string, string, unknown];

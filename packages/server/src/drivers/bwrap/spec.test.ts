@@ -2,7 +2,10 @@ import { newId } from '@berth/protocol';
 import { describe, expect, it } from 'vitest';
 import type { DriverCapabilities, SandboxSpec } from '../driver.js';
 import { SandboxDriverError } from '../errors.js';
-import { checkResources, isSameOrAncestor, validateSpec } from './spec.js';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { checkResources, isSameOrAncestor, resolveSpecDir, validateSpec } from './spec.js';
 import { UidAllocator } from './uids.js';
 
 const spec = (over: Partial<SandboxSpec> = {}): SandboxSpec => ({
@@ -83,5 +86,22 @@ describe('uid allocation', () => {
   it('refuses ranges that would include system users or overflow', () => {
     expect(() => new UidAllocator({ start: 0, count: 10 })).toThrow(SandboxDriverError);
     expect(() => new UidAllocator({ start: 2 ** 31 - 5, count: 10 })).toThrow(SandboxDriverError);
+  });
+});
+
+describe('resolveSpecDir', () => {
+  it('refuses an installDir around the sandboxes dir unless only paths outside it are exposed', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'berth-spec-'));
+    try {
+      const sandboxes = join(root, '.berth', 'sandboxes');
+      mkdirSync(sandboxes, { recursive: true });
+      mkdirSync(join(root, 'node_modules'));
+      await expect(resolveSpecDir(root, 'installDir', sandboxes)).rejects.toThrow(/overlaps the sandboxes directory/);
+      await expect(resolveSpecDir(root, 'installDir', sandboxes, ['node_modules'])).resolves.toBe(root);
+      await expect(resolveSpecDir(root, 'installDir', sandboxes, ['.berth'])).rejects.toThrow(/overlaps/);
+      await expect(resolveSpecDir(root, 'installDir', sandboxes, ['missing'])).rejects.toThrow(/not an existing directory/);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });

@@ -73,17 +73,32 @@ export function isSameOrAncestor(a: string, b: string): boolean {
 
 /**
  * Resolves a host directory from the spec (symlinks included) and checks it: it must exist, be a directory, not be
- * `/`, and not overlap the sandboxes directory, whose other sandboxes a bind would otherwise expose.
+ * `/`, and not overlap the sandboxes directory, whose other sandboxes a bind would otherwise expose. With `exposed`
+ * (installPaths), only those paths below it are bound, so they are what must not overlap (the installation itself
+ * may then contain the data dir, as the default `.berth` in a checkout does).
  */
-export async function resolveSpecDir(path: string, key: string, sandboxesDir: string): Promise<string> {
-  let real: string;
+export async function resolveSpecDir(
+  path: string,
+  key: string,
+  sandboxesDir: string,
+  exposed?: readonly string[],
+): Promise<string> {
+  const real = await existingDir(path, key);
+  const checked = exposed === undefined ? [real] : await Promise.all(exposed.map((p) => existingDir(`${real}/${p}`, key)));
+  if (real === sep) throw invalid(`${key} must not be /`);
+  for (const dir of checked) {
+    if (isSameOrAncestor(dir, sandboxesDir) || isSameOrAncestor(sandboxesDir, dir))
+      throw invalid(`${key} ${dir} overlaps the sandboxes directory ${sandboxesDir}; use a directory outside it`);
+  }
+  return real;
+}
+
+async function existingDir(path: string, key: string): Promise<string> {
   try {
-    real = await realpath(path);
+    const real = await realpath(path);
     if (!(await stat(real)).isDirectory()) throw new Error('not a directory');
+    return real;
   } catch (err) {
     throw invalid(`${key} ${path} is not an existing directory (${(err as Error).message}); create it before create()`);
   }
-  if (isSameOrAncestor(real, sandboxesDir) || isSameOrAncestor(sandboxesDir, real))
-    throw invalid(`${key} ${real} overlaps the sandboxes directory ${sandboxesDir}; use a directory outside it`);
-  return real;
 }
