@@ -99,7 +99,9 @@ describe('resolveSpecDir', () => {
       await expect(resolveSpecDir(root, 'installDir', sandboxes)).rejects.toThrow(/overlaps the sandboxes directory/);
       await expect(resolveSpecDir(root, 'installDir', sandboxes, ['node_modules'])).resolves.toBe(root);
       await expect(resolveSpecDir(root, 'installDir', sandboxes, ['.berth'])).rejects.toThrow(/overlaps/);
-      await expect(resolveSpecDir(root, 'installDir', sandboxes, ['missing'])).rejects.toThrow(/not an existing directory/);
+      await expect(resolveSpecDir(root, 'installDir', sandboxes, ['missing'])).rejects.toThrow(
+        /not an existing directory/,
+      );
     } finally {
       rmSync(root, { recursive: true, force: true });
     }

@@ -84,7 +84,8 @@ export async function resolveSpecDir(
   exposed?: readonly string[],
 ): Promise<string> {
   const real = await existingDir(path, key);
-  const checked = exposed === undefined ? [real] : await Promise.all(exposed.map((p) => existingDir(`${real}/${p}`, key)));
+  const checked =
+    exposed === undefined ? [real] : await Promise.all(exposed.map((p) => existingDir(`${real}/${p}`, key)));
   if (real === sep) throw invalid(`${key} must not be /`);
   for (const dir of checked) {
     if (isSameOrAncestor(dir, sandboxesDir) || isSameOrAncestor(sandboxesDir, dir))
