@@ -11,9 +11,6 @@ import { RunnerEventSchema } from './events.js';
  * the `acked_seq` berthd reports in `welcome`. berthd dedupes by event id, so a re-send is harmless.
  */
 
-/** Maximum size of one frame (bytes, excluding the newline). Larger frames close the connection. */
-export const MAX_FRAME_BYTES = 4 * 1024 * 1024;
-
 const sessionId = z.string().regex(/^sesn_[0-9A-HJKMNP-TV-Z]{26}$/);
 
 // ---- runner → berthd -------------------------------------------------------------------------------------------

@@ -1,28 +1,11 @@
 /**
- * The runner's start-up environment. This module is on the hello fast path, so it must not import
- * `@berth/protocol` (whose zod schemas cost tens of milliseconds to load). The few constants it needs are
- * mirrored here; `env.test.ts` fails if they drift from the protocol.
+ * The runner's start-up environment. This module is on the hello fast path, so it imports only the zod-free
+ * `@berth/protocol/wire` (the schemas cost tens of milliseconds to load).
  */
+import { RUNNER_ENV, SANDBOX_PATHS } from '@berth/protocol/wire';
 
 /** The runner's version, reported in `hello` (kept equal to package.json by a test). */
 export const RUNNER_VERSION = '0.1.0';
-
-/** Mirror of `RUNNER_ENV` from `@berth/protocol`. */
-export const RUNNER_ENV_NAMES = {
-  controlSocket: 'BERTH_CONTROL_SOCKET',
-  modelSocket: 'BERTH_MODEL_SOCKET',
-  sandboxId: 'BERTH_SANDBOX_ID',
-  logLevel: 'BERTH_LOG_LEVEL',
-} as const;
-
-/** Mirror of `MAX_FRAME_BYTES` from `@berth/protocol`. */
-export const FRAME_LIMIT_BYTES = 4 * 1024 * 1024;
-
-/** Mirror of `SANDBOX_PATHS.controlSocket` / `.modelSocket`, the defaults when the driver sets nothing. */
-export const DEFAULT_SOCKETS = {
-  control: '/run/berth/control.sock',
-  model: '/run/berth/model.sock',
-} as const;
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -40,12 +23,12 @@ const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 
 /** Reads the runner environment. Nothing else in the runner reads `process.env`. */
 export function readRunnerEnv(env: Record<string, string | undefined>): RunnerEnv {
-  const level = env[RUNNER_ENV_NAMES.logLevel]?.toLowerCase();
+  const level = env[RUNNER_ENV.logLevel]?.toLowerCase();
   return {
-    controlSocket: env[RUNNER_ENV_NAMES.controlSocket] || DEFAULT_SOCKETS.control,
-    modelSocket: env[RUNNER_ENV_NAMES.modelSocket] || DEFAULT_SOCKETS.model,
+    controlSocket: env[RUNNER_ENV.controlSocket] || SANDBOX_PATHS.controlSocket,
+    modelSocket: env[RUNNER_ENV.modelSocket] || SANDBOX_PATHS.modelSocket,
     // hello caps sandbox_id at 64 chars; an over-long id would make every hello invalid.
-    sandboxId: (env[RUNNER_ENV_NAMES.sandboxId] || 'unknown').slice(0, 64),
+    sandboxId: (env[RUNNER_ENV.sandboxId] || 'unknown').slice(0, 64),
     logLevel: LEVELS.includes(level as LogLevel) ? (level as LogLevel) : 'info',
     path: env['PATH'] || '/usr/local/bin:/usr/bin:/bin',
   };

@@ -2,7 +2,6 @@
  * Library surface of `@berth/runner`, for tests and tools. The runner itself runs from the bundle
  * (`dist/runner.cjs`, built from main.ts).
  */
-export { FrameDecoder, FrameTooLargeError, encodeFrame } from './control/codec.js';
 export { Outbox, DEFAULT_OUTBOX_LIMITS, type OutboxEntry, type OutboxLimits } from './control/outbox.js';
 export { EventMapper, type EventMapperOptions, type AbortReason } from './mapper/mapper.js';
 export { toolResultContent, truncateText } from './mapper/content.js';

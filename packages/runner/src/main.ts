@@ -6,7 +6,8 @@
  */
 import { ControlChannel } from './control/channel.js';
 import { Outbox } from './control/outbox.js';
-import { FRAME_LIMIT_BYTES, readRunnerEnv, RUNNER_VERSION } from './env.js';
+import { MAX_FRAME_BYTES } from '@berth/protocol/wire';
+import { readRunnerEnv, RUNNER_VERSION } from './env.js';
 import { createLogger, SecretScrubber } from './log.js';
 
 const env = readRunnerEnv(process.env);
@@ -15,8 +16,8 @@ const log = createLogger({ level: env.logLevel, scrubber, base: { component: 'ru
 
 const channel = new ControlChannel({
   socketPath: env.controlSocket,
-  maxFrameBytes: FRAME_LIMIT_BYTES,
-  outbox: new Outbox(FRAME_LIMIT_BYTES),
+  maxFrameBytes: MAX_FRAME_BYTES,
+  outbox: new Outbox(MAX_FRAME_BYTES),
   info: { sandboxId: env.sandboxId, runnerVersion: RUNNER_VERSION, pid: process.pid },
   log,
 });

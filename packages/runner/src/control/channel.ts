@@ -1,7 +1,7 @@
 import type { RunnerEvent } from '@berth/protocol';
 import type { Logger } from '../log.js';
 import { ControlClient, type Backoff } from './client.js';
-import { encodeFrame } from './codec.js';
+import { encodeFrame } from '@berth/protocol/wire';
 import type { Outbox } from './outbox.js';
 
 /** Identity reported in every `hello`. */

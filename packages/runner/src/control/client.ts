@@ -1,6 +1,6 @@
 import net from 'node:net';
 import type { Logger } from '../log.js';
-import { FrameDecoder, FrameTooLargeError } from './codec.js';
+import { FrameDecoder, FrameTooLargeError } from '@berth/protocol/wire';
 
 /** Reconnect delays: the first retry is quick (berthd restarts fast), later ones back off. */
 export interface Backoff {

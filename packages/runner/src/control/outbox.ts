@@ -1,5 +1,5 @@
 import type { RunnerEvent } from '@berth/protocol';
-import { encodeFrame } from './codec.js';
+import { encodeFrame } from '@berth/protocol/wire';
 
 /**
  * Per-session numbering and retention of emitted events until berthd acks them (the delivery rule of

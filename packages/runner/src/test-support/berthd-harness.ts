@@ -6,7 +6,7 @@ import {
   type RunnerEvent,
   type RunnerFrame,
 } from '@berth/protocol';
-import { FrameDecoder } from '../control/codec.js';
+import { FrameDecoder } from '@berth/protocol/wire';
 
 type EventFrame = Extract<RunnerFrame, { type: 'event' }>;
 type HelloFrame = Extract<RunnerFrame, { type: 'hello' }>;

@@ -1,8 +1,9 @@
 import { chmod, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import {
+  FrameDecoder,
   FrameTooLargeError,
-  NdjsonDecoder,
+  MAX_FRAME_BYTES,
   RunnerFrameSchema,
   encodeFrame,
   type BerthdFrame,
@@ -56,7 +57,7 @@ export class ControlServer {
   send(frame: BerthdFrame): boolean {
     const s = this.socket;
     if (!s || s.destroyed) return false;
-    s.write(encodeFrame(frame));
+    s.write(encodeFrame(frame, MAX_FRAME_BYTES));
     return true;
   }
 
@@ -75,22 +76,25 @@ export class ControlServer {
       this.socket.destroy();
     }
     this.socket = socket;
-    const decoder = new NdjsonDecoder();
+    const decoder = new FrameDecoder(MAX_FRAME_BYTES);
     socket.on('data', (chunk: Buffer) => {
-      let items;
+      let lines: string[];
       try {
-        items = decoder.push(chunk);
+        lines = decoder.push(chunk);
       } catch (err) {
         if (err instanceof FrameTooLargeError) this.logger.warn('runner sent an oversized frame; closing');
         socket.destroy();
         return;
       }
-      for (const item of items) {
-        if ('invalid' in item) {
-          this.logger.warn({ line: item.invalid }, 'runner sent a line that is not JSON; dropped');
+      for (const line of lines) {
+        let value: unknown;
+        try {
+          value = JSON.parse(line);
+        } catch {
+          this.logger.warn({ line: line.slice(0, 200) }, 'runner sent a line that is not JSON; dropped');
           continue;
         }
-        const parsed = RunnerFrameSchema.safeParse(item.value);
+        const parsed = RunnerFrameSchema.safeParse(value);
         if (!parsed.success) {
           this.logger.warn({ issues: parsed.error.issues.slice(0, 3) }, 'runner sent an invalid frame; dropped');
           continue;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { encodeFrame, FrameDecoder, FrameTooLargeError } from './codec.js';
+import { encodeFrame, FrameDecoder, FrameTooLargeError } from './ndjson.js';
 
 describe('FrameDecoder', () => {
   it('joins a frame split across chunks, even inside a multi-byte character', () => {
