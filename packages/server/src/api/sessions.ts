@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { ApiError, notFound } from '../errors.js';
 import { assertRunnable } from '../sessions/run-config.js';
 import type { SessionService } from '../sessions/service.js';
-import type { AgentRecord, JsonObject, SessionRecord, Store } from '../store/store.js';
+import type { AgentRecord, JsonObject, SessionRecord, UsageTotals } from '../store/store.js';
 import { modelObject } from './agents-schema.js';
 import { checkId, patchMetadata, rangeFrom } from './common.js';
 import type { RouteModule } from './context.js';
@@ -12,8 +12,7 @@ import { checkToolRefs, resolveSkills, resolveTools, McpServersSchema, ToolsSche
 import { parseInput } from './validate.js';
 
 /** The wire form of a session (§2 Session), with usage from the gateway's ledger. */
-export async function serializeSession(s: SessionRecord, store: Store, service: SessionService): Promise<object> {
-  const u = await store.sessionUsage(s.id);
+export function serializeSession(s: SessionRecord, u: UsageTotals, service: SessionService): object {
   const active = service.activeSeconds(s);
   const duration = (Date.now() - Date.parse(s.created_at)) / 1000;
   return {
@@ -85,7 +84,7 @@ export const sessionRoutes: RouteModule = (app, { store, sessions, clock }) => {
     checkId('session', 'sesn_', id);
     return sessions.load(id);
   };
-  const wire = (s: SessionRecord) => serializeSession(s, store, sessions);
+  const wire = async (s: SessionRecord) => serializeSession(s, await store.sessionUsage(s.id), sessions);
 
   app.post('/v1/sessions', async (req) => {
     const b = parseInput(SessionCreateSchema, req.body);
@@ -199,7 +198,12 @@ export const sessionRoutes: RouteModule = (app, { store, sessions, clock }) => {
       agentVersion: q.agent_version,
       createdAt: rangeFrom(q, 'created_at'),
     });
-    return { data: await Promise.all(page.data.map(wire)), next_page: page.next, prev_page: page.prev };
+    const usage = await store.sessionUsages(page.data.map((s) => s.id));
+    return {
+      data: page.data.map((s) => serializeSession(s, usage.get(s.id)!, sessions)),
+      next_page: page.next,
+      prev_page: page.prev,
+    };
   });
 
   app.delete('/v1/sessions/:id', async (req) => {

@@ -259,6 +259,9 @@ export function runStoreConformance(name: string, factory: StoreFactory, skip: s
         cache_creation_input_tokens: 4,
         requests: 2,
       });
+      const both = await store.sessionUsages([s.id, 'sesn_none']);
+      expect(both.get(s.id)).toMatchObject({ input_tokens: 127, requests: 2 });
+      expect(both.get('sesn_none')).toMatchObject({ input_tokens: 0, requests: 0 });
       expect(await store.deleteSession(s.id)).toBe(true);
       expect(await store.sessionUsage(s.id)).toMatchObject({ requests: 0 });
       expect(await store.listEvents(s.id, { limit: 10, order: 'asc' })).toMatchObject({ data: [] });

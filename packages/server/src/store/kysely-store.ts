@@ -306,24 +306,40 @@ export class KyselyStore implements Store {
   }
 
   async sessionUsage(sessionId: string): Promise<UsageTotals> {
-    const r = await this.db
+    return (await this.sessionUsages([sessionId])).get(sessionId)!;
+  }
+
+  async sessionUsages(sessionIds: string[]): Promise<Map<string, UsageTotals>> {
+    const out = new Map<string, UsageTotals>(
+      sessionIds.map((id) => [
+        id,
+        { input_tokens: 0, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 0, requests: 0 },
+      ]),
+    );
+    if (sessionIds.length === 0) return out;
+    const rows = await this.db
       .selectFrom('model_requests')
       .select((eb) => [
-        eb.fn.coalesce(eb.fn.sum<number>('input_tokens'), eb.lit(0)).as('input_tokens'),
-        eb.fn.coalesce(eb.fn.sum<number>('output_tokens'), eb.lit(0)).as('output_tokens'),
-        eb.fn.coalesce(eb.fn.sum<number>('cache_read_input_tokens'), eb.lit(0)).as('cache_read_input_tokens'),
-        eb.fn.coalesce(eb.fn.sum<number>('cache_creation_input_tokens'), eb.lit(0)).as('cache_creation_input_tokens'),
+        'session_id',
+        eb.fn.sum<number>('input_tokens').as('input_tokens'),
+        eb.fn.sum<number>('output_tokens').as('output_tokens'),
+        eb.fn.sum<number>('cache_read_input_tokens').as('cache_read_input_tokens'),
+        eb.fn.sum<number>('cache_creation_input_tokens').as('cache_creation_input_tokens'),
         eb.fn.countAll<number>().as('requests'),
       ])
-      .where('session_id', '=', sessionId)
-      .executeTakeFirstOrThrow();
-    return {
-      input_tokens: Number(r.input_tokens),
-      output_tokens: Number(r.output_tokens),
-      cache_read_input_tokens: Number(r.cache_read_input_tokens),
-      cache_creation_input_tokens: Number(r.cache_creation_input_tokens),
-      requests: Number(r.requests),
-    };
+      .where('session_id', 'in', sessionIds)
+      .groupBy('session_id')
+      .execute();
+    for (const r of rows) {
+      out.set(r.session_id, {
+        input_tokens: Number(r.input_tokens),
+        output_tokens: Number(r.output_tokens),
+        cache_read_input_tokens: Number(r.cache_read_input_tokens),
+        cache_creation_input_tokens: Number(r.cache_creation_input_tokens),
+        requests: Number(r.requests),
+      });
+    }
+    return out;
   }
 }
 

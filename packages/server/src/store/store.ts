@@ -80,4 +80,6 @@ export interface Store {
   /** Records one model request; a repeated (session, message_id) is ignored and returns false. */
   recordModelRequest(rec: ModelRequestRecord): Promise<boolean>;
   sessionUsage(sessionId: string): Promise<UsageTotals>;
+  /** Usage of several sessions in one query (sessions without requests get zeros). */
+  sessionUsages(sessionIds: string[]): Promise<Map<string, UsageTotals>>;
 }
