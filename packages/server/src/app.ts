@@ -120,6 +120,7 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
     store,
     sessions,
     eventLog,
+    driverCapabilities: driver.capabilities,
     logger,
     clock: systemClock,
     authenticate: keyChecker(adminKey),

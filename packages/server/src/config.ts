@@ -64,6 +64,32 @@ export const CONFIG_FIELDS = {
       .default('https://api.anthropic.com')
       .describe('Anthropic-compatible upstream for the model gateway.'),
   },
+  defaultMemoryMib: {
+    env: 'BERTH_DEFAULT_MEMORY_MIB',
+    schema: z.coerce
+      .number()
+      .int()
+      .min(64)
+      .default(1024)
+      .describe('Memory limit of a sandbox whose environment sets none (MiB).'),
+  },
+  defaultCpus: {
+    env: 'BERTH_DEFAULT_CPUS',
+    schema: z.coerce
+      .number()
+      .min(0.01)
+      .default(1)
+      .describe('CPU limit of a sandbox whose environment sets none (CPUs).'),
+  },
+  defaultPids: {
+    env: 'BERTH_DEFAULT_PIDS',
+    schema: z.coerce
+      .number()
+      .int()
+      .min(32)
+      .default(512)
+      .describe('Task (pids) limit of a sandbox whose environment sets none.'),
+  },
   maxTurns: {
     env: 'BERTH_MAX_TURNS',
     schema: z.coerce.number().int().min(1).max(10_000).default(100).describe('Default maxTurns for every agent turn.'),

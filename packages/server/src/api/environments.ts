@@ -5,6 +5,7 @@ import type { EnvironmentRecord, JsonObject } from '../store/store.js';
 import { ListQuerySchema, MetadataPatchSchema, MetadataSchema, checkId, patchMetadata, rangeFrom } from './common.js';
 import type { RouteModule } from './context.js';
 import { parseInput } from './validate.js';
+import { ResourcesSchema, resolveResources, type Resources } from '../resources.js';
 
 /** Environment config (§4): stored faithfully; networking is enforced by the egress layer. */
 
@@ -39,6 +40,7 @@ const Config = z.discriminatedUnion('type', [
 /** Berth's additions on an environment. Only what this build enforces is accepted; the rest is refused, not ignored. */
 export const EnvBerthSchema = z.strictObject({
   driver: z.literal('bwrap', { error: "berth.driver must be 'bwrap' (the only driver this build has)" }).optional(),
+  resources: ResourcesSchema.optional(),
 });
 
 const EnvCreate = z.strictObject({
@@ -105,7 +107,9 @@ export function serializeEnvironment(e: EnvironmentRecord): object {
 const IdParams = z.object({ id: z.string() });
 
 /** environments: create, retrieve, update, list, delete, archive. */
-export const environmentRoutes: RouteModule = (app, { store, clock }) => {
+export const environmentRoutes: RouteModule = (app, { store, clock, config, driverCapabilities }) => {
+  const defaults = { memoryMib: config.defaultMemoryMib, cpus: config.defaultCpus, pids: config.defaultPids };
+  const resources = (r: Resources | undefined) => resolveResources(r, defaults, driverCapabilities);
   const load = async (id: string) => {
     checkId('environment', 'env_', id);
     const e = await store.getEnvironment(id);
@@ -123,7 +127,7 @@ export const environmentRoutes: RouteModule = (app, { store, clock }) => {
       config: resolveConfig(b.config),
       metadata: b.metadata ?? {},
       scope: b.scope ?? null,
-      berth: { driver: b.berth?.driver ?? 'bwrap' },
+      berth: { driver: b.berth?.driver ?? 'bwrap', resources: resources(b.berth?.resources) },
       created_at: now,
       updated_at: now,
       archived_at: null,
@@ -160,7 +164,13 @@ export const environmentRoutes: RouteModule = (app, { store, clock }) => {
       config: b.config ? resolveConfig(b.config) : cur.config,
       metadata: patchMetadata(cur.metadata, b.metadata, true),
       scope: b.scope ?? cur.scope,
-      berth: b.berth ? { ...cur.berth, ...b.berth } : cur.berth,
+      berth: b.berth
+        ? {
+            driver: b.berth.driver ?? (cur.berth.driver as string),
+            // A resources object replaces the previous one; limits it leaves out fall back to the defaults.
+            resources: b.berth.resources ? resources(b.berth.resources) : (cur.berth.resources ?? resources(undefined)),
+          }
+        : cur.berth,
       updated_at: clock(),
     };
     await store.putEnvironment(next);

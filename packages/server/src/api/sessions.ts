@@ -10,6 +10,7 @@ import type { RouteModule } from './context.js';
 import { SessionCreateSchema, SessionListQuerySchema, SessionUpdateSchema } from './sessions-schema.js';
 import { checkToolRefs, resolveSkills, resolveTools, McpServersSchema, ToolsSchema } from './tools.js';
 import { parseInput } from './validate.js';
+import { resolveResources } from '../resources.js';
 
 /** The wire form of a session (§2 Session), with usage from the gateway's ledger. */
 export function serializeSession(s: SessionRecord, u: UsageTotals, service: SessionService): object {
@@ -79,7 +80,8 @@ function snapshot(a: AgentRecord, ref: z.infer<typeof SessionCreateSchema>['agen
 const IdParams = z.object({ id: z.string() });
 
 /** sessions: create, retrieve, update, list, delete, archive. */
-export const sessionRoutes: RouteModule = (app, { store, sessions, clock }) => {
+export const sessionRoutes: RouteModule = (app, { store, sessions, clock, config, driverCapabilities }) => {
+  const defaults = { memoryMib: config.defaultMemoryMib, cpus: config.defaultCpus, pids: config.defaultPids };
   const load = async (id: string) => {
     checkId('session', 'sesn_', id);
     return sessions.load(id);
@@ -136,7 +138,11 @@ export const sessionRoutes: RouteModule = (app, { store, sessions, clock }) => {
       vault_ids: [],
       budget: b.budget ?? null,
       status: 'idle',
-      berth: { driver: env.berth.driver ?? 'bwrap' },
+      // Changing the environment later does not change a running session: its limits are copied here.
+      berth: {
+        driver: env.berth.driver ?? 'bwrap',
+        resources: env.berth.resources ?? resolveResources(undefined, defaults, driverCapabilities),
+      },
       stats: {},
       runner_acked_seq: 0,
       created_at: now,

@@ -7,6 +7,7 @@ import type { Logger } from '../logger.js';
 import type { JsonObject, SessionRecord, SessionStatus, Store } from '../store/store.js';
 import type { EventInput, EventLog, WireEvent } from './event-log.js';
 import { buildRunConfig } from './run-config.js';
+import { toSandboxResources } from '../resources.js';
 import { SessionRuntime, type RuntimeDeps } from './runtime.js';
 
 /** A user/system event as accepted by the API (already validated). */
@@ -75,7 +76,7 @@ export class SessionService {
     this.runtimes.set(session.id, runtime);
     // 'starting' until the agent process reports ready; messages sent meanwhile queue in order.
     void runtime
-      .start({})
+      .start(toSandboxResources(session.berth.resources))
       .catch((err: unknown) => this.fail(session.id, `The sandbox failed to start: ${(err as Error).message}.`));
     return session;
   }

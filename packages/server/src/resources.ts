@@ -1,0 +1,57 @@
+import { z } from 'zod';
+import type { DriverCapabilities, SandboxResources } from './drivers/driver.js';
+import { ApiError } from './errors.js';
+import type { JsonObject } from './store/store.js';
+
+/**
+ * Sandbox resource limits in an environment's `berth.resources` (issue 3's API shape). Stored resolved: every
+ * limit the server enforces by default is filled in, so the environment shows what its sessions really get.
+ */
+export const ResourcesSchema = z.strictObject({
+  memory_mib: z.number().int().min(64, 'memory_mib must be at least 64').max(1_048_576).optional(),
+  cpus: z.number().min(0.01).max(256).optional(),
+  pids: z.number().int().min(32, 'pids must be at least 32').max(4_194_304).optional(),
+  disk_mib: z.number().int().min(16).max(16_777_216).optional(),
+});
+export type Resources = z.infer<typeof ResourcesSchema>;
+
+/** Server-wide defaults (from config) applied where an environment says nothing. */
+export interface ResourceDefaults {
+  memoryMib: number;
+  cpus: number;
+  pids: number;
+}
+
+/**
+ * Fills defaults and refuses limits the driver cannot enforce (DESIGN rule 5: never silently degraded).
+ */
+export function resolveResources(r: Resources | undefined, d: ResourceDefaults, caps: DriverCapabilities): JsonObject {
+  const out: JsonObject = {
+    memory_mib: r?.memory_mib ?? d.memoryMib,
+    cpus: r?.cpus ?? d.cpus,
+    pids: r?.pids ?? d.pids,
+  };
+  if (r?.disk_mib !== undefined) out.disk_mib = r.disk_mib;
+  const refuse = (field: string, why: string) => {
+    throw new ApiError(
+      'unsupported_feature',
+      `berth.resources.${field} cannot be enforced: ${why} Remove it, or use a driver that can.`,
+    );
+  };
+  if (out.disk_mib !== undefined && !caps.diskLimit) refuse('disk_mib', 'this build has no workspace disk quota yet.');
+  if (!caps.memoryLimit) refuse('memory_mib', "the host's cgroups have no memory controller.");
+  if (!caps.cpuLimit) refuse('cpus', "the host's cgroups have no cpu controller.");
+  if (!caps.pidsLimit) refuse('pids', "the host's cgroups have no pids controller.");
+  return out;
+}
+
+/** The driver's form of stored resources. */
+export function toSandboxResources(stored: unknown): SandboxResources {
+  const r = ResourcesSchema.parse(stored ?? {});
+  return {
+    ...(r.memory_mib !== undefined ? { memoryMib: r.memory_mib } : {}),
+    ...(r.cpus !== undefined ? { cpus: r.cpus } : {}),
+    ...(r.pids !== undefined ? { pids: r.pids } : {}),
+    ...(r.disk_mib !== undefined ? { diskMib: r.disk_mib } : {}),
+  };
+}
