@@ -92,6 +92,11 @@ describe.skipIf(e2eSkipReason() !== false)('sandbox resource limits from the env
     )) as Ev[];
     const result = events.find((e) => e.type === 'agent.tool_result');
     expect(JSON.stringify(result?.content)).toMatch(/exit=137|Killed/);
+    // The session is told which limit killed the process, after the tool's result; the turn goes on.
+    const oom = events.findIndex((e) => e.type === 'session.error');
+    expect(oom).toBeGreaterThan(events.indexOf(result!));
+    expect(events[oom]!.error).toMatchObject({ type: 'unknown_error', retry_status: { type: 'retrying' } });
+    expect(String((events[oom]!.error as { message: string }).message)).toMatch(/memory limit of 800 MiB/);
     expect(events.at(-1)).toMatchObject({ type: 'session.status_idle', stop_reason: { type: 'end_turn' } });
 
     const sandboxId = (await t.client.beta.sessions.retrieve(session.id)) as unknown as {

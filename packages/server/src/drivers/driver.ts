@@ -115,6 +115,8 @@ export interface SandboxDriver {
   list(): Promise<SandboxInfo[]>;
   /** Live usage, or undefined when the sandbox is unknown. */
   stats(id: string): Promise<SandboxStats | undefined>;
+  /** How many of the sandbox's processes were killed for exceeding its memory limit; undefined when unknown. */
+  oomKills?(id: string): Promise<number | undefined>;
   /**
    * Releases what the driver holds on its own behalf (e.g. pre-started launchers). Sandboxes keep running.
    * The driver must not be used afterwards.

@@ -26,6 +26,8 @@ export class SessionService {
   private readonly runtimes = new Map<string, SessionRuntime>();
   /** When each running session last went running, for `stats.active_seconds`. */
   private readonly runningSince = new Map<string, number>();
+  /** Memory kills already reported per session. */
+  private readonly oomReported = new Map<string, number>();
 
   constructor(
     private readonly store: Store,
@@ -69,7 +71,7 @@ export class SessionService {
             { session_id: session.id, acked_seq: (await this.store.getSession(session.id))?.runner_acked_seq ?? 0 },
           ],
         }),
-        onLost: (reason) => void this.fail(session.id, `The session's sandbox stopped unexpectedly: ${reason}.`),
+        onLost: (reason) => void this.lost(session.id, reason),
         onAgentReady: () => void this.setSandboxState(session.id, 'ready'),
       },
     );
@@ -176,7 +178,44 @@ export class SessionService {
 
   private async onRunnerEvent(sessionId: string, frame: Extract<RunnerFrame, { type: 'event' }>): Promise<void> {
     const stored = await this.events.append(sessionId, [frame.event as RunnerEvent & JsonObject], frame.seq);
-    for (const r of stored) await this.applyStatus(sessionId, r.type);
+    for (const r of stored) {
+      await this.applyStatus(sessionId, r.type);
+      if (r.type === 'agent.tool_result') await this.reportMemoryKills(sessionId);
+    }
+  }
+
+  /**
+   * A tool's process killed by the kernel for exceeding the sandbox's memory limit shows up to the agent only as a
+   * failed tool; the session gets a `session.error` naming the limit. The turn goes on (the agent sees the failure),
+   * hence `retrying`.
+   */
+  private async reportMemoryKills(sessionId: string): Promise<string | undefined> {
+    const rt = this.runtimes.get(sessionId);
+    const driver = this.runtimeDeps.driver;
+    if (!rt || !driver.oomKills) return undefined;
+    const kills = (await driver.oomKills(rt.sandboxId)) ?? 0;
+    const seen = this.oomReported.get(sessionId) ?? 0;
+    if (kills <= seen) return undefined;
+    this.oomReported.set(sessionId, kills);
+    const s = await this.store.getSession(sessionId);
+    const mib = (s?.berth.resources as { memory_mib?: number } | undefined)?.memory_mib;
+    const message =
+      `The sandbox reached its memory limit${mib ? ` of ${mib} MiB (berth.resources.memory_mib)` : ''}: the kernel ` +
+      `killed ${kills - seen} process(es). Use less memory, or raise the environment's memory limit.`;
+    await this.events.append(sessionId, [
+      {
+        id: newId('event'),
+        type: 'session.error',
+        error: { type: 'unknown_error', message, retry_status: { type: 'retrying' } },
+      },
+    ]);
+    return message;
+  }
+
+  /** The sandbox is gone; say whether its memory limit is why. */
+  private async lost(sessionId: string, reason: string): Promise<void> {
+    const memory = await this.reportMemoryKills(sessionId).catch(() => undefined);
+    await this.fail(sessionId, `The session's sandbox stopped unexpectedly: ${memory ?? reason}.`);
   }
 
   /** Keeps `status` and `stats` in step with the status events in the history. */

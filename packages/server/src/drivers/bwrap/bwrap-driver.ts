@@ -337,11 +337,11 @@ export class BwrapDriver implements SandboxDriver {
     return record && this.#cgroups.open(record.cgroup).stats();
   }
 
-  /** Whether the kernel OOM-killed a process of the sandbox; undefined when the sandbox is unknown. */
-  async oomKilled(id: string): Promise<boolean | undefined> {
+  /** How many processes of the sandbox the kernel OOM-killed; undefined when the sandbox is unknown. */
+  async oomKills(id: string): Promise<number | undefined> {
     if (!isId('sandbox', id)) return undefined;
     const record = await readRecord(join(this.#dir, id));
-    return record && this.#cgroups.open(record.cgroup).oomKilled();
+    return record && this.#cgroups.open(record.cgroup).oomKills();
   }
 
   async #status(r: SandboxRecord): Promise<SandboxStatus> {

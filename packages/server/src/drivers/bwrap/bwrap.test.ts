@@ -50,7 +50,7 @@ describe.skipIf(skip !== false)(`bwrap driver specifics${skip ? ` (skipped: ${sk
       },
     );
     await p.next(60_000);
-    expect(await dut.driver.oomKilled(p.info.id)).toBe(true);
+    expect(await dut.driver.oomKills(p.info.id)).toBeGreaterThan(0);
   });
 
   it('is re-adopted by a new driver instance (berthd restart): listed, uid kept reserved, destroyed', async () => {

@@ -29,8 +29,8 @@ export interface Cgroup {
   /** Pids of the processes in the group; empty when the group does not exist. */
   pids(): Promise<number[]>;
   stats(): Promise<CgroupUsage>;
-  /** True when the kernel OOM killer has killed a process of this group since it was created. */
-  oomKilled(): Promise<boolean>;
+  /** How many processes of this group the kernel OOM killer has killed since the group was created. */
+  oomKills(): Promise<number>;
   /**
    * SIGKILLs every process in the group, including ones that forked or setsid()ed away, and resolves once the
    * group is empty. Rejects when processes remain after `timeoutMs`.

@@ -33,7 +33,7 @@ export class UnavailableCgroupManager implements CgroupManager {
       addProcess: () => Promise.reject(new CgroupError(this.reason)),
       pids: () => Promise.resolve([]),
       stats: () => Promise.resolve({ memoryBytes: null, cpuUsageUsec: null, pids: null }),
-      oomKilled: () => Promise.resolve(false),
+      oomKills: () => Promise.resolve(0),
       killAll: () => Promise.resolve(),
       remove: () => Promise.resolve(),
       exists: () => Promise.resolve(false),

@@ -86,7 +86,7 @@ describe.skipIf(skip !== false)(`cgroup v1 manager${skip ? ` (skipped: ${skip})`
     const hog = 'const a=[];for(;;){const b=Buffer.alloc(8<<20);b.fill(1);a.push(b)}';
     const child = await spawnInGroup(g, [process.execPath, '-e', hog]);
     expect(await exitOf(child)).toEqual({ code: null, signal: 'SIGKILL' });
-    expect(await g.oomKilled()).toBe(true);
+    expect(await g.oomKills()).toBeGreaterThan(0);
   });
 
   it('stops a fork loop at pids.max', async () => {

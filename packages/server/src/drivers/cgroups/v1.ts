@@ -203,10 +203,10 @@ export class CgroupV1 implements Cgroup {
     return (await this.exists()) ? (await readPids(file)).length : null;
   }
 
-  async oomKilled(): Promise<boolean> {
+  async oomKills(): Promise<number> {
     const mem = this.dirOf.get('memory');
-    if (mem === undefined) return false;
-    return (keyedValue(await readText(join(mem, 'memory.oom_control')), 'oom_kill') ?? 0) > 0;
+    if (mem === undefined) return 0;
+    return keyedValue(await readText(join(mem, 'memory.oom_control')), 'oom_kill') ?? 0;
   }
 
   killAll(timeoutMs = 5000): Promise<void> {

@@ -79,7 +79,7 @@ describe.skipIf(skip !== false)(`cgroup v2 manager at ${root}${skip ? ` (skipped
       const hog = 'const a=[];for(;;){const b=Buffer.alloc(8<<20);b.fill(1);a.push(b)}';
       const child = await spawnInGroup(g, [process.execPath, '-e', hog]);
       expect((await exitOf(child)).signal).toBe('SIGKILL');
-      expect(await g.oomKilled()).toBe(true);
+      expect(await g.oomKills()).toBeGreaterThan(0);
     },
   );
 });

@@ -219,8 +219,8 @@ export class CgroupV2 implements Cgroup {
     return { memoryBytes, cpuUsageUsec: keyedValue(cpuStat, 'usage_usec'), pids };
   }
 
-  async oomKilled(): Promise<boolean> {
-    return (keyedValue(await readText(join(this.dir, 'memory.events')), 'oom_kill') ?? 0) > 0;
+  async oomKills(): Promise<number> {
+    return keyedValue(await readText(join(this.dir, 'memory.events')), 'oom_kill') ?? 0;
   }
 
   /** cgroup.kill (Linux 5.14+) kills the whole group atomically; older kernels fall back to freeze + kill. */
