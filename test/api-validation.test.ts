@@ -1,5 +1,20 @@
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { e2eSkipReason, startTestBerth, type TestBerth } from './harness.js';
+
+/** A raw HTTP/1.1 request with an absolute-form target, which fetch cannot send. Resolves with the status line. */
+function rawGet(base: string, target: string): Promise<string> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const s = connect(Number(port), hostname, () =>
+      s.write(`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`),
+    );
+    let data = '';
+    s.on('data', (c: Buffer) => (data += c.toString()));
+    s.on('end', () => resolve(data.split('\r\n')[0] ?? ''));
+    s.on('error', reject);
+  });
+}
 
 type Res = {
   status: number;
@@ -63,6 +78,9 @@ describe.skipIf(e2eSkipReason() !== false)('bad input gets a clear 4xx in the An
     expect(noKey.status).toBe(401);
     const bearer = await fetch(`${t.app.url}/v1/agents`, { headers: { authorization: `Bearer ${key}` } });
     expect(bearer.status).toBe(200);
+    // The router decodes and normalises paths; authentication must follow the route it matched, not the raw URL.
+    expect((await fetch(`${t.app.url}/%761/agents`)).status).toBe(401);
+    expect(await rawGet(t.app.url, `http://elsewhere/v1/agents`)).toMatch(/^HTTP\/1\.1 401/);
     expect((await fetch(`${t.app.url}/healthz`)).status).toBe(200);
   });
 
@@ -164,6 +182,20 @@ describe.skipIf(e2eSkipReason() !== false)('bad input gets a clear 4xx in the An
       ['GET', '/v1/agents?page=garbage', undefined, 400, 'invalid_request_error'],
       ['GET', '/v1/sessions?statuses[]=sleeping', undefined, 400, 'invalid_request_error'],
       ['GET', '/v1/nothing-here', undefined, 404, 'not_found_error'],
+      ['POST', '/v1/agents', '{"name": "a\\u0000b", "model": "m"}', 400, 'invalid_request_error'],
+      ['GET', `/v1/agents/${agentId}?version=99999999999`, undefined, 400, 'invalid_request_error'],
+      ['GET', '/v1/agents?page=eyJzIjo5OTk5OTk5OTk5OTl9', undefined, 400, 'invalid_request_error'],
+      [
+        'POST',
+        '/v1/sessions',
+        JSON.stringify({
+          agent: agentId,
+          environment_id: envId,
+          budget: { type: 'limit', max_list_cost: { amount: '10', currency: 'USD' } },
+        }),
+        400,
+        'invalid_request_error',
+      ],
     ];
     for (const [method, path, body, status, type] of cases) {
       const r = await call(method, path, body);
@@ -178,6 +210,18 @@ describe.skipIf(e2eSkipReason() !== false)('bad input gets a clear 4xx in the An
     expect(bad415.status).toBe(415);
     expect(await counts()).toEqual(mid);
     expect(mid).toEqual([before[0]! + 1, before[1]! + 1, before[2]]);
+  });
+
+  it('serves the model effort in its wire form', async () => {
+    const a = await call(
+      'POST',
+      '/v1/agents',
+      JSON.stringify({ name: 'e', model: { id: 'claude-sonnet-4-5', effort: 'low' } }),
+    );
+    expect((a.body as unknown as { model: object }).model).toEqual({
+      id: 'claude-sonnet-4-5',
+      effort: { type: 'low' },
+    });
   });
 
   it('checks agent versions with 409 and sends x-should-retry: false', async () => {
@@ -232,5 +276,28 @@ describe.skipIf(e2eSkipReason() !== false)('bad input gets a clear 4xx in the An
     const { done } = (await reader.read()) as { done: boolean };
     expect(done).toBe(true);
     expectError(await call('GET', `/v1/sessions/${id}`), 404, 'not_found_error');
+  });
+});
+
+describe.skipIf(e2eSkipReason() !== false)('shutdown', () => {
+  it('closes promptly while an event stream is open', async () => {
+    const t2 = await startTestBerth();
+    const e = await t2.client.beta.environments.create({ name: 'x' });
+    const a = await t2.client.beta.agents.create({ name: 'x', model: 'claude-sonnet-4-5' });
+    const s = await t2.client.beta.sessions.create({ agent: a.id, environment_id: e.id });
+    const stream = await t2.client.beta.sessions.events.stream(s.id);
+    const drained = (async () => {
+      try {
+        for await (const _ of stream) {
+          // wait for the server to end the stream
+        }
+      } catch {
+        // a reset connection is an end too
+      }
+    })();
+    const started = Date.now();
+    await t2.close();
+    await drained;
+    expect(Date.now() - started).toBeLessThan(10_000);
   });
 });

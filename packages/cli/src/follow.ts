@@ -44,17 +44,28 @@ export async function followTurn(
   return { stopReason: 'stream_closed', errors, terminated: false };
 }
 
-/** Creates (or reuses, by name) the agent and environment the CLI's quick commands use. */
+/**
+ * The agent and environment the CLI's quick commands use: the newest ones named `berth-cli` (with the requested
+ * model), created the first time.
+ */
 export async function ensureQuickstartResources(
   client: Anthropic,
   model: string,
 ): Promise<{ agentId: string; environmentId: string }> {
-  const agent = await client.beta.agents.create({
-    name: 'berth-cli',
-    model,
-    system: 'You are a helpful coding agent running in a Berth sandbox. Work in /workspace.',
-    tools: [{ type: 'agent_toolset_20260401' }],
-  });
-  const env = await client.beta.environments.create({ name: 'berth-cli', config: { type: 'cloud' } });
+  const agents = await client.beta.agents.list({ limit: 100 });
+  const agent =
+    agents.data.find((a) => a.name === QUICKSTART && a.model.id === model) ??
+    (await client.beta.agents.create({
+      name: QUICKSTART,
+      model,
+      system: 'You are a helpful coding agent running in a Berth sandbox. Work in /workspace.',
+      tools: [{ type: 'agent_toolset_20260401' }],
+    }));
+  const envs = await client.beta.environments.list({ limit: 100 });
+  const env =
+    envs.data.find((e) => e.name === QUICKSTART) ??
+    (await client.beta.environments.create({ name: QUICKSTART, config: { type: 'cloud' } }));
   return { agentId: agent.id, environmentId: env.id };
 }
+
+const QUICKSTART = 'berth-cli';

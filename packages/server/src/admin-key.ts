@@ -1,6 +1,7 @@
 import { randomBytes, timingSafeEqual, createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ConfigError } from './config.js';
 
 /**
  * The bootstrap admin key: from config if given; else the one saved in `<dataDir>/admin.key`; else a new one,
@@ -16,8 +17,11 @@ export async function resolveAdminKey(
   try {
     const saved = (await readFile(file, 'utf8')).trim();
     if (saved.length >= 16) return saved;
+    throw new ConfigError(
+      `${file} holds no valid admin key (16 characters or more): fix or delete it, or set BERTH_ADMIN_KEY.`,
+    );
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    if (err instanceof ConfigError || (err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   const key = `bsk_admin_${randomBytes(24).toString('base64url')}`;
   await writeFile(file, key + '\n', { mode: 0o600, flag: 'wx' });

@@ -60,6 +60,12 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
       `The runner bundle ${join(INSTALL_DIR, RUNNER_ENTRY)} is missing. Run \`npm run build\` first.`,
     );
   }
+  const longestSocket = join(config.dataDir, 'run', `${newId('sandbox')}`, 'control.sock');
+  if (Buffer.byteLength(longestSocket) > 107) {
+    throw new ConfigError(
+      `The data dir path is too long for unix sockets (${longestSocket} exceeds 107 bytes): choose a shorter --data-dir.`,
+    );
+  }
   const adminKey = await resolveAdminKey(
     config.dataDir,
     config.adminKey,
@@ -152,13 +158,19 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
     driver,
     close() {
       closing ??= (async () => {
-        await http.close();
-        // This build does not re-adopt sandboxes after a restart, so a graceful stop removes them.
-        await sessions.stopAll();
-        await driver.close();
-        await gateway.close();
-        await scriptedModel?.close();
-        await store.close();
+        const steps: Array<[string, () => Promise<unknown>]> = [
+          ['http', () => http.close()],
+          // This build does not re-adopt sandboxes after a restart, so a graceful stop removes them.
+          ['sessions', () => sessions.stopAll()],
+          ['driver', () => driver.close()],
+          ['gateway', () => gateway.close()],
+          ['scripted model', async () => scriptedModel?.close()],
+          ['store', () => store.close()],
+        ];
+        // Every step runs even if an earlier one fails, so a stuck sandbox cannot leave the store open.
+        for (const [name, step] of steps) {
+          await step().catch((err: unknown) => logger.error({ err }, `shutdown: closing the ${name} failed`));
+        }
       })();
       return closing;
     },

@@ -35,7 +35,7 @@ export const AgentCreateSchema = z.strictObject({
 });
 
 export const AgentUpdateSchema = z.strictObject({
-  version: z.number().int().positive().optional(),
+  version: z.number().int().positive().max(2_147_483_647).optional(),
   name: z.string().min(1).max(256).optional(),
   model: ModelSchema.optional(),
   description: z.string().max(2048).nullable().optional(),
@@ -50,5 +50,7 @@ export const AgentUpdateSchema = z.strictObject({
 
 /** The model as served: always an object. */
 export function modelObject(m: z.infer<typeof ModelSchema>): { id: string; [k: string]: unknown } {
-  return typeof m === 'string' ? { id: m } : m;
+  if (typeof m === 'string') return { id: m };
+  // The wire form of effort is an object; the string shorthand is accepted on input.
+  return typeof m.effort === 'string' ? { ...m, effort: { type: m.effort } } : m;
 }

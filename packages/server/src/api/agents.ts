@@ -23,7 +23,7 @@ export function serializeAgent(a: AgentRecord): object {
 }
 
 const IdParams = z.object({ id: z.string() });
-const VersionQuery = z.object({ version: z.coerce.number().int().positive().optional() });
+const VersionQuery = z.object({ version: z.coerce.number().int().positive().max(2_147_483_647).optional() });
 const VersionsQuery = z.object({ limit: limit(1000, 20), page: z.string().max(2048).optional() });
 
 /** agents: create, retrieve (?version=), update (versioned, 409 on mismatch), list, archive, versions. */

@@ -22,6 +22,8 @@ export function buildHttpApi(ctx: ApiContext): FastifyInstance {
     bodyLimit: ctx.config.maxBodyBytes,
     genReqId: () => newId('request'),
     requestIdHeader: false,
+    // Event streams never end on their own; closing the server must not wait for them.
+    forceCloseConnections: true,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
   }) as unknown as FastifyInstance;
 
@@ -31,6 +33,10 @@ export function buildHttpApi(ctx: ApiContext): FastifyInstance {
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
     const text = typeof body === 'string' ? body : body.toString('utf8');
     if (text.trim() === '') return done(null, undefined);
+    // PostgreSQL text cannot hold NUL; refuse it for every backend rather than fail on one.
+    if (text.includes('\\u0000')) {
+      return done(new ApiError('invalid_request', 'Strings must not contain NUL (\\u0000) characters.'), undefined);
+    }
     try {
       done(null, JSON.parse(text));
     } catch {
@@ -46,7 +52,9 @@ export function buildHttpApi(ctx: ApiContext): FastifyInstance {
 
   app.addHook('onRequest', async (req, reply) => {
     reply.header('request-id', req.id);
-    if (!req.url.startsWith('/v1/')) return;
+    // Decided on the route the router matched, never on the raw URL: the router decodes and normalises paths
+    // (`/%761/agents` is `/v1/agents`), so a raw-URL check could be bypassed. Only the health routes are public.
+    if (PUBLIC_ROUTES.has(req.routeOptions.url ?? '')) return;
     const key = apiKeyOf(req.headers);
     if (!key || !ctx.authenticate(key)) {
       throw new ApiError(
@@ -87,6 +95,8 @@ export function buildHttpApi(ctx: ApiContext): FastifyInstance {
   for (const routes of [agentRoutes, environmentRoutes, sessionRoutes, eventRoutes]) routes(app, ctx);
   return app;
 }
+
+const PUBLIC_ROUTES = new Set(['/healthz', '/readyz']);
 
 function apiKeyOf(h: Record<string, string | string[] | undefined>): string | undefined {
   const x = h['x-api-key'];

@@ -13,11 +13,15 @@ const agentId = z
 
 export const AgentRefSchema = z.union([
   agentId,
-  z.strictObject({ type: z.literal('agent'), id: agentId, version: z.number().int().positive().optional() }),
+  z.strictObject({
+    type: z.literal('agent'),
+    id: agentId,
+    version: z.number().int().positive().max(2_147_483_647).optional(),
+  }),
   z.strictObject({
     type: z.literal('agent_with_overrides'),
     id: agentId,
-    version: z.number().int().positive().optional(),
+    version: z.number().int().positive().max(2_147_483_647).optional(),
     model: ModelSchema.optional(),
     system: z.string().max(200_000).nullable().optional(),
     tools: ToolsSchema.optional(),
@@ -66,7 +70,7 @@ export const SessionListQuerySchema = z.object({
     .optional(),
   include_archived: bool.optional(),
   agent_id: z.string().max(128).optional(),
-  agent_version: z.coerce.number().int().positive().optional(),
+  agent_version: z.coerce.number().int().positive().max(2_147_483_647).optional(),
   deployment_id: z.string().max(128).optional(),
   memory_store_id: z.string().max(128).optional(),
   ...rangeQuery('created_at'),

@@ -117,6 +117,12 @@ export const sessionRoutes: RouteModule = (app, { store, sessions, clock, config
         'Session resources are not supported by this Berth build yet; create the session without resources.',
       );
     }
+    if (b.budget) {
+      throw new ApiError(
+        'unsupported_feature',
+        'Session budgets are not enforced by this Berth build yet; create the session without budget.',
+      );
+    }
     if (b.vault_ids?.length) {
       throw new ApiError(
         'unsupported_feature',
@@ -174,6 +180,12 @@ export const sessionRoutes: RouteModule = (app, { store, sessions, clock, config
       );
     }
     if (s.archived_at) throw new ApiError('session_archived', `Session '${id}' is archived and read-only.`);
+    if (b.budget) {
+      throw new ApiError(
+        'unsupported_feature',
+        'Session budgets are not enforced by this Berth build yet; send budget: null or leave it out.',
+      );
+    }
     if (b.agent) {
       throw new ApiError(
         'unsupported_feature',

@@ -41,5 +41,8 @@ export function streamEvents(
   });
   const ping = setInterval(() => res.write(': ping\n\n'), heartbeatMs);
   req.raw.on('close', close);
+  res.on('close', close);
   res.on('error', close);
+  // The client may have gone while the session was being looked up; then no 'close' will come.
+  if (req.raw.destroyed || res.destroyed) close();
 }

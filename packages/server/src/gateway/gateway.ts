@@ -117,16 +117,27 @@ export class ModelGateway {
     const isMessages = url.pathname === '/v1/messages';
     const tap = type.includes('text/event-stream') ? new SseUsageTap() : undefined;
     const jsonParts: Buffer[] = [];
-    for await (const chunk of up.body) {
-      const buf = chunk as Buffer;
-      if (tap) tap.push(buf);
-      else if (isMessages && up.statusCode < 300) jsonParts.push(buf);
-      if (!res.write(buf)) await new Promise((r) => res.once('drain', r));
+    try {
+      for await (const chunk of up.body) {
+        const buf = chunk as Buffer;
+        if (tap) tap.push(buf);
+        else if (isMessages && up.statusCode < 300) jsonParts.push(buf);
+        if (!res.write(buf)) await new Promise((r) => res.once('drain', r));
+      }
+      res.end();
+    } catch (err) {
+      // The sandbox hung up mid-reply (an interrupt does that): expected, not a gateway failure.
+      if (!abort.signal.aborted) throw err;
+      this.logger.debug({ sessionId }, 'model reply cut short by the client');
+    } finally {
+      // Tokens already spent are recorded even when the reply was cut short, so aborting cannot hide usage.
+      if (isMessages) {
+        const usage = tap ? tap.usage : usageFromJson(Buffer.concat(jsonParts).toString('utf8'));
+        await this.record(sessionId, up.statusCode, usage, Date.now() - started).catch((err: unknown) =>
+          this.logger.error({ err, sessionId }, 'could not record model usage'),
+        );
+      }
     }
-    res.end();
-    if (!isMessages) return;
-    const usage = tap ? tap.usage : usageFromJson(Buffer.concat(jsonParts).toString('utf8'));
-    await this.record(sessionId, up.statusCode, usage, Date.now() - started);
   }
 
   private async record(sessionId: string, status: number, u: ObservedUsage, latencyMs: number): Promise<void> {

@@ -204,11 +204,17 @@ export class SessionRuntime {
     // The runner reconnects on its own if it is alive; if the sandbox is gone, the session has lost its agent.
     setTimeout(() => {
       if (this.stopped || this.control.connected) return;
-      void this.deps.driver.inspect(this.sandboxId).then((info) => {
-        if (!this.stopped && !this.control.connected && info?.status !== 'running') {
-          this.cb.onLost(`the sandbox exited (see ${info?.logFile ?? 'the runner log'})`);
-        }
-      });
+      this.deps.driver.inspect(this.sandboxId).then(
+        (info) => {
+          if (!this.stopped && !this.control.connected && info?.status !== 'running') {
+            this.cb.onLost(`the sandbox exited (see ${info?.logFile ?? 'the runner log'})`);
+          }
+        },
+        (err: unknown) => {
+          this.log.warn({ err }, 'could not inspect the sandbox after its runner disconnected');
+          if (!this.stopped && !this.control.connected) this.cb.onLost('its state could not be read');
+        },
+      );
     }, 1000);
   }
 }

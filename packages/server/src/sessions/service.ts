@@ -77,9 +77,11 @@ export class SessionService {
     );
     this.runtimes.set(session.id, runtime);
     // 'starting' until the agent process reports ready; messages sent meanwhile queue in order.
-    void runtime
-      .start(toSandboxResources(session.berth.resources))
-      .catch((err: unknown) => this.fail(session.id, `The sandbox failed to start: ${(err as Error).message}.`));
+    void runtime.start(toSandboxResources(session.berth.resources)).catch((err: unknown) => {
+      // A session archived or deleted while its sandbox was starting did not fail: it was stopped on purpose.
+      if (this.runtimes.get(session.id) !== runtime) return;
+      return this.fail(session.id, `The sandbox failed to start: ${(err as Error).message}.`);
+    });
     return session;
   }
 

@@ -40,5 +40,6 @@ export interface SeqCursor {
 }
 
 export function isSeqCursor(v: unknown): v is SeqCursor {
-  return typeof v === 'object' && v !== null && Number.isInteger((v as SeqCursor).s);
+  const s = (v as SeqCursor | null)?.s;
+  return typeof v === 'object' && v !== null && Number.isInteger(s) && s! >= 0 && s! <= 2_147_483_647;
 }
