@@ -212,6 +212,31 @@ describe.skipIf(e2eSkipReason() !== false)('bad input gets a clear 4xx in the An
     expect(mid).toEqual([before[0]! + 1, before[1]! + 1, before[2]]);
   });
 
+  it('updates a session and records session.updated with the changed fields only', async () => {
+    const a = await call('POST', '/v1/agents', JSON.stringify({ name: 'u', model: 'claude-sonnet-4-5' }));
+    const e = await call('POST', '/v1/environments', JSON.stringify({ name: 'u' }));
+    const s = await call(
+      'POST',
+      '/v1/sessions',
+      JSON.stringify({
+        agent: (a.body as unknown as { id: string }).id,
+        environment_id: (e.body as unknown as { id: string }).id,
+        title: 'old',
+      }),
+    );
+    const id = (s.body as unknown as { id: string }).id;
+    const u = await call('POST', `/v1/sessions/${id}`, JSON.stringify({ title: 'new', metadata: { k: 'v' } }));
+    expect(u.body).toMatchObject({ title: 'new', metadata: { k: 'v' } });
+    await call('POST', `/v1/sessions/${id}`, JSON.stringify({ title: 'new' })); // no change: no event
+    const events = (await call('GET', `/v1/sessions/${id}/events?types[]=session.updated`)).body as unknown as {
+      data: Array<Record<string, unknown>>;
+    };
+    expect(events.data).toHaveLength(1);
+    expect(events.data[0]).toMatchObject({ type: 'session.updated', title: 'new', metadata: { k: 'v' } });
+    expect(events.data[0]).not.toHaveProperty('budget');
+    await call('DELETE', `/v1/sessions/${id}`);
+  });
+
   it('serves the model effort in its wire form', async () => {
     const a = await call(
       'POST',

@@ -80,7 +80,7 @@ function snapshot(a: AgentRecord, ref: z.infer<typeof SessionCreateSchema>['agen
 const IdParams = z.object({ id: z.string() });
 
 /** sessions: create, retrieve, update, list, delete, archive. */
-export const sessionRoutes: RouteModule = (app, { store, sessions, clock, config, driverCapabilities }) => {
+export const sessionRoutes: RouteModule = (app, { store, sessions, eventLog, clock, config, driverCapabilities }) => {
   const defaults = { memoryMib: config.defaultMemoryMib, cpus: config.defaultCpus, pids: config.defaultPids };
   const load = async (id: string) => {
     checkId('session', 'sesn_', id);
@@ -192,12 +192,17 @@ export const sessionRoutes: RouteModule = (app, { store, sessions, clock, config
         'Changing agent.tools or agent.mcp_servers of a live session is not supported by this Berth build yet.',
       );
     }
-    const updated = await store.updateSession(id, {
-      ...(b.title !== undefined ? { title: b.title } : {}),
-      ...(b.metadata ? { metadata: patchMetadata(s.metadata, b.metadata) } : {}),
-      ...(b.budget !== undefined ? { budget: b.budget } : {}),
-      updated_at: clock(),
-    });
+    const changed: JsonObject = {};
+    if (b.title !== undefined && b.title !== s.title) changed.title = b.title;
+    if (b.metadata) {
+      const metadata = patchMetadata(s.metadata, b.metadata);
+      if (JSON.stringify(metadata) !== JSON.stringify(s.metadata)) changed.metadata = metadata;
+    }
+    if (b.budget === null && s.budget !== null) changed.budget = null;
+    if (Object.keys(changed).length === 0) return wire(s);
+    const updated = await store.updateSession(id, { ...(changed as Partial<SessionRecord>), updated_at: clock() });
+    // The history says what changed (changed fields only), like every other state change.
+    await eventLog.append(id, [{ id: newId('event'), type: 'session.updated', ...changed }]);
     return wire(updated!);
   });
 
