@@ -25,11 +25,37 @@ function cgroupLimits(name: string): { memoryBytes: number; pids: number; cpus: 
   };
 }
 
+/** How many CFS periods the group was throttled in (cpu.stat nr_throttled, v1 and v2). */
+function throttledPeriods(name: string): number {
+  const file = existsSync('/sys/fs/cgroup/cpu/berth')
+    ? `/sys/fs/cgroup/cpu/berth/${name}/cpu.stat`
+    : `/sys/fs/cgroup/berth/${name}/cpu.stat`;
+  return Number(/^nr_throttled (\d+)/m.exec(readFileSync(file, 'utf8'))?.[1] ?? 0);
+}
+
 describe.skipIf(e2eSkipReason() !== false)('sandbox resource limits from the environment', () => {
   let t: TestBerth;
   beforeAll(async () => {
     t = await startTestBerth({
       scenarios: [
+        {
+          name: 'contained',
+          turns: [
+            {
+              content: [
+                {
+                  type: 'tool_use',
+                  name: 'Bash',
+                  input: {
+                    command:
+                      "node -e \"const cp = require('child_process'); let ok = 0, failed = 0; for (let i = 0; i < 300; i++) { const c = cp.spawn('sleep', ['3'], { stdio: 'ignore' }); c.on('spawn', () => ok++); c.on('error', () => failed++); } setTimeout(() => console.log('spawned ' + ok + ' failed ' + failed), 1500)\"; timeout 2 sh -c \"while :; do :; done\"; echo spun",
+                  },
+                },
+              ],
+            },
+            { content: [{ type: 'text', text: 'Contained.' }] },
+          ],
+        },
         {
           name: 'hog',
           turns: [
@@ -74,6 +100,27 @@ describe.skipIf(e2eSkipReason() !== false)('sandbox resource limits from the env
       t.client.post('/v1/environments', { body: { name: 'tiny', berth: { resources: { memory_mib: 1 } } } }),
     ).rejects.toMatchObject({ status: 400 });
     expect((await t.client.beta.environments.list({ limit: 100 })).data.length).toBe(before);
+  });
+
+  it('contains a fork bomb at the pids limit and throttles a CPU spin to its share', async () => {
+    const env = (await t.client.post('/v1/environments', {
+      body: { name: 'tight', berth: { resources: { pids: 64, cpus: 0.2 } } },
+    })) as { id: string };
+    const session = await t.client.beta.sessions.create({ agent: await agent(), environment_id: env.id });
+    const events = (await collectTurn(t.client, session.id, () =>
+      say(t.client, session.id, '[scenario:contained] go'),
+    )) as Ev[];
+    const out = JSON.stringify(events.find((e) => e.type === 'agent.tool_result')?.content);
+    const m = /spawned (\d+) failed (\d+)/.exec(out);
+    expect(m).not.toBeNull();
+    expect(Number(m![2])).toBeGreaterThan(0);
+    expect(Number(m![1])).toBeLessThan(64);
+    expect(out).toContain('spun');
+    expect(events.at(-1)).toMatchObject({ type: 'session.status_idle', stop_reason: { type: 'end_turn' } });
+    const s = (await t.client.beta.sessions.retrieve(session.id)) as unknown as { berth: { sandbox: { id: string } } };
+    const info = await t.app.driver.inspect(s.berth.sandbox.id);
+    expect(throttledPeriods(info!.cgroup!)).toBeGreaterThan(0);
+    await t.client.beta.sessions.delete(session.id);
   });
 
   it("enforces the environment's limits in the sandbox's cgroup and kills a memory hog, not the session", async () => {
