@@ -102,6 +102,25 @@ describe.skipIf(e2eSkipReason() !== false)('sandbox resource limits from the env
     expect((await t.client.beta.environments.list({ limit: 100 })).data.length).toBe(before);
   });
 
+  it("lets a session override its environment's limits field by field (berth.resources on create)", async () => {
+    const env = (await t.client.post('/v1/environments', {
+      body: { name: 'base', berth: { resources: { memory_mib: 700, cpus: 0.5 } } },
+    })) as { id: string };
+    const agentId = await agent();
+    const s = (await t.client.post('/v1/sessions', {
+      body: { agent: agentId, environment_id: env.id, berth: { resources: { pids: 128 } } },
+    })) as { id: string; berth: { resources: object } };
+    expect(s.berth.resources).toEqual({ memory_mib: 700, cpus: 0.5, pids: 128 });
+    const before = (await t.client.beta.sessions.list({ limit: 100 })).data.length;
+    await expect(
+      t.client.post('/v1/sessions', {
+        body: { agent: agentId, environment_id: env.id, berth: { resources: { disk_mib: 100 } } },
+      }),
+    ).rejects.toMatchObject({ status: 400 });
+    expect((await t.client.beta.sessions.list({ limit: 100 })).data.length).toBe(before);
+    await t.client.beta.sessions.delete(s.id);
+  });
+
   it('contains a fork bomb at the pids limit and throttles a CPU spin to its share', async () => {
     const env = (await t.client.post('/v1/environments', {
       body: { name: 'tight', berth: { resources: { pids: 64, cpus: 0.2 } } },

@@ -3,6 +3,7 @@ import { MetadataPatchSchema, MetadataSchema, bool, limit, rangeQuery } from './
 import { ModelSchema } from './agents-schema.js';
 import { McpServersSchema, SkillsSchema, ToolsSchema } from './tools.js';
 import { UserMessageSchema } from './events-schema.js';
+import { ResourcesSchema } from '../resources.js';
 
 /** Request shapes of the sessions routes (§2 SessionCreate / SessionUpdate / list). */
 
@@ -48,6 +49,8 @@ export const SessionCreateSchema = z.strictObject({
   vault_ids: z.array(z.string().max(128)).max(20).optional(),
   budget: BudgetSchema.nullable().optional(),
   initial_events: z.array(UserMessageSchema).max(50).optional(),
+  /** Berth's addition: per-session overrides of the environment's `berth` settings. */
+  berth: z.strictObject({ resources: ResourcesSchema.optional() }).optional(),
 });
 
 export const SessionUpdateSchema = z.strictObject({

@@ -10,7 +10,7 @@ import type { RouteModule } from './context.js';
 import { SessionCreateSchema, SessionListQuerySchema, SessionUpdateSchema } from './sessions-schema.js';
 import { checkToolRefs, resolveSkills, resolveTools, McpServersSchema, ToolsSchema } from './tools.js';
 import { parseInput } from './validate.js';
-import { resolveResources } from '../resources.js';
+import { ResourcesSchema, resolveResources } from '../resources.js';
 
 /** The wire form of a session (§2 Session), with usage from the gateway's ledger. */
 export function serializeSession(s: SessionRecord, u: UsageTotals, service: SessionService): object {
@@ -147,7 +147,12 @@ export const sessionRoutes: RouteModule = (app, { store, sessions, eventLog, clo
       // Changing the environment later does not change a running session: its limits are copied here.
       berth: {
         driver: env.berth.driver ?? 'bwrap',
-        resources: env.berth.resources ?? resolveResources(undefined, defaults, driverCapabilities),
+        // The session's own limits override the environment's, field by field; the rest keep the environment's.
+        resources: resolveResources(
+          { ...ResourcesSchema.parse(env.berth.resources ?? {}), ...b.berth?.resources },
+          defaults,
+          driverCapabilities,
+        ),
       },
       stats: {},
       runner_acked_seq: 0,
