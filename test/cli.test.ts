@@ -79,6 +79,25 @@ describe.skipIf(e2eSkipReason() !== false)('the berth CLI against a running bert
     expect((await berth(['sessions', 'delete', id, ...conn])).code).toBe(0);
   });
 
+  it('is linked as `berth` at the repository root (what `npx berth` runs), and `doctor` passes on this host', async () => {
+    const bin = resolve(import.meta.dirname, '../node_modules/.bin/berth');
+    const help = await run(bin, ['--help'], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+    expect(help.stdout).toContain('Usage: berth');
+    const doctor = await berth(['doctor', '--data-dir', t.dataDir]);
+    expect(doctor.code).toBe(0);
+    for (const check of [
+      'node',
+      'sandbox (bwrap, user namespaces, cgroups)',
+      'claude CLI binary',
+      'runner bundle',
+      'data dir',
+    ])
+      expect(doctor.stdout).toContain(`ok    ${check}`);
+    const broken = await berth(['doctor', '--data-dir', t.dataDir, '--bwrap-path', '/nonexistent/bwrap']);
+    expect(broken.code).toBe(1);
+    expect(broken.stdout).toMatch(/FAIL {2}sandbox .*apt-get install bubblewrap/);
+  });
+
   it('`serve` refuses invalid configuration with exit code 2 and names the flag', async () => {
     const r = await berth(['serve', '--port', 'not-a-port', '--data-dir', t.dataDir]);
     expect(r.code).toBe(2);

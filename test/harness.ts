@@ -23,6 +23,9 @@ export function e2eSkipReason(): string | false {
   return false;
 }
 
+/** berthd instances this test process started (for distinct uid ranges). */
+let instances = 0;
+
 export async function startTestBerth(
   opts: {
     scenarios?: object[];
@@ -38,6 +41,9 @@ export async function startTestBerth(
     writeFileSync(join(scenarioDir, `${(s as { name: string }).name}.json`), JSON.stringify(s));
   }
   const upstreamKey = opts.upstreamKey ?? `sk-ant-test-${Math.random().toString(36).slice(2)}`;
+  // Test files run in parallel workers, each with its own berthd: give each instance its own host uid range, or
+  // two sandboxes of different instances could share a uid and the cleanup checks would see each other's processes.
+  const uidRangeStart = 200_000 + ((Number(process.env.VITEST_POOL_ID ?? 0) % 64) * 64 + (instances++ % 64)) * 16;
   const config = loadConfig(
     {},
     {
@@ -49,6 +55,8 @@ export async function startTestBerth(
       adminKey: 'bsk_test_admin_key_0123456789',
       logLevel: process.env.BERTH_TEST_LOG ?? 'warn',
       modelMaxRetries: 0,
+      uidRangeStart,
+      uidRangeCount: 16,
       ...opts.config,
     },
   );

@@ -6,6 +6,8 @@ export interface HostProc {
   pid: number;
   uid: number;
   cmdline: string;
+  /** True for an exited process its parent has not reaped yet (it holds no memory, CPU or files). */
+  zombie: boolean;
 }
 
 /** Every process on the host (unreadable ones skipped). */
@@ -17,7 +19,7 @@ export function hostProcesses(): HostProc[] {
       const status = readFileSync(`/proc/${d}/status`, 'utf8');
       const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1] ?? -1);
       const cmdline = readFileSync(`/proc/${d}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
-      out.push({ pid: Number(d), uid, cmdline });
+      out.push({ pid: Number(d), uid, cmdline, zombie: /^State:\s+Z/m.test(status) });
     } catch {
       // The process exited while we looked.
     }
@@ -25,8 +27,12 @@ export function hostProcesses(): HostProc[] {
   return out;
 }
 
+/**
+ * Live processes of a host uid. Zombies are left out: orphans are reaped by the host's init, which on some
+ * machines (this one's pid 1 is not a real init) does it only after a delay.
+ */
 export function processesOfUid(uid: number): HostProc[] {
-  return hostProcesses().filter((p) => p.uid === uid);
+  return hostProcesses().filter((p) => p.uid === uid && !p.zombie);
 }
 
 export function processesMatching(marker: string): HostProc[] {

@@ -122,7 +122,7 @@ describe.skipIf(e2eSkipReason() !== false)('sessions in real sandboxes', () => {
 
     const deleted = await client.beta.sessions.delete(session.id);
     expect(deleted).toMatchObject({ id: session.id, type: 'session_deleted' });
-    // Zombies count as left behind; berthd reaps its own children asynchronously, so allow it a moment.
+    // berthd reaps its own children asynchronously, so allow it a moment.
     expect(await waitFor(() => processesOfUid(info!.hostUid).length === 0, 2000)).toBe(true);
     expect(processesMatching('berth-bg-marker')).toEqual([]);
     expect(cgroupDirsFor(info!.cgroup!)).toEqual([]);

@@ -1,4 +1,4 @@
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, rm, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,9 @@ import { BwrapDriver, type BwrapDriverOptions } from './bwrap-driver.js';
 import { resolveBinary } from './host.js';
 
 /** The host's cgroup layout, as the driver tests see it. */
+
+/** Drivers this test process made (for distinct uid slices). */
+let made = 0;
 export const layout = await detectCgroupLayout();
 
 /** Why the real-sandbox tests cannot run here, or false. */
@@ -55,8 +58,12 @@ export async function makeDriver(
       sandboxesDir: join(root, 'sandboxes'),
       logger: silentLogger(),
       cgroups: await createCgroupManager({ parent, ...cgroupOpts }),
-      // A random slice so concurrent test runs on this machine do not share uids.
-      uidRange: { start: 300_000 + randomInt(0, 5000) * 20, count: 20 },
+      // A slice of its own per vitest worker and per driver made in it, so test files running in parallel never
+      // share a uid (a shared uid would make one test's cleanup check see another test's processes).
+      uidRange: {
+        start: 300_000 + ((Number(process.env.VITEST_POOL_ID ?? 0) % 64) * 256 + (made++ % 256)) * 20,
+        count: 20,
+      },
       ...driverOpts,
     };
     driver = new BwrapDriver(opts);
