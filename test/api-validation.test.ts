@@ -1,6 +1,7 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { e2eSkipReason, startTestBerth, type TestBerth } from './harness.js';
+import { cgroupDirsFor } from './procs.js';
 
 /** A raw HTTP/1.1 request with an absolute-form target, which fetch cannot send. Resolves with the status line. */
 function rawGet(base: string, target: string): Promise<string> {
@@ -320,9 +321,12 @@ describe.skipIf(e2eSkipReason() !== false)('shutdown', () => {
         // a reset connection is an end too
       }
     })();
+    const sandboxId = (s as unknown as { berth: { sandbox: { id: string } } }).berth.sandbox.id;
     const started = Date.now();
     await t2.close();
     await drained;
     expect(Date.now() - started).toBeLessThan(10_000);
+    // The session's sandbox was still starting: closing waited for it and removed it, leaving no cgroup behind.
+    expect(cgroupDirsFor(sandboxId)).toEqual([]);
   });
 });

@@ -107,6 +107,15 @@ describe.skipIf(e2eSkipReason() !== false)('sessions in real sandboxes', () => {
     await client.beta.sessions.delete(session.id);
   });
 
+  it('deleting a session whose sandbox is still starting leaves nothing behind', async () => {
+    const session = await newSession();
+    const sandboxId = (session as unknown as { berth: { sandbox: { id: string } } }).berth.sandbox.id;
+    await t.client.beta.sessions.delete(session.id);
+    expect(cgroupDirsFor(sandboxId)).toEqual([]);
+    expect(mountsContaining(sandboxId)).toEqual([]);
+    expect(await t.app.driver.inspect(sandboxId)).toBeUndefined();
+  });
+
   it('deleting a session removes its processes (even detached ones), mounts and cgroups', async () => {
     const { client, app } = t;
     const session = await newSession();

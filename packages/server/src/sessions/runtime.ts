@@ -7,6 +7,8 @@ import type { ModelGateway } from '../gateway/gateway.js';
 import type { Logger } from '../logger.js';
 import { ControlServer } from './control-server.js';
 
+const STOPPED = 'the session was stopped before its sandbox was ready';
+
 /** Longest unix socket path Linux accepts (sun_path is 108 bytes including the NUL). */
 const MAX_SOCKET_PATH = 107;
 
@@ -48,6 +50,7 @@ export class SessionRuntime {
   private queue: BerthdFrame[] = [];
   private readyWaiters: Array<(err?: Error) => void> = [];
   private stopWaiter: (() => void) | undefined;
+  private starting: Promise<void> | undefined;
 
   constructor(
     readonly sessionId: string,
@@ -79,7 +82,12 @@ export class SessionRuntime {
    * Creates the sockets and the sandbox, and resolves when the runner has said hello and got its session (the
    * agent process then starts; `onAgentReady` reports when it can take messages without delay).
    */
-  async start(resources: SandboxResources): Promise<void> {
+  start(resources: SandboxResources): Promise<void> {
+    this.starting ??= this.doStart(resources);
+    return this.starting;
+  }
+
+  private async doStart(resources: SandboxResources): Promise<void> {
     const t0 = performance.now();
     await mkdir(this.runDir, { recursive: true, mode: 0o711 });
     await Promise.all([
@@ -88,6 +96,8 @@ export class SessionRuntime {
         .listen(join(this.runDir, 'model.sock'), (h) => (h === this.tokenHash ? this.sessionId : undefined))
         .then((s) => (this.gatewayServer = s)),
     ]);
+    // destroy() may have run meanwhile; it waits for this start to settle, so nothing is created after it.
+    if (this.stopped) throw new Error(STOPPED);
     const ready = this.waitReady();
     // If create() throws, nobody awaits `ready`; its later rejection (on destroy) must not crash the process.
     ready.catch(() => undefined);
@@ -134,6 +144,9 @@ export class SessionRuntime {
   async destroy(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    for (const w of this.readyWaiters.splice(0)) w(new Error(STOPPED));
+    // A start in flight finishes (or gives up) first: a create that landed after our driver.destroy would leak.
+    await this.starting?.catch(() => undefined);
     if (this.ready && this.control.connected) {
       // Give the runner a moment to end the CLI cleanly; the cgroup kill below is what guarantees it.
       await new Promise<void>((resolve) => {
@@ -153,7 +166,6 @@ export class SessionRuntime {
       await new Promise<void>((resolve) => gw.close(() => resolve()));
     }
     await rm(this.runDir, { recursive: true, force: true });
-    for (const w of this.readyWaiters.splice(0)) w(new Error('session stopped before its sandbox was ready'));
   }
 
   private waitReady(): Promise<void> {
