@@ -12,16 +12,12 @@ export const ERROR_CODES = {
   invalid_config_type_change: { status: 400, type: 'invalid_request_error' },
   invalid_metadata: { status: 400, type: 'invalid_request_error' },
   unauthorized: { status: 401, type: 'authentication_error' },
-  forbidden: { status: 403, type: 'permission_error' },
   not_found: { status: 404, type: 'not_found_error' },
-  method_not_allowed: { status: 405, type: 'invalid_request_error' },
   version_conflict: { status: 409, type: 'conflict_error' },
-  session_busy: { status: 409, type: 'conflict_error' },
   environment_in_use: { status: 409, type: 'conflict_error' },
   unsupported_feature: { status: 400, type: 'invalid_request_error' },
   request_too_large: { status: 413, type: 'request_too_large' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error' },
-  sandbox_unavailable: { status: 503, type: 'overloaded_error' },
   internal: { status: 500, type: 'api_error' },
 } as const satisfies Record<string, { status: number; type: string }>;
 

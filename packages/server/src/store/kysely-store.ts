@@ -284,16 +284,6 @@ export class KyselyStore implements Store {
     return { data, next: more && last ? encodeCursor({ s: last.seq }) : null, prev: null };
   }
 
-  async getEvent(sessionId: string, eventId: string): Promise<EventRecord | undefined> {
-    const r = await this.db
-      .selectFrom('events')
-      .selectAll()
-      .where('session_id', '=', sessionId)
-      .where('id', '=', eventId)
-      .executeTakeFirst();
-    return r ? eventFromRow(r) : undefined;
-  }
-
   // ---- model request ledger --------------------------------------------------------------------------------------
 
   async recordModelRequest(rec: ModelRequestRecord): Promise<boolean> {

@@ -75,7 +75,6 @@ export interface Store {
    */
   appendEvents(sessionId: string, events: NewEvent[], runnerSeq?: number): Promise<EventRecord[]>;
   listEvents(sessionId: string, opts: EventListOptions): Promise<Page<EventRecord>>;
-  getEvent(sessionId: string, eventId: string): Promise<EventRecord | undefined>;
 
   /** Records one model request; a repeated (session, message_id) is ignored and returns false. */
   recordModelRequest(rec: ModelRequestRecord): Promise<boolean>;
