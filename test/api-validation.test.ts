@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { e2eSkipReason, startTestBerth, type TestBerth } from './harness.js';
+import { agentAndEnv, e2eSkipReason, startTestBerth, type TestBerth } from './harness.js';
 import { cgroupDirsFor } from './procs.js';
 
 /** A raw HTTP/1.1 request with an absolute-form target, which fetch cannot send. Resolves with the status line. */
@@ -57,6 +57,13 @@ describe.skipIf(e2eSkipReason() !== false)('bad input gets a clear 4xx in the An
     expect(r.body.error?.message.length).toBeGreaterThan(10);
     expect(r.body.request_id).toMatch(/^req_/);
     expect(r.requestId).toBe(r.body.request_id);
+  }
+
+  /** A session of a fresh agent and environment (created through the official SDK); extra fields go to create. */
+  async function newSession(extra: Record<string, unknown> = {}): Promise<string> {
+    const { agentId, envId } = await agentAndEnv(t.client);
+    const s = await call('POST', '/v1/sessions', JSON.stringify({ agent: agentId, environment_id: envId, ...extra }));
+    return (s.body as unknown as { id: string }).id;
   }
 
   async function counts() {
@@ -214,18 +221,7 @@ describe.skipIf(e2eSkipReason() !== false)('bad input gets a clear 4xx in the An
   });
 
   it('updates a session and records session.updated with the changed fields only', async () => {
-    const a = await call('POST', '/v1/agents', JSON.stringify({ name: 'u', model: 'claude-sonnet-4-5' }));
-    const e = await call('POST', '/v1/environments', JSON.stringify({ name: 'u' }));
-    const s = await call(
-      'POST',
-      '/v1/sessions',
-      JSON.stringify({
-        agent: (a.body as unknown as { id: string }).id,
-        environment_id: (e.body as unknown as { id: string }).id,
-        title: 'old',
-      }),
-    );
-    const id = (s.body as unknown as { id: string }).id;
+    const id = await newSession({ title: 'old' });
     const u = await call('POST', `/v1/sessions/${id}`, JSON.stringify({ title: 'new', metadata: { k: 'v' } }));
     expect(u.body).toMatchObject({ title: 'new', metadata: { k: 'v' } });
     await call('POST', `/v1/sessions/${id}`, JSON.stringify({ title: 'new' })); // no change: no event
@@ -268,17 +264,7 @@ describe.skipIf(e2eSkipReason() !== false)('bad input gets a clear 4xx in the An
   });
 
   it('SSE: event name equals type, heartbeats arrive, and the stream closes on delete', async () => {
-    const a = await call('POST', '/v1/agents', JSON.stringify({ name: 's', model: 'claude-sonnet-4-5' }));
-    const e = await call('POST', '/v1/environments', JSON.stringify({ name: 's' }));
-    const s = await call(
-      'POST',
-      '/v1/sessions',
-      JSON.stringify({
-        agent: (a.body as unknown as { id: string }).id,
-        environment_id: (e.body as unknown as { id: string }).id,
-      }),
-    );
-    const id = (s.body as unknown as { id: string }).id;
+    const id = await newSession();
     expectError(
       await call('GET', `/v1/sessions/${id}/events/stream?event_deltas[]=tool_use`),
       400,
