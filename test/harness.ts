@@ -23,6 +23,15 @@ export function e2eSkipReason(): string | false {
   return false;
 }
 
+/**
+ * Offset added to every test uid range: lets two checkouts (git worktrees) run their suites at the same time on one
+ * host without sharing sandbox uids. Unset in CI.
+ */
+export function testUidBase(): number {
+  const n = Number(process.env.BERTH_TEST_UID_BASE ?? 0);
+  return Number.isInteger(n) && n >= 0 && n < 1_000_000_000 ? n : 0;
+}
+
 /** berthd instances this test process started (for distinct uid ranges). */
 let instances = 0;
 
@@ -43,7 +52,8 @@ export async function startTestBerth(
   const upstreamKey = opts.upstreamKey ?? `sk-ant-test-${Math.random().toString(36).slice(2)}`;
   // Test files run in parallel workers, each with its own berthd: give each instance its own host uid range, or
   // two sandboxes of different instances could share a uid and the cleanup checks would see each other's processes.
-  const uidRangeStart = 200_000 + ((Number(process.env.VITEST_POOL_ID ?? 0) % 64) * 64 + (instances++ % 64)) * 16;
+  const uidRangeStart =
+    testUidBase() + 200_000 + ((Number(process.env.VITEST_POOL_ID ?? 0) % 64) * 64 + (instances++ % 64)) * 16;
   const config = loadConfig(
     {},
     {

@@ -61,7 +61,7 @@ export async function makeDriver(
       // A slice of its own per vitest worker and per driver made in it, so test files running in parallel never
       // share a uid (a shared uid would make one test's cleanup check see another test's processes).
       uidRange: {
-        start: 300_000 + ((Number(process.env.VITEST_POOL_ID ?? 0) % 64) * 256 + (made++ % 256)) * 20,
+        start: uidBase() + 300_000 + ((Number(process.env.VITEST_POOL_ID ?? 0) % 64) * 256 + (made++ % 256)) * 20,
         count: 20,
       },
       ...driverOpts,
@@ -72,4 +72,10 @@ export async function makeDriver(
     await cleanup();
     throw err;
   }
+}
+
+/** BERTH_TEST_UID_BASE offsets test uids so two checkouts can run their suites at once on one host. */
+function uidBase(): number {
+  const n = Number(process.env.BERTH_TEST_UID_BASE ?? 0);
+  return Number.isInteger(n) && n >= 0 && n < 1_000_000_000 ? n : 0;
 }
