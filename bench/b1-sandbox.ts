@@ -5,6 +5,9 @@ import { join } from 'node:path';
 import { newId } from '@berth/protocol';
 import {
   BwrapDriver,
+  EgressAudit,
+  EgressPolicy,
+  EgressProxy,
   INSTALL_DIR,
   ModelGateway,
   RUNNER_ENTRY,
@@ -77,9 +80,11 @@ export async function benchSandboxStart(n: number): Promise<object[]> {
     cgroups: createCgroupManagerSync(),
   });
   const gateway = new ModelGateway({ url: 'http://127.0.0.1:9', apiKey: 'unused' }, store, logger);
+  const egress = new EgressProxy({ audit: new EgressAudit(store, logger, () => new Date().toISOString()), logger });
   const deps = {
     driver,
     gateway,
+    egress,
     logger,
     runRoot: join(dataDir, 'run'),
     installDir: INSTALL_DIR,
@@ -94,6 +99,8 @@ export async function benchSandboxStart(n: number): Promise<object[]> {
     maxTurns: 1,
     modelMaxRetries: 0,
   });
+  // Deny-all egress, as for an environment without networking.
+  const policy = EgressPolicy.compile({ config: { type: 'cloud' }, mcpServers: [] });
   const callbacks = {
     onEvent: async () => undefined,
     welcome: async () => ({ type: 'welcome' as const, sessions: [] }),
@@ -104,7 +111,7 @@ export async function benchSandboxStart(n: number): Promise<object[]> {
   await driver.warmUp();
   const settle = () => new Promise((r) => setTimeout(r, 150));
   const berth = async (): Promise<number> => {
-    const rt = new SessionRuntime(newId('session'), newId('sandbox'), 'x', runConfig, deps, callbacks);
+    const rt = new SessionRuntime(newId('session'), newId('sandbox'), 'x', runConfig, { policy }, deps, callbacks);
     const t0 = performance.now();
     await rt.start({});
     const ms = performance.now() - t0;

@@ -111,6 +111,17 @@ clientCmd(
   sessionCommands.interrupt(makeClient(clientOptions(o)), print, id),
 );
 clientCmd(
+  sessions
+    .command('egress')
+    .argument('<id>', 'session id', sessionId)
+    .description("Print a session's egress audit: every request its sandbox made, allowed or denied, and why."),
+)
+  .option('--json', 'one JSON record per line', false)
+  .option('--denied', 'only denied requests', false)
+  .action(async (id: string, o: { json: boolean; denied: boolean; url?: string; apiKey?: string; dataDir?: string }) =>
+    sessionCommands.egress(makeClient(clientOptions(o)), print, id, o),
+  );
+clientCmd(
   sessions.command('delete').argument('<id>', 'session id', sessionId).description('Delete a session and its sandbox.'),
 ).action(async (id: string, o: { url?: string; apiKey?: string; dataDir?: string }) =>
   sessionCommands.delete(makeClient(clientOptions(o)), print, id),

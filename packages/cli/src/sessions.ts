@@ -49,8 +49,50 @@ export const sessionCommands = {
     print('interrupt sent');
   },
 
+  /** `berth sessions egress <id>`: the session's egress audit (Berth's `/v1/berth/sessions/{id}/egress`). */
+  async egress(client: Anthropic, print: Print, id: string, o: { json: boolean; denied: boolean }): Promise<void> {
+    let page: string | null = null;
+    let any = false;
+    do {
+      const query: Record<string, string> = { limit: '1000', ...(o.denied ? { decision: 'denied' } : {}) };
+      if (page) query.page = page;
+      const res: EgressPage = await client.get(`/v1/berth/sessions/${encodeURIComponent(id)}/egress`, { query });
+      for (const r of res.data) {
+        any = true;
+        print(o.json ? JSON.stringify(r) : formatEgress(r));
+      }
+      page = res.next_page;
+    } while (page);
+    if (!any && !o.json) print(o.denied ? 'no denied egress' : 'no egress');
+  },
+
   async delete(client: Anthropic, print: Print, id: string): Promise<void> {
     await client.beta.sessions.delete(id);
     print(`deleted ${id}`);
   },
 };
+
+interface EgressRow {
+  created_at: string;
+  method: string;
+  host: string;
+  port: number;
+  decision: 'allowed' | 'denied';
+  rule: string;
+  reason: string | null;
+  status: number | null;
+  bytes_up: number;
+  bytes_down: number;
+}
+interface EgressPage {
+  data: EgressRow[];
+  next_page: string | null;
+}
+
+/** One audit line: time, verdict, target, status, bytes, and the rule (and reason when refused or failed). */
+export function formatEgress(r: EgressRow): string {
+  const target = r.host.includes(':') ? `[${r.host}]:${r.port}` : `${r.host}:${r.port}`;
+  const verdict = r.decision === 'allowed' ? 'ALLOW' : 'DENY ';
+  const bytes = `${r.bytes_up}B up ${r.bytes_down}B down`;
+  return `${r.created_at}  ${verdict} ${r.method.padEnd(7)} ${target}  ${r.status ?? '-'}  ${bytes}  ${r.rule}${r.reason ? ` — ${r.reason}` : ''}`;
+}

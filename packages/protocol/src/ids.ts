@@ -49,6 +49,7 @@ export const ID_PREFIX = {
   sandbox: 'sbx_',
   request: 'req_',
   modelRequest: 'mreq_',
+  egress: 'egr_',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIX;

@@ -8,6 +8,8 @@ export const SANDBOX_PATHS = {
   controlSocket: '/run/berth/control.sock',
   /** berthd's model gateway socket: the runner's 127.0.0.1 forwarder relays to it. */
   modelSocket: '/run/berth/model.sock',
+  /** berthd's egress proxy socket: the runner's HTTP(S)_PROXY forwarder relays to it. */
+  egressSocket: '/run/berth/egress.sock',
   /** The per-sandbox workspace (the agent's cwd). */
   workspace: '/workspace',
   /** The sandbox user's home directory. */
@@ -24,6 +26,7 @@ export const SANDBOX_GID = 1000;
 export const RUNNER_ENV = {
   controlSocket: 'BERTH_CONTROL_SOCKET',
   modelSocket: 'BERTH_MODEL_SOCKET',
+  egressSocket: 'BERTH_EGRESS_SOCKET',
   sandboxId: 'BERTH_SANDBOX_ID',
   logLevel: 'BERTH_LOG_LEVEL',
 } as const;

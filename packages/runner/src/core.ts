@@ -1,6 +1,6 @@
 import type { ControlChannel } from './control/channel.js';
 import type { RunnerEnv } from './env.js';
-import { startModelForwarder, type ModelForwarder } from './forwarder.js';
+import { startForwarder, type Forwarder } from './forwarder.js';
 import type { Logger, SecretScrubber } from './log.js';
 import { ProcessReaper } from './proc/reaper.js';
 import { SessionHost } from './host.js';
@@ -27,9 +27,11 @@ export interface RunnerCore {
  */
 export function startRunnerCore(input: CoreInput): RunnerCore {
   const { channel, env, log, scrubber } = input;
-  // Started now (cheap) so it is ready before the first session needs it.
-  const forwarder: Promise<ModelForwarder> = startModelForwarder({ modelSocket: env.modelSocket, log });
+  // Started now (cheap) so they are ready before the first session needs them.
+  const forwarder: Promise<Forwarder> = startForwarder({ name: 'model', socket: env.modelSocket, log });
   forwarder.catch((err: unknown) => log.error('model forwarder failed to start', { err }));
+  const egress: Promise<Forwarder> = startForwarder({ name: 'egress', socket: env.egressSocket, log });
+  egress.catch((err: unknown) => log.error('egress forwarder failed to start', { err }));
   let sdk: Promise<SdkApi> | null = null;
   const host = new SessionHost({
     channel,
@@ -39,6 +41,7 @@ export function startRunnerCore(input: CoreInput): RunnerCore {
     // The SDK is imported on the first start_session only: a sandbox that never runs an agent never pays for it.
     loadSdk: () => (sdk ??= import('@anthropic-ai/claude-agent-sdk')),
     modelBaseUrl: () => forwarder.then((f) => f.url),
+    proxyUrl: () => egress.then((f) => f.url),
     path: env.path,
   });
   channel.client.setLineHandler((line) => host.handleLine(line));
@@ -47,6 +50,7 @@ export function startRunnerCore(input: CoreInput): RunnerCore {
     async shutdown() {
       await host.shutdown();
       await forwarder.then((f) => f.close()).catch(() => {});
+      await egress.then((f) => f.close()).catch(() => {});
       await channel.close();
     },
   };

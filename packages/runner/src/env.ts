@@ -13,6 +13,7 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export interface RunnerEnv {
   controlSocket: string;
   modelSocket: string;
+  egressSocket: string;
   sandboxId: string;
   logLevel: LogLevel;
   /** PATH handed on to the CLI (the driver's clean env decides it). */
@@ -27,6 +28,7 @@ export function readRunnerEnv(env: Record<string, string | undefined>): RunnerEn
   return {
     controlSocket: env[RUNNER_ENV.controlSocket] || SANDBOX_PATHS.controlSocket,
     modelSocket: env[RUNNER_ENV.modelSocket] || SANDBOX_PATHS.modelSocket,
+    egressSocket: env[RUNNER_ENV.egressSocket] || SANDBOX_PATHS.egressSocket,
     // hello caps sandbox_id at 64 chars; an over-long id would make every hello invalid.
     sandboxId: (env[RUNNER_ENV.sandboxId] || 'unknown').slice(0, 64),
     logLevel: LEVELS.includes(level as LogLevel) ? (level as LogLevel) : 'info',

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startModelForwarder } from './forwarder.js';
+import { startForwarder } from './forwarder.js';
 import { createLogger } from './log.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -24,7 +24,7 @@ describe('model forwarder', () => {
     });
     await new Promise<void>((r) => gateway.listen(path, r));
     cleanups.push(() => new Promise<void>((r) => gateway.close(() => r())));
-    const fwd = await startModelForwarder({ modelSocket: path, log: createLogger({ level: 'error' }) });
+    const fwd = await startForwarder({ name: 'model', socket: path, log: createLogger({ level: 'error' }) });
     cleanups.push(() => fwd.close());
     expect(fwd.url).toBe(`http://127.0.0.1:${fwd.port}`);
 
@@ -40,8 +40,9 @@ describe('model forwarder', () => {
   });
 
   it('closes the client connection when the gateway is unreachable', async () => {
-    const fwd = await startModelForwarder({
-      modelSocket: '/nonexistent/model.sock',
+    const fwd = await startForwarder({
+      name: 'egress',
+      socket: '/nonexistent/egress.sock',
       log: createLogger({ level: 'error' }),
     });
     cleanups.push(() => fwd.close());

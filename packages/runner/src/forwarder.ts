@@ -1,33 +1,38 @@
 import net from 'node:net';
 import type { Logger } from './log.js';
 
-/** A running model forwarder. */
-export interface ModelForwarder {
-  /** `http://127.0.0.1:<port>`: the CLI's ANTHROPIC_BASE_URL. */
+/** A running forwarder. */
+export interface Forwarder {
+  /** `http://127.0.0.1:<port>`: the CLI's ANTHROPIC_BASE_URL (model) or HTTP(S)_PROXY (egress). */
   url: string;
   port: number;
   close(): Promise<void>;
 }
 
 /**
- * The model forwarder: a TCP server on 127.0.0.1 (ephemeral port) relaying every connection byte for byte to
- * berthd's model gateway unix socket. The sandbox has no network but `lo`, so this is the CLI's only way to the
- * model; berthd swaps the per-session token for the real credential. HTTP is not parsed here: one TCP
- * connection maps to one unix connection, half-closes included.
+ * A forwarder: a TCP server on 127.0.0.1 (ephemeral port) relaying every connection byte for byte to one of
+ * berthd's unix sockets. The sandbox has no network but `lo`, so the two forwarders are its only ways out: `model`
+ * to the model gateway (which swaps the per-session token for the real credential) and `egress` to the egress
+ * proxy (which decides every request). HTTP is not parsed here: one TCP connection maps to one unix connection,
+ * half-closes included.
  */
-export async function startModelForwarder(opts: { modelSocket: string; log: Logger }): Promise<ModelForwarder> {
+export async function startForwarder(opts: {
+  name: 'model' | 'egress';
+  socket: string;
+  log: Logger;
+}): Promise<Forwarder> {
   const sockets = new Set<net.Socket>();
   const server = net.createServer({ allowHalfOpen: true }, (client) => {
-    const upstream = net.createConnection({ path: opts.modelSocket, allowHalfOpen: true });
+    const upstream = net.createConnection({ path: opts.socket, allowHalfOpen: true });
     sockets.add(client);
     sockets.add(upstream);
     const fail = (side: string) => (err: NodeJS.ErrnoException) => {
-      opts.log.warn('model forwarder connection failed', { side, code: err.code, message: err.message });
+      opts.log.warn(`${opts.name} forwarder connection failed`, { side, code: err.code, message: err.message });
       client.destroy();
       upstream.destroy();
     };
     client.on('error', fail('client'));
-    upstream.on('error', fail('gateway'));
+    upstream.on('error', fail('berthd'));
     client.on('close', () => sockets.delete(client));
     upstream.on('close', () => sockets.delete(upstream));
     // pipe() ends the destination when the source ends, which forwards each half-close.
@@ -39,7 +44,7 @@ export async function startModelForwarder(opts: { modelSocket: string; log: Logg
     server.listen(0, '127.0.0.1', () => resolve());
   });
   const port = (server.address() as net.AddressInfo).port;
-  opts.log.info('model forwarder listening', { port, gateway: opts.modelSocket });
+  opts.log.info(`${opts.name} forwarder listening`, { port, socket: opts.socket });
   return {
     url: `http://127.0.0.1:${port}`,
     port,

@@ -19,6 +19,8 @@ export interface SessionHostDeps {
   reaper: ProcessReaper;
   loadSdk: () => Promise<SdkApi>;
   modelBaseUrl: () => Promise<string>;
+  /** The egress forwarder's URL: the CLI's HTTP_PROXY and HTTPS_PROXY. */
+  proxyUrl: () => Promise<string>;
   /** PATH for the CLIs. */
   path: string;
   timings?: SessionTimings;
@@ -104,6 +106,7 @@ export class SessionHost {
       },
       loadSdk: this.deps.loadSdk,
       modelBaseUrl: this.deps.modelBaseUrl,
+      proxyUrl: this.deps.proxyUrl,
       reaper: this.deps.reaper,
       path: this.deps.path,
       ...(this.deps.timings ? { timings: this.deps.timings } : {}),

@@ -13,7 +13,8 @@ export interface MessagesRequest {
   output_config?: unknown;
 }
 
-const MARKER = /\[scenario:([A-Za-z0-9][A-Za-z0-9._-]*)\]/;
+/** `[scenario:NAME]`, also markdown-escaped (`\[scenario:NAME\]`): WebFetch hands pages over as markdown. */
+const MARKER = /\\?\[scenario:([A-Za-z0-9][A-Za-z0-9._-]*)\\?\]/;
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);

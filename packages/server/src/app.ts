@@ -12,6 +12,9 @@ import { ConfigError, type BerthConfig } from './config.js';
 import { BwrapDriver } from './drivers/bwrap/index.js';
 import { createCgroupManagerSync } from './drivers/cgroups/index.js';
 import type { SandboxDriver } from './drivers/driver.js';
+import { EgressAudit } from './egress/audit.js';
+import { EgressProxy } from './egress/proxy.js';
+import { loadSandboxTrust, sandboxTrustEnv } from './egress/trust.js';
 import { ModelGateway, type Upstream } from './gateway/gateway.js';
 import { createLogger, type Logger } from './logger.js';
 import { EventLog } from './sessions/event-log.js';
@@ -103,6 +106,10 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
   driver.warmUp().catch((err: unknown) => logger.warn({ err }, 'launcher pool warm-up failed'));
 
   const gateway = new ModelGateway(upstream, store, logger.child({ component: 'gateway' }));
+  const trust = config.sandboxCaFile ? await loadSandboxTrust(config.sandboxCaFile) : undefined;
+  const egressLog = logger.child({ component: 'egress' });
+  const egressAudit = new EgressAudit(store, egressLog, systemClock);
+  const egress = new EgressProxy({ audit: egressAudit, logger: egressLog });
   const eventLog = new EventLog(store, systemClock, logger);
   const sessions = new SessionService(
     store,
@@ -110,6 +117,8 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
     {
       driver,
       gateway,
+      egress,
+      trust,
       logger: logger.child({ component: 'sessions' }),
       runRoot: join(config.dataDir, 'run'),
       installDir: INSTALL_DIR,
@@ -119,7 +128,11 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
     },
     systemClock,
     logger.child({ component: 'sessions' }),
-    { maxTurns: config.maxTurns, modelMaxRetries: config.modelMaxRetries },
+    {
+      maxTurns: config.maxTurns,
+      modelMaxRetries: config.modelMaxRetries,
+      ...(trust ? { sessionEnv: sandboxTrustEnv() } : {}),
+    },
   );
   const http = buildHttpApi({
     config,
@@ -164,6 +177,7 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
           ['sessions', () => sessions.stopAll()],
           ['driver', () => driver.close()],
           ['gateway', () => gateway.close()],
+          ['egress audit', () => egressAudit.flush()],
           ['scripted model', async () => scriptedModel?.close()],
           ['store', () => store.close()],
         ];

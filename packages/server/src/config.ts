@@ -90,6 +90,17 @@ export const CONFIG_FIELDS = {
       .default(512)
       .describe('Task (pids) limit of a sandbox whose environment sets none.'),
   },
+  sandboxCaFile: {
+    env: 'BERTH_SANDBOX_CA_FILE',
+    schema: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'PEM file of extra CA certificates every sandbox trusts (a private registry, a corporate TLS gateway): ' +
+          'added to the system bundle for curl/OpenSSL/Python and given to Node and the agent CLI as NODE_EXTRA_CA_CERTS.',
+      ),
+  },
   maxTurns: {
     env: 'BERTH_MAX_TURNS',
     schema: z.coerce.number().int().min(1).max(10_000).default(100).describe('Default maxTurns for every agent turn.'),

@@ -7,5 +7,8 @@ export { createCgroupManagerSync } from './drivers/cgroups/index.js';
 // Internals exposed for benchmarks (bench/) that time one component in isolation.
 export { SessionRuntime } from './sessions/runtime.js';
 export { ModelGateway } from './gateway/gateway.js';
+export { EgressProxy } from './egress/proxy.js';
+export { EgressAudit } from './egress/audit.js';
+export { EgressPolicy } from './egress/policy.js';
 export { buildRunConfig } from './sessions/run-config.js';
 export { openSqlite } from './store/open.js';

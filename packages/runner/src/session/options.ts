@@ -13,6 +13,8 @@ export interface QueryOptionsInput {
   config: SessionRunConfig;
   /** The model forwarder's URL (http://127.0.0.1:<port>). */
   baseUrl: string;
+  /** The egress forwarder's URL (http://127.0.0.1:<port>): HTTP_PROXY and HTTPS_PROXY. */
+  proxyUrl: string;
   /** PATH for the CLI. */
   path: string;
   /** Resume the SDK session from its transcript instead of starting it. */
@@ -24,10 +26,18 @@ export interface QueryOptionsInput {
 }
 
 /**
+ * The sandbox's own loopback: never proxied. `127.0.0.1` inside the sandbox is the sandbox (its dev servers, the
+ * model forwarder), not the host; a host service is reached through the proxy only when its IP literal is allowed
+ * and the client sends the request to the proxy (any address but these).
+ */
+export const NO_PROXY_LIST = 'localhost,127.0.0.1,::1';
+
+/**
  * The CLI's complete environment (`env` replaces, it does not merge). Order matters: defaults first, then the
  * session's `config.env` (which may set e.g. CLAUDE_CODE_MAX_RETRIES, IS_SANDBOX or PATH), then the entries
- * Berth must control and `config.env` cannot override: the gateway URL and token, the config dir, no
- * non-essential traffic, and the session marker.
+ * Berth must control and `config.env` cannot override: the gateway URL and token, the egress proxy, the config
+ * dir, no non-essential traffic, and the session marker. The proxy variables are a convenience for the tools;
+ * egress is enforced structurally (the sandbox has no route but the forwarders).
  */
 export function buildCliEnv(
   i: Omit<QueryOptionsInput, 'abortController' | 'spawnClaudeCodeProcess'>,
@@ -36,9 +46,13 @@ export function buildCliEnv(
     PATH: i.path,
     HOME: i.config.home,
     CLAUDE_CODE_TMPDIR: i.tmpDir,
-    NO_PROXY: '127.0.0.1,localhost',
-    no_proxy: '127.0.0.1,localhost',
     ...i.config.env,
+    HTTP_PROXY: i.proxyUrl,
+    HTTPS_PROXY: i.proxyUrl,
+    http_proxy: i.proxyUrl,
+    https_proxy: i.proxyUrl,
+    NO_PROXY: NO_PROXY_LIST,
+    no_proxy: NO_PROXY_LIST,
     CLAUDE_CONFIG_DIR: i.config.config_dir,
     ANTHROPIC_BASE_URL: i.baseUrl,
     ANTHROPIC_API_KEY: i.config.gateway_token,
@@ -55,6 +69,8 @@ export function buildQueryOptions(i: QueryOptionsInput): Options {
     cwd: c.cwd,
     // Load no user/project settings: the session is configured by berthd alone.
     settingSources: [],
+    // WebFetch otherwise first asks claude.ai whether the domain is blocked; the egress proxy is the policy here.
+    settings: { skipWebFetchPreflight: true },
     maxTurns: c.max_turns,
     model: c.model,
     disallowedTools: c.disallowed_tools,

@@ -60,6 +60,7 @@ function makeSession(loadSdk: () => Promise<SdkApi>) {
     onReady: () => undefined,
     loadSdk,
     modelBaseUrl: () => Promise.resolve('http://127.0.0.1:9'),
+    proxyUrl: () => Promise.resolve('http://127.0.0.1:10'),
     reaper: new ProcessReaper({ log, selfPid: process.pid }),
     path: '/usr/bin:/bin',
     timings: { interruptWatchdogMs: 100, stopGraceMs: 100 },

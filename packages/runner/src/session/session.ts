@@ -35,6 +35,7 @@ export interface AgentSessionDeps {
   loadSdk: () => Promise<SdkApi>;
   /** The model forwarder's base URL. */
   modelBaseUrl: () => Promise<string>;
+  proxyUrl: () => Promise<string>;
   reaper: ProcessReaper;
   /** PATH for the CLI. */
   path: string;
@@ -165,13 +166,19 @@ export class AgentSession {
   private async drive(run: Run, resume: boolean, previous: Promise<void>): Promise<void> {
     let failure: unknown = null;
     try {
-      const [sdk, baseUrl] = await Promise.all([this.deps.loadSdk(), this.deps.modelBaseUrl(), previous]);
+      const [sdk, baseUrl, proxyUrl] = await Promise.all([
+        this.deps.loadSdk(),
+        this.deps.modelBaseUrl(),
+        this.deps.proxyUrl(),
+        previous,
+      ]);
       if (run.abort.signal.aborted) return;
       mkdirSync(this.tmpDir, { recursive: true, mode: 0o700 });
       const options = buildQueryOptions({
         sessionId: this.deps.sessionId,
         config: this.deps.config,
         baseUrl,
+        proxyUrl,
         path: this.deps.path,
         resume,
         tmpDir: this.tmpDir,

@@ -5,18 +5,33 @@ import type { EnvironmentRecord, JsonObject } from '../store/store.js';
 import { ListQuerySchema, MetadataPatchSchema, MetadataSchema, checkId, patchMetadata, rangeFrom } from './common.js';
 import type { RouteModule } from './context.js';
 import { parseInput } from './validate.js';
+import { HostRuleError, parseHostRule } from '../egress/hosts.js';
 import { ResourcesSchema, resolveResources, type Resources } from '../resources.js';
 
-/** Environment config (§4): stored faithfully; networking is enforced by the egress layer. */
+/** Environment config (§4): stored faithfully; networking is enforced by the egress proxy (egress/). */
 
 const PKG_MANAGERS = ['apt', 'cargo', 'gem', 'go', 'npm', 'pip'] as const;
 const pkgList = z.array(z.string().min(1).max(256)).max(500);
+
+/** An `allowed_hosts` entry: checked here so a too-broad or malformed pattern is refused with the reason. */
+const AllowedHost = z
+  .string()
+  .min(1)
+  .max(262)
+  .superRefine((v, ctx) => {
+    try {
+      parseHostRule(v);
+    } catch (err) {
+      if (!(err instanceof HostRuleError)) throw err;
+      ctx.addIssue({ code: 'custom', message: err.message });
+    }
+  });
 
 const Networking = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('unrestricted') }),
   z.strictObject({
     type: z.literal('limited'),
-    allowed_hosts: z.array(z.string().min(1).max(253)).max(1000).optional(),
+    allowed_hosts: z.array(AllowedHost).max(1000).optional(),
     allow_mcp_servers: z.boolean().optional(),
     allow_package_managers: z.boolean().optional(),
   }),

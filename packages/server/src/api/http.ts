@@ -4,6 +4,7 @@ import { ApiError, errorBody } from '../errors.js';
 import { BadCursorError } from '../store/store.js';
 import { agentRoutes } from './agents.js';
 import type { ApiContext } from './context.js';
+import { egressRoutes } from './egress.js';
 import { environmentRoutes } from './environments.js';
 import { eventRoutes } from './events.js';
 import { sessionRoutes } from './sessions.js';
@@ -92,7 +93,7 @@ export function buildHttpApi(ctx: ApiContext): FastifyInstance {
     return reply.status(r.ok ? 200 : 503).send({ status: r.ok ? 'ready' : 'not_ready', problems: r.problems });
   });
 
-  for (const routes of [agentRoutes, environmentRoutes, sessionRoutes, eventRoutes]) routes(app, ctx);
+  for (const routes of [agentRoutes, environmentRoutes, sessionRoutes, eventRoutes, egressRoutes]) routes(app, ctx);
   return app;
 }
 

@@ -59,6 +59,8 @@ export interface RunConfigInput {
   maxTurns: number;
   modelMaxRetries: number;
   resume?: boolean;
+  /** Extra environment for the CLI and its tools (e.g. the CA trust variables). */
+  env?: Record<string, string>;
 }
 
 /** The start_session config for the runner. Holds no secret: the gateway token only works through the gateway. */
@@ -76,6 +78,6 @@ export function buildRunConfig(i: RunConfigInput): SessionRunConfig {
     resume: i.resume ?? false,
     allowed_tools: [],
     disallowed_tools: disallowedTools(i.agent),
-    env: { CLAUDE_CODE_MAX_RETRIES: String(i.modelMaxRetries) },
+    env: { ...i.env, CLAUDE_CODE_MAX_RETRIES: String(i.modelMaxRetries) },
   };
 }

@@ -3,6 +3,8 @@ import type { Server } from 'node:http';
 import { dirname, join } from 'node:path';
 import { RUNNER_ENV, SANDBOX_PATHS, type BerthdFrame, type RunnerFrame, type SessionRunConfig } from '@berth/protocol';
 import type { SandboxDriver, SandboxResources } from '../drivers/driver.js';
+import type { EgressProxy, EgressSessionContext } from '../egress/proxy.js';
+import { writeSandboxTrust, type SandboxTrust } from '../egress/trust.js';
 import type { ModelGateway } from '../gateway/gateway.js';
 import type { Logger } from '../logger.js';
 import { ControlServer } from './control-server.js';
@@ -15,6 +17,9 @@ const MAX_SOCKET_PATH = 107;
 export interface RuntimeDeps {
   driver: SandboxDriver;
   gateway: ModelGateway;
+  egress: EgressProxy;
+  /** Extra CA certificates the sandbox trusts (`--sandbox-ca-file`), written into its run dir. */
+  trust?: SandboxTrust | undefined;
   logger: Logger;
   /** Host directory under which each sandbox gets `<sandboxId>/` with its sockets. */
   runRoot: string;
@@ -43,6 +48,7 @@ export class SessionRuntime {
   readonly sandboxId: string;
   private readonly control: ControlServer;
   private gatewayServer: Server | undefined;
+  private egressServer: Server | undefined;
   private readonly runDir: string;
   private readonly log: Logger;
   private ready = false;
@@ -57,6 +63,8 @@ export class SessionRuntime {
     sandboxId: string,
     private readonly tokenHash: string,
     private readonly runConfig: SessionRunConfig,
+    /** The session's egress policy (and credential rewrite), served on the sandbox's egress socket. */
+    private readonly egress: Omit<EgressSessionContext, 'sessionId'>,
     private readonly deps: RuntimeDeps,
     private readonly cb: RuntimeCallbacks,
   ) {
@@ -90,11 +98,15 @@ export class SessionRuntime {
   private async doStart(resources: SandboxResources): Promise<void> {
     const t0 = performance.now();
     await mkdir(this.runDir, { recursive: true, mode: 0o711 });
+    if (this.deps.trust) await writeSandboxTrust(this.runDir, this.deps.trust);
     await Promise.all([
       this.control.listen(),
       this.deps.gateway
         .listen(join(this.runDir, 'model.sock'), (h) => (h === this.tokenHash ? this.sessionId : undefined))
         .then((s) => (this.gatewayServer = s)),
+      this.deps.egress
+        .listen(join(this.runDir, 'egress.sock'), { ...this.egress, sessionId: this.sessionId })
+        .then((s) => (this.egressServer = s)),
     ]);
     // destroy() may have run meanwhile; it waits for this start to settle, so nothing is created after it.
     if (this.stopped) throw new Error(STOPPED);
@@ -110,6 +122,7 @@ export class SessionRuntime {
         LANG: 'C.UTF-8',
         [RUNNER_ENV.controlSocket]: SANDBOX_PATHS.controlSocket,
         [RUNNER_ENV.modelSocket]: SANDBOX_PATHS.modelSocket,
+        [RUNNER_ENV.egressSocket]: SANDBOX_PATHS.egressSocket,
         [RUNNER_ENV.sandboxId]: this.sandboxId,
         [RUNNER_ENV.logLevel]: this.deps.logLevel,
       },
@@ -160,10 +173,10 @@ export class SessionRuntime {
     }
     await this.deps.driver.destroy(this.sandboxId);
     await this.control.close();
-    const gw = this.gatewayServer;
-    if (gw) {
-      gw.closeAllConnections();
-      await new Promise<void>((resolve) => gw.close(() => resolve()));
+    for (const server of [this.gatewayServer, this.egressServer]) {
+      if (!server) continue;
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
     }
     await rm(this.runDir, { recursive: true, force: true });
   }

@@ -6,6 +6,7 @@ import { hashToken } from '../gateway/gateway.js';
 import type { Logger } from '../logger.js';
 import type { JsonObject, SessionRecord, SessionStatus, Store } from '../store/store.js';
 import type { EventInput, EventLog, WireEvent } from './event-log.js';
+import { EgressPolicy } from '../egress/policy.js';
 import { buildRunConfig } from './run-config.js';
 import { toSandboxResources } from '../resources.js';
 import { SessionRuntime, type RuntimeDeps } from './runtime.js';
@@ -16,6 +17,8 @@ export type InboundEvent = EventInput & { type: 'user.message' | 'user.interrupt
 export interface SessionServiceOptions {
   maxTurns: number;
   modelMaxRetries: number;
+  /** Extra environment for every session's CLI (e.g. the CA trust variables). */
+  sessionEnv?: Record<string, string>;
 }
 
 /**
@@ -51,6 +54,10 @@ export class SessionService {
       sandbox_state: 'starting',
     };
     await this.store.createSession(session);
+    const policy = EgressPolicy.compile({
+      config: (await this.store.getEnvironment(session.environment_id))?.config ?? {},
+      mcpServers: mcpServersOf(session.agent),
+    });
     const runtime = new SessionRuntime(
       session.id,
       session.sandbox_id!,
@@ -61,7 +68,9 @@ export class SessionService {
         sdkSessionId: session.sdk_session_id,
         maxTurns: this.opts.maxTurns,
         modelMaxRetries: this.opts.modelMaxRetries,
+        ...(this.opts.sessionEnv ? { env: this.opts.sessionEnv } : {}),
       }),
+      { policy },
       this.runtimeDeps,
       {
         onEvent: (f) => this.onRunnerEvent(session.id, f),
@@ -261,4 +270,13 @@ export class SessionService {
       this.logger.warn({ err, sessionId }, 'could not record the session failure');
     }
   }
+}
+
+/** The agent snapshot's URL MCP servers (what `allow_mcp_servers` admits). */
+function mcpServersOf(agent: JsonObject): Array<{ name: string; url: string }> {
+  const list = Array.isArray(agent.mcp_servers) ? agent.mcp_servers : [];
+  return list.flatMap((s) => {
+    const o = s as { name?: unknown; url?: unknown };
+    return typeof o?.name === 'string' && typeof o.url === 'string' ? [{ name: o.name, url: o.url }] : [];
+  });
 }

@@ -265,5 +265,56 @@ export function runStoreConformance(name: string, factory: StoreFactory, skip: s
       expect(await store.sessionUsage(s.id)).toMatchObject({ requests: 0 });
       expect(await store.listEvents(s.id, { limit: 10, order: 'asc' })).toMatchObject({ data: [] });
     });
+
+    it('keeps an egress audit per session: recorded, completed, paged in order, filtered, deleted with the session', async () => {
+      const a = agent(now());
+      await store.createAgent(a);
+      const e = env(now());
+      await store.createEnvironment(e);
+      const s = session(now(), e.id, a);
+      await store.createSession(s);
+      const at = now();
+      const rec = (i: number, decision: 'allowed' | 'denied') => ({
+        id: `egr_${String(i).padStart(26, '0')}`,
+        session_id: s.id,
+        method: i % 2 ? 'CONNECT' : 'GET',
+        host: `h${i}.example.com`,
+        port: 443,
+        decision,
+        rule: decision === 'allowed' ? "allowed_hosts entry '*.example.com'" : 'default deny',
+        reason: decision === 'denied' ? 'not allowed' : null,
+        address: null,
+        status: decision === 'denied' ? 403 : null,
+        bytes_up: 0,
+        bytes_down: 0,
+        duration_ms: null,
+        created_at: at,
+      });
+      for (let i = 1; i <= 5; i++) await store.recordEgress(rec(i, i === 3 ? 'denied' : 'allowed'));
+      // Past 2^31: byte counters are bigint columns.
+      await store.updateEgress(rec(1, 'allowed').id, {
+        bytes_up: 5_000_000_000,
+        bytes_down: 7,
+        duration_ms: 12,
+        status: 200,
+        address: '192.0.2.1',
+      });
+      const first = await store.listEgress(s.id, { limit: 2 });
+      expect(first.data.map((r) => r.host)).toEqual(['h1.example.com', 'h2.example.com']);
+      expect(first.data[0]).toMatchObject({
+        bytes_up: 5_000_000_000,
+        bytes_down: 7,
+        duration_ms: 12,
+        status: 200,
+        address: '192.0.2.1',
+      });
+      const rest = await store.listEgress(s.id, { limit: 10, page: first.next! });
+      expect(rest.data.map((r) => r.host)).toEqual(['h3.example.com', 'h4.example.com', 'h5.example.com']);
+      expect(rest.next).toBeNull();
+      const denied = await store.listEgress(s.id, { limit: 10, decision: 'denied' });
+      expect(denied.data).toEqual([rec(3, 'denied')]);
+      expect(await store.deleteSession(s.id)).toBe(true);
+      expect((await store.listEgress(s.id, { limit: 10 })).data).toEqual([]);
+    });
   });
 }

@@ -3,6 +3,7 @@ import { StaticMigrationProvider, type SqlDialect } from './migrations.js';
 import type { Database } from './schema.js';
 import type { Store } from './store.js';
 import { decodeCursor, encodeCursor, isKeyCursor, isSeqCursor, type KeyCursor } from './cursor.js';
+import { listEgress, recordEgress, updateEgress } from './egress-queries.js';
 import { agentBody, agentFromRows, envFromRow, envToRow, eventFromRow, sessionFromRow, sessionToRow } from './rows.js';
 import {
   VersionConflictError,
@@ -227,6 +228,7 @@ export class KyselyStore implements Store {
     return this.db.transaction().execute(async (tx) => {
       await tx.deleteFrom('events').where('session_id', '=', id).execute();
       await tx.deleteFrom('model_requests').where('session_id', '=', id).execute();
+      await tx.deleteFrom('egress_audit').where('session_id', '=', id).execute();
       const r = await tx.deleteFrom('sessions').where('id', '=', id).executeTakeFirst();
       return Number(r.numDeletedRows) > 0;
     });
@@ -282,6 +284,20 @@ export class KyselyStore implements Store {
     const data = rows.slice(0, opts.limit).map(eventFromRow);
     const last = data[data.length - 1];
     return { data, next: more && last ? encodeCursor({ s: last.seq }) : null, prev: null };
+  }
+
+  // ---- egress audit (queries in egress-queries.ts) -------------------------------------------------------------------
+
+  recordEgress(rec: Parameters<Store['recordEgress']>[0]): Promise<void> {
+    return recordEgress(this.db, rec);
+  }
+
+  updateEgress(id: string, patch: Parameters<Store['updateEgress']>[1]): Promise<void> {
+    return updateEgress(this.db, id, patch);
+  }
+
+  listEgress(sessionId: string, opts: Parameters<Store['listEgress']>[1]): ReturnType<Store['listEgress']> {
+    return listEgress(this.db, sessionId, opts);
   }
 
   // ---- model request ledger --------------------------------------------------------------------------------------

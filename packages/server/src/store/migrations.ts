@@ -101,6 +101,31 @@ function buildMigrations(dialect: SqlDialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0003_egress_audit': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('egress_audit')
+          .addColumn('ord', isPg ? 'bigserial' : 'integer', (c) =>
+            isPg ? c.primaryKey() : c.primaryKey().autoIncrement(),
+          )
+          .addColumn('id', 'text', (c) => c.notNull().unique())
+          .addColumn('session_id', 'text', (c) => c.notNull())
+          .addColumn('method', 'text', (c) => c.notNull())
+          .addColumn('host', 'text', (c) => c.notNull())
+          .addColumn('port', 'integer', (c) => c.notNull())
+          .addColumn('decision', 'text', (c) => c.notNull())
+          .addColumn('rule', 'text', (c) => c.notNull())
+          .addColumn('reason', 'text')
+          .addColumn('address', 'text')
+          .addColumn('status', 'integer')
+          .addColumn('bytes_up', 'bigint', (c) => c.notNull())
+          .addColumn('bytes_down', 'bigint', (c) => c.notNull())
+          .addColumn('duration_ms', 'integer')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('egress_audit_session').on('egress_audit').columns(['session_id', 'ord']).execute();
+      },
+    },
   };
 }
 

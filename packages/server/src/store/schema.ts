@@ -11,6 +11,7 @@ export interface Database {
   sessions: SessionsTable;
   events: EventsTable;
   model_requests: ModelRequestsTable;
+  egress_audit: EgressAuditTable;
 }
 
 export interface AgentsTable {
@@ -94,5 +95,24 @@ export interface ModelRequestsTable {
   latency_ms: number;
   created_at: string;
   /** Monotonic row order for stable listings. */
+  ord: Generated<number>;
+}
+
+export interface EgressAuditTable {
+  id: string;
+  session_id: string;
+  method: string;
+  host: string;
+  port: number;
+  decision: string;
+  rule: string;
+  reason: string | null;
+  address: string | null;
+  status: number | null;
+  /** bigint: PostgreSQL returns it as a string, so rows are converted on read. */
+  bytes_up: number | string;
+  bytes_down: number | string;
+  duration_ms: number | null;
+  created_at: string;
   ord: Generated<number>;
 }

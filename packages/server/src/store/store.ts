@@ -2,6 +2,9 @@ import type { SqlDialect } from './migrations.js';
 import type {
   AgentBody,
   AgentRecord,
+  EgressAuditRecord,
+  EgressAuditUpdate,
+  EgressListOptions,
   EnvironmentRecord,
   EventListOptions,
   EventRecord,
@@ -81,4 +84,11 @@ export interface Store {
   sessionUsage(sessionId: string): Promise<UsageTotals>;
   /** Usage of several sessions in one query (sessions without requests get zeros). */
   sessionUsages(sessionIds: string[]): Promise<Map<string, UsageTotals>>;
+
+  /** Records one egress decision (written when it is made, so a crash mid-connection still leaves it). */
+  recordEgress(rec: EgressAuditRecord): Promise<void>;
+  /** Completes an egress record when its connection ends. */
+  updateEgress(id: string, patch: EgressAuditUpdate): Promise<void>;
+  /** A session's egress records in the order they were made. */
+  listEgress(sessionId: string, opts: EgressListOptions): Promise<Page<EgressAuditRecord>>;
 }

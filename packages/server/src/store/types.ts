@@ -99,6 +99,40 @@ export interface ModelRequestRecord {
   created_at: string;
 }
 
+/** One egress proxy decision (and, once the connection ends, its byte counts). */
+export interface EgressAuditRecord {
+  id: string;
+  session_id: string;
+  /** `CONNECT` for tunnels, else the plain HTTP method. */
+  method: string;
+  host: string;
+  port: number;
+  decision: 'allowed' | 'denied';
+  /** What decided: e.g. `allowed_hosts entry '*.example.com'`, `default deny`. */
+  rule: string;
+  /** Why a request was denied or failed upstream; null when allowed and completed. */
+  reason: string | null;
+  /** The address connected to, once resolved. */
+  address: string | null;
+  /** HTTP status: the proxy's own (403, 502) or, for plain HTTP, the upstream's. */
+  status: number | null;
+  bytes_up: number;
+  bytes_down: number;
+  duration_ms: number | null;
+  created_at: string;
+}
+
+/** What changes when an audited connection ends. */
+export type EgressAuditUpdate = Partial<
+  Pick<EgressAuditRecord, 'reason' | 'address' | 'status' | 'bytes_up' | 'bytes_down' | 'duration_ms'>
+>;
+
+export interface EgressListOptions {
+  limit: number;
+  page?: string | undefined;
+  decision?: 'allowed' | 'denied' | undefined;
+}
+
 export interface UsageTotals {
   input_tokens: number;
   output_tokens: number;

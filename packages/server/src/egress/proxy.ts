@@ -1,0 +1,361 @@
+import { lookup } from 'node:dns/promises';
+import { chmod, rm } from 'node:fs/promises';
+import http, { type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Logger } from '../logger.js';
+import type { EgressAudit } from './audit.js';
+import { normaliseHost, type EgressPolicy } from './policy.js';
+
+/** A plain HTTP request on its way out, as a rewrite hook sees it. */
+export interface OutboundRequest {
+  host: string;
+  port: number;
+  /** Path and query. */
+  path: string;
+  headers: OutgoingHttpHeaders;
+}
+
+/** One sandbox's view of the proxy. */
+export interface EgressSessionContext {
+  sessionId: string;
+  policy: EgressPolicy;
+  /**
+   * Rewrites an allowed plain-HTTP request before it leaves (vault credential injection). TLS tunnels pass
+   * through untouched: nothing can be injected into them.
+   */
+  rewrite?: (req: OutboundRequest) => OutboundRequest;
+}
+
+export interface EgressProxyDeps {
+  audit: EgressAudit;
+  logger: Logger;
+  /** Name resolution (all addresses); the host's resolver by default. Sandboxes have no DNS of their own. */
+  resolve?: (host: string) => Promise<string[]>;
+  connectTimeoutMs?: number;
+}
+
+/** Headers that belong to one hop and are never forwarded (RFC 9110 §7.6.1, plus the proxy's own). */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authorization',
+  'proxy-authenticate',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+type Target = { ok: true; address: string; rule: string } | { ok: false; status: number; rule: string; reason: string };
+
+/**
+ * The egress proxy: an HTTP proxy (CONNECT tunnels and absolute-form plain HTTP) with one unix-socket listener per
+ * sandbox, reached only through the runner's in-sandbox forwarder. Deny by default: every request is decided by
+ * the session's {@link EgressPolicy}, names are resolved here (the sandbox has no DNS) and the resolved address is
+ * checked again and is the one connected to, so a name cannot be re-pointed between check and use. Every
+ * decision is audited with its byte counts.
+ */
+export class EgressProxy {
+  private readonly resolve: (host: string) => Promise<string[]>;
+
+  constructor(private readonly deps: EgressProxyDeps) {
+    this.resolve =
+      deps.resolve ?? (async (host) => (await lookup(host, { all: true, verbatim: true })).map((a) => a.address));
+  }
+
+  /** Starts a listener for one sandbox at `path` (a unix socket the sandbox uid may connect to). */
+  async listen(path: string, ctx: EgressSessionContext): Promise<Server> {
+    await rm(path, { force: true });
+    const log = this.deps.logger.child({ sessionId: ctx.sessionId, component: 'egress' });
+    const server = http.createServer();
+    server.on('connect', (req: IncomingMessage, client: Duplex, head: Buffer) => {
+      void this.onConnect(ctx, req, client, head).catch((err: unknown) => {
+        log.error({ err }, 'egress CONNECT failed unexpectedly');
+        client.destroy();
+      });
+    });
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      void this.onRequest(ctx, req, res).catch((err: unknown) => {
+        log.error({ err }, 'egress request failed unexpectedly');
+        res.destroy();
+      });
+    });
+    server.on('upgrade', (req: IncomingMessage, client: Duplex) => {
+      this.deps.audit.record(ctx.sessionId, {
+        method: req.method ?? 'GET',
+        host: '-',
+        port: 0,
+        decision: 'denied',
+        rule: 'unsupported',
+        reason: 'protocol upgrades over plain HTTP are not proxied',
+        status: 501,
+      });
+      refuse(client, 501, 'unsupported', 'protocol upgrades over plain HTTP are not proxied; use wss:// (CONNECT)');
+    });
+    server.on('clientError', (_err, socket: Duplex) => socket.destroy());
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => resolve());
+    });
+    await chmod(path, 0o666);
+    return server;
+  }
+
+  /** Decides and resolves a target; the policy's answer plus the address to connect to. */
+  private async target(ctx: EgressSessionContext, host: string, port: number): Promise<Target> {
+    const d = ctx.policy.decide(host, port);
+    if (!d.allowed) return { ok: false, status: 403, rule: d.rule, reason: d.reason };
+    const h = normaliseHost(host)!;
+    if (net.isIP(h) !== 0) return { ok: true, address: h, rule: d.rule };
+    let addresses: string[];
+    try {
+      addresses = await this.resolve(h);
+    } catch (err) {
+      return {
+        ok: false,
+        status: 502,
+        rule: d.rule,
+        reason: `${h} could not be resolved (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      };
+    }
+    if (addresses.length === 0) return { ok: false, status: 502, rule: d.rule, reason: `${h} has no addresses` };
+    const bad = ctx.policy.checkResolved(h, addresses);
+    if (bad && !bad.allowed) return { ok: false, status: 403, rule: bad.rule, reason: bad.reason };
+    return { ok: true, address: addresses[0]!, rule: d.rule };
+  }
+
+  private async onConnect(
+    ctx: EgressSessionContext,
+    req: IncomingMessage,
+    client: Duplex,
+    head: Buffer,
+  ): Promise<void> {
+    const started = performance.now();
+    const parsed = parseAuthority(req.url ?? '');
+    if (!parsed) {
+      this.deny(
+        ctx,
+        client,
+        'CONNECT',
+        req.url ?? '',
+        0,
+        400,
+        'invalid target',
+        `CONNECT needs host:port, got '${req.url ?? ''}'`,
+      );
+      return;
+    }
+    const { host, port } = parsed;
+    const t = await this.target(ctx, host, port);
+    if (!t.ok) {
+      this.deny(ctx, client, 'CONNECT', host, port, t.status, t.rule, t.reason);
+      return;
+    }
+    const id = this.deps.audit.record(ctx.sessionId, {
+      method: 'CONNECT',
+      host,
+      port,
+      decision: 'allowed',
+      rule: t.rule,
+      reason: null,
+      status: null,
+    });
+    const upstream = net.connect({ host: t.address, port });
+    const timer = setTimeout(
+      () => upstream.destroy(new Error('connect timed out')),
+      this.deps.connectTimeoutMs ?? 10_000,
+    );
+    let established = false;
+    let failure: string | null = null;
+    upstream.once('connect', () => {
+      clearTimeout(timer);
+      established = true;
+      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      if (head.length > 0) upstream.write(head);
+      upstream.pipe(client);
+      client.pipe(upstream);
+    });
+    upstream.on('error', (err) => {
+      clearTimeout(timer);
+      failure ??= `upstream ${t.address}:${port}: ${err.message}`;
+      if (!established) refuse(client, 502, t.rule, failure);
+      else client.destroy();
+    });
+    client.on('error', () => upstream.destroy());
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => {
+      clearTimeout(timer);
+      if (established) client.destroy();
+      this.deps.audit.finish(id, {
+        address: t.address,
+        status: established ? 200 : 502,
+        reason: failure,
+        bytes_up: upstream.bytesWritten,
+        bytes_down: upstream.bytesRead,
+        duration_ms: Math.round(performance.now() - started),
+      });
+    });
+  }
+
+  private async onRequest(ctx: EgressSessionContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now();
+    const method = req.method ?? 'GET';
+    let url: URL | null = null;
+    try {
+      url = new URL(req.url ?? '');
+    } catch {
+      url = null;
+    }
+    if (!url || url.protocol !== 'http:') {
+      const reason = url
+        ? `only http:// URLs are proxied as plain requests; ${url.protocol}// goes through CONNECT`
+        : 'this is the Berth egress proxy: send absolute-form requests (set HTTP_PROXY), not origin-form';
+      this.denyHttp(ctx, res, method, url?.hostname ?? '-', 0, 400, 'invalid request', reason);
+      req.resume();
+      return;
+    }
+    const host = url.hostname;
+    const port = url.port ? Number(url.port) : 80;
+    const t = await this.target(ctx, host, port);
+    if (!t.ok) {
+      this.denyHttp(ctx, res, method, host, port, t.status, t.rule, t.reason);
+      req.resume();
+      return;
+    }
+    const id = this.deps.audit.record(ctx.sessionId, {
+      method,
+      host,
+      port,
+      decision: 'allowed',
+      rule: t.rule,
+      reason: null,
+      status: null,
+    });
+    const headers: OutgoingHttpHeaders = {};
+    for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k) && v !== undefined) headers[k] = v;
+    // The Host header is the URL's authority: a client cannot aim an allowed connection at another virtual host.
+    headers.host = url.host;
+    let out: OutboundRequest = { host: normaliseHost(host)!, port, path: `${url.pathname}${url.search}`, headers };
+    if (ctx.rewrite) out = ctx.rewrite(out);
+    let up = 0;
+    let down = 0;
+    let status: number | null = null;
+    let failure: string | null = null;
+    const upstream = http.request({
+      host: t.address,
+      port,
+      method,
+      path: out.path,
+      headers: out.headers,
+      agent: false,
+      timeout: this.deps.connectTimeoutMs ?? 10_000,
+    });
+    upstream.on('timeout', () => upstream.destroy(new Error('upstream timed out')));
+    upstream.on('response', (upRes) => {
+      upstream.setTimeout(0);
+      status = upRes.statusCode ?? 502;
+      const h: OutgoingHttpHeaders = {};
+      for (const [k, v] of Object.entries(upRes.headers)) if (!HOP_BY_HOP.has(k) && v !== undefined) h[k] = v;
+      res.writeHead(status, upRes.statusMessage, h);
+      upRes.on('data', (c: Buffer) => (down += c.length));
+      upRes.pipe(res);
+    });
+    upstream.on('error', (err) => {
+      failure ??= `upstream ${t.address}:${port}: ${err.message}`;
+      if (!res.headersSent) {
+        status = 502;
+        sendRefusal(res, 502, t.rule, failure);
+      } else res.destroy();
+    });
+    req.on('data', (c: Buffer) => (up += c.length));
+    req.pipe(upstream);
+    res.on('close', () => {
+      upstream.destroy();
+      this.deps.audit.finish(id, {
+        address: t.address,
+        status,
+        reason: failure,
+        bytes_up: up,
+        bytes_down: down,
+        duration_ms: Math.round(performance.now() - started),
+      });
+    });
+  }
+
+  private deny(
+    ctx: EgressSessionContext,
+    client: Duplex,
+    method: string,
+    host: string,
+    port: number,
+    status: number,
+    rule: string,
+    reason: string,
+  ): void {
+    this.deps.audit.record(ctx.sessionId, { method, host, port, decision: 'denied', rule, reason, status });
+    refuse(client, status, rule, reason);
+  }
+
+  private denyHttp(
+    ctx: EgressSessionContext,
+    res: ServerResponse,
+    method: string,
+    host: string,
+    port: number,
+    status: number,
+    rule: string,
+    reason: string,
+  ): void {
+    this.deps.audit.record(ctx.sessionId, { method, host, port, decision: 'denied', rule, reason, status });
+    sendRefusal(res, status, rule, reason);
+  }
+}
+
+/** `host:port` of a CONNECT request (`[v6]:port` too); null when malformed. */
+export function parseAuthority(authority: string): { host: string; port: number } | null {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]\s/]+):(\d{1,5})$/.exec(authority);
+  if (!m) return null;
+  const port = Number(m[2]);
+  if (port < 1 || port > 65535) return null;
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+}
+
+const REASONS: Record<number, string> = {
+  400: 'Bad Request',
+  403: 'Forbidden',
+  501: 'Not Implemented',
+  502: 'Bad Gateway',
+};
+
+function refusalBody(rule: string, reason: string): string {
+  return `Berth egress proxy: refused by ${rule}: ${reason}\n`;
+}
+
+/** Header-safe text: what a rule or reason may contain is validated, but a header must never break. */
+function headerValue(s: string): string {
+  return s.replace(/[^\x20-\x7e]/g, '?').slice(0, 512);
+}
+
+/** Answers a raw socket (CONNECT, upgrade) with a refusal and closes it. */
+function refuse(client: Duplex, status: number, rule: string, reason: string): void {
+  const body = refusalBody(rule, reason);
+  client.end(
+    `HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\n` +
+      `Content-Type: text/plain; charset=utf-8\r\n` +
+      `X-Berth-Egress-Rule: ${headerValue(rule)}\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+function sendRefusal(res: ServerResponse, status: number, rule: string, reason: string): void {
+  const body = refusalBody(rule, reason);
+  res.writeHead(status, {
+    'content-type': 'text/plain; charset=utf-8',
+    'x-berth-egress-rule': headerValue(rule),
+    'content-length': Buffer.byteLength(body),
+    connection: 'close',
+  });
+  res.end(body);
+}
