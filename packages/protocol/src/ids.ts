@@ -49,6 +49,8 @@ export const ID_PREFIX = {
   sandbox: 'sbx_',
   request: 'req_',
   modelRequest: 'mreq_',
+  vault: 'vlt_',
+  vaultCredential: 'vcrd_',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIX;
