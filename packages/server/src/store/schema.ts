@@ -11,6 +11,8 @@ export interface Database {
   sessions: SessionsTable;
   events: EventsTable;
   model_requests: ModelRequestsTable;
+  vaults: VaultsTable;
+  vault_credentials: VaultCredentialsTable;
 }
 
 export interface AgentsTable {
@@ -95,4 +97,31 @@ export interface ModelRequestsTable {
   created_at: string;
   /** Monotonic row order for stable listings. */
   ord: Generated<number>;
+}
+
+export interface VaultsTable {
+  id: string;
+  display_name: string;
+  metadata: string;
+  created_at: string;
+  updated_at: string;
+  archived_at: string | null;
+}
+
+/** A credential: public fields in clear, the secret fields as one AES-256-GCM sealed JSON (null once archived). */
+export interface VaultCredentialsTable {
+  id: string;
+  vault_id: string;
+  display_name: string | null;
+  metadata: string;
+  /** JSON of the public part of `auth`. */
+  auth: string;
+  match_key: string;
+  secret_key_id: string | null;
+  secret_nonce: string | null;
+  secret_ciphertext: string | null;
+  secret_tag: string | null;
+  created_at: string;
+  updated_at: string;
+  archived_at: string | null;
 }
