@@ -40,6 +40,8 @@ export async function startTestBerth(
     scenarios?: object[];
     config?: Partial<Record<ConfigKey, unknown>>;
     upstreamKey?: string;
+    /** Where berthd's log lines go (default stderr); tests that grep the log pass a capturing stream. */
+    logStream?: NodeJS.WritableStream;
   } = {},
 ): Promise<TestBerth> {
   // Short paths: unix socket paths must stay under 108 bytes.
@@ -70,7 +72,7 @@ export async function startTestBerth(
       ...opts.config,
     },
   );
-  const app = await startBerth(config, { logger: createLogger(config.logLevel, process.stderr) });
+  const app = await startBerth(config, { logger: createLogger(config.logLevel, opts.logStream ?? process.stderr) });
   const client = new Anthropic({ baseURL: app.url, apiKey: config.adminKey!, maxRetries: 0 });
   return {
     app,

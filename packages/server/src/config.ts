@@ -75,7 +75,9 @@ export const CONFIG_FIELDS = {
       .string()
       .min(1)
       .optional()
-      .describe('File holding the vault master key (base64 of 32 bytes). Keep it outside the data dir and its backups.'),
+      .describe(
+        'File holding the vault master key (base64 of 32 bytes). Keep it outside the data dir and its backups.',
+      ),
   },
   upstreamUrl: {
     env: 'BERTH_UPSTREAM_URL',

@@ -7,6 +7,8 @@ import type { ApiContext } from './context.js';
 import { environmentRoutes } from './environments.js';
 import { eventRoutes } from './events.js';
 import { sessionRoutes } from './sessions.js';
+import { credentialRoutes } from './credentials.js';
+import { vaultRoutes } from './vaults.js';
 
 /**
  * Builds the HTTP API: Managed-Agents-compatible routes under /v1, health under /healthz and /readyz.
@@ -92,7 +94,9 @@ export function buildHttpApi(ctx: ApiContext): FastifyInstance {
     return reply.status(r.ok ? 200 : 503).send({ status: r.ok ? 'ready' : 'not_ready', problems: r.problems });
   });
 
-  for (const routes of [agentRoutes, environmentRoutes, sessionRoutes, eventRoutes]) routes(app, ctx);
+  for (const routes of [agentRoutes, environmentRoutes, sessionRoutes, eventRoutes, vaultRoutes, credentialRoutes]) {
+    routes(app, ctx);
+  }
   return app;
 }
 

@@ -38,7 +38,8 @@ const ALGORITHM = 'aes-256-gcm';
 
 /** A master key with its id. The id is a truncated SHA-256 of a domain-separated key, so it is stable and public. */
 export function masterKey(key: Buffer): MasterKey {
-  if (key.length !== KEY_BYTES) throw new VaultCryptoError(`a vault master key is ${KEY_BYTES} bytes, not ${key.length}`);
+  if (key.length !== KEY_BYTES)
+    throw new VaultCryptoError(`a vault master key is ${KEY_BYTES} bytes, not ${key.length}`);
   const id = createHash('sha256').update('berth-vault-key-id\0').update(key).digest('hex').slice(0, 16);
   return { id, key: Buffer.from(key) };
 }

@@ -51,9 +51,9 @@ describe('vault master key', () => {
     writeFileSync(file, randomBytes(16).toString('base64'));
     await expect(loadMasterKey({ dataDir: dir, keyFile: file }, logger())).rejects.toThrow(/exactly 32 bytes/);
     await expect(loadMasterKey({ dataDir: dir, keyFile: join(dir, 'none') }, logger())).rejects.toThrow(ConfigError);
-    await expect(
-      loadMasterKey({ dataDir: dir, key: raw.toString('base64'), keyFile: file }, logger()),
-    ).rejects.toThrow(/only one/);
+    await expect(loadMasterKey({ dataDir: dir, key: raw.toString('base64'), keyFile: file }, logger())).rejects.toThrow(
+      /only one/,
+    );
   });
 
   it('validates the config fields without echoing the key', () => {
