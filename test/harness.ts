@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -69,6 +70,8 @@ export async function startTestBerth(
       modelMaxRetries: 0,
       uidRangeStart,
       uidRangeCount: 16,
+      // A supplied key, as production should have (a generated one would log a warning in every test).
+      vaultMasterKey: randomBytes(32).toString('base64'),
       ...opts.config,
     },
   );
