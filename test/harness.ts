@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,6 +41,8 @@ export async function startTestBerth(
     scenarios?: object[];
     config?: Partial<Record<ConfigKey, unknown>>;
     upstreamKey?: string;
+    /** Where berthd's log lines go (default stderr); tests that grep the log pass a capturing stream. */
+    logStream?: NodeJS.WritableStream;
   } = {},
 ): Promise<TestBerth> {
   // Short paths: unix socket paths must stay under 108 bytes.
@@ -67,10 +70,12 @@ export async function startTestBerth(
       modelMaxRetries: 0,
       uidRangeStart,
       uidRangeCount: 16,
+      // A supplied key, as production should have (a generated one would log a warning in every test).
+      vaultMasterKey: randomBytes(32).toString('base64'),
       ...opts.config,
     },
   );
-  const app = await startBerth(config, { logger: createLogger(config.logLevel, process.stderr) });
+  const app = await startBerth(config, { logger: createLogger(config.logLevel, opts.logStream ?? process.stderr) });
   const client = new Anthropic({ baseURL: app.url, apiKey: config.adminKey!, maxRetries: 0 });
   return {
     app,

@@ -50,6 +50,8 @@ export const ID_PREFIX = {
   request: 'req_',
   modelRequest: 'mreq_',
   egress: 'egr_',
+  vault: 'vlt_',
+  vaultCredential: 'vcrd_',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIX;

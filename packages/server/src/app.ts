@@ -21,6 +21,9 @@ import { EventLog } from './sessions/event-log.js';
 import { SessionService } from './sessions/service.js';
 import { openStore } from './store/open.js';
 import type { JsonObject, Store } from './store/store.js';
+import { VaultCipher } from './vaults/crypto.js';
+import { loadMasterKey } from './vaults/master-key.js';
+import { VaultService } from './vaults/service.js';
 
 /** The Berth installation root (the repository or package root that holds packages/runner). */
 export const INSTALL_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -37,6 +40,8 @@ export interface BerthApp {
   /** The scripted model when it is the upstream. */
   scriptedModel: ScriptedModel | undefined;
   driver: SandboxDriver;
+  /** Vault secrets: `vaults.credentialsForSession(session.vault_ids)` gives the egress layer decrypted credentials. */
+  vaults: VaultService;
   close(): Promise<void>;
 }
 
@@ -74,7 +79,13 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
     config.adminKey,
     opts.onAdminKeyGenerated ?? (() => undefined),
   );
+  // Before the store opens: a bad key configuration should stop berthd before it touches anything.
+  const vaultKey = await loadMasterKey(
+    { dataDir: config.dataDir, key: config.vaultMasterKey, keyFile: config.vaultMasterKeyFile },
+    logger.child({ component: 'vaults' }),
+  );
   const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const vaults = new VaultService(store, new VaultCipher(vaultKey), logger.child({ component: 'vaults' }));
 
   let scriptedModel: ScriptedModel | undefined;
   let upstream: Upstream;
@@ -139,6 +150,7 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
     store,
     sessions,
     eventLog,
+    vaults,
     driverCapabilities: driver.capabilities,
     logger,
     clock: systemClock,
@@ -169,6 +181,7 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
     http,
     scriptedModel,
     driver,
+    vaults,
     close() {
       closing ??= (async () => {
         const steps: Array<[string, () => Promise<unknown>]> = [

@@ -57,6 +57,28 @@ export const CONFIG_FIELDS = {
     secret: true,
     schema: z.string().min(1).optional().describe('Real upstream API key. It stays in berthd; sandboxes never see it.'),
   },
+  vaultMasterKey: {
+    env: 'BERTH_VAULT_MASTER_KEY',
+    secret: true,
+    schema: z
+      .string()
+      .regex(/^\s*[A-Za-z0-9+/_-]{43}=?\s*$/, 'must be base64 of exactly 32 bytes (`openssl rand -base64 32`)')
+      .optional()
+      .describe(
+        'Master key (base64 of 32 bytes) that encrypts vault secrets at rest (AES-256-GCM). When neither this nor ' +
+          '--vault-master-key-file is set, a key is generated into <data-dir>/vault.key (mode 0600) and berthd warns.',
+      ),
+  },
+  vaultMasterKeyFile: {
+    env: 'BERTH_VAULT_MASTER_KEY_FILE',
+    schema: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'File holding the vault master key (base64 of 32 bytes). Keep it outside the data dir and its backups.',
+      ),
+  },
   upstreamUrl: {
     env: 'BERTH_UPSTREAM_URL',
     schema: z
@@ -200,6 +222,11 @@ export function loadConfig(
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
   const c = parsed.data;
+  if (c.vaultMasterKey !== undefined && c.vaultMasterKeyFile !== undefined) {
+    throw new ConfigError(
+      'Invalid configuration:\n- vaultMasterKey: set either env BERTH_VAULT_MASTER_KEY or flag --vault-master-key-file, not both',
+    );
+  }
   return { ...c, dataDir: resolve(c.dataDir), scriptedModel: c.scriptedModel ?? !c.anthropicApiKey };
 }
 

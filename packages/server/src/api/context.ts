@@ -5,6 +5,7 @@ import type { BerthConfig } from '../config.js';
 import type { SessionService } from '../sessions/service.js';
 import type { EventLog } from '../sessions/event-log.js';
 import type { DriverCapabilities } from '../drivers/driver.js';
+import type { VaultService } from '../vaults/service.js';
 import type { Clock } from './common.js';
 
 /** What every route module receives from the composition root. */
@@ -13,6 +14,8 @@ export interface ApiContext {
   store: Store;
   sessions: SessionService;
   eventLog: EventLog;
+  /** Seals and opens vault credential secrets. */
+  vaults: VaultService;
   /** What the sandbox driver can enforce (limits it cannot are refused at the API). */
   driverCapabilities: DriverCapabilities;
   /** Checks an API key; true when it may call the API. */

@@ -8,6 +8,8 @@ import { egressRoutes } from './egress.js';
 import { environmentRoutes } from './environments.js';
 import { eventRoutes } from './events.js';
 import { sessionRoutes } from './sessions.js';
+import { credentialRoutes } from './credentials.js';
+import { vaultRoutes } from './vaults.js';
 
 /**
  * Builds the HTTP API: Managed-Agents-compatible routes under /v1, health under /healthz and /readyz.
@@ -93,7 +95,17 @@ export function buildHttpApi(ctx: ApiContext): FastifyInstance {
     return reply.status(r.ok ? 200 : 503).send({ status: r.ok ? 'ready' : 'not_ready', problems: r.problems });
   });
 
-  for (const routes of [agentRoutes, environmentRoutes, sessionRoutes, eventRoutes, egressRoutes]) routes(app, ctx);
+  for (const routes of [
+    agentRoutes,
+    environmentRoutes,
+    sessionRoutes,
+    eventRoutes,
+    vaultRoutes,
+    credentialRoutes,
+    egressRoutes,
+  ]) {
+    routes(app, ctx);
+  }
   return app;
 }
 

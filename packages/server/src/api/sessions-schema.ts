@@ -46,7 +46,12 @@ export const SessionCreateSchema = z.strictObject({
     .array(z.object({ type: z.string() }).loose())
     .max(100)
     .optional(),
-  vault_ids: z.array(z.string().max(128)).max(20).optional(),
+  /** Vaults whose credentials the session uses, in priority order (first wins for the same server or variable). */
+  vault_ids: z
+    .array(z.string().regex(/^vlt_/, "vault ids start with 'vlt_'").max(128))
+    .max(20)
+    .refine((ids) => new Set(ids).size === ids.length, 'must not list a vault twice')
+    .optional(),
   budget: BudgetSchema.nullable().optional(),
   initial_events: z.array(UserMessageSchema).max(50).optional(),
   /** Berth's addition: per-session overrides of the environment's `berth` settings. */

@@ -123,11 +123,12 @@ export const sessionRoutes: RouteModule = (app, { store, sessions, eventLog, clo
         'Session budgets are not enforced by this Berth build yet; create the session without budget.',
       );
     }
-    if (b.vault_ids?.length) {
-      throw new ApiError(
-        'unsupported_feature',
-        'Vaults are not supported by this Berth build yet; create the session without vault_ids.',
-      );
+    for (const vaultId of b.vault_ids ?? []) {
+      const vault = await store.getVault(vaultId);
+      if (!vault) throw notFound('vault', vaultId);
+      if (vault.archived_at) {
+        throw new ApiError('vault_archived', `Vault '${vaultId}' is archived. Attach only active vaults to a session.`);
+      }
     }
     const agentSnapshot = snapshot(agent, ref);
     assertRunnable(agentSnapshot);
@@ -141,7 +142,7 @@ export const sessionRoutes: RouteModule = (app, { store, sessions, eventLog, clo
       title: b.title ?? null,
       metadata: b.metadata ?? {},
       resources: [],
-      vault_ids: [],
+      vault_ids: b.vault_ids ?? [],
       budget: b.budget ?? null,
       status: 'idle',
       // Changing the environment later does not change a running session: its limits are copied here.

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { newId } from '@berth/protocol';
+import { vaultConformance } from './conformance-vaults.js';
 import type { Store } from './store.js';
 import { VersionConflictError, type AgentRecord, type EnvironmentRecord, type SessionRecord } from './types.js';
 
@@ -91,6 +92,7 @@ export function runStoreConformance(name: string, factory: StoreFactory, skip: s
       now = clock();
     });
     afterEach(async () => cleanup?.());
+    vaultConformance({ store: () => store, now: () => now() });
 
     it('migrates idempotently and answers ping', async () => {
       await store.migrate();

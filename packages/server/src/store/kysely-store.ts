@@ -1,9 +1,11 @@
-import { Migrator, type Kysely, type SelectQueryBuilder } from 'kysely';
+import { Migrator, type Kysely } from 'kysely';
 import { StaticMigrationProvider, type SqlDialect } from './migrations.js';
 import type { Database } from './schema.js';
 import type { Store } from './store.js';
-import { decodeCursor, encodeCursor, isKeyCursor, isSeqCursor, type KeyCursor } from './cursor.js';
+import { KyselyVaults } from './kysely-vaults.js';
+import { decodeCursor, encodeCursor, isSeqCursor } from './cursor.js';
 import { listEgress, recordEgress, updateEgress } from './egress-queries.js';
+import { keysetPage, mapPage, rangeWhere } from './query.js';
 import { agentBody, agentFromRows, envFromRow, envToRow, eventFromRow, sessionFromRow, sessionToRow } from './rows.js';
 import {
   VersionConflictError,
@@ -15,20 +17,36 @@ import {
   type ModelRequestRecord,
   type NewEvent,
   type Page,
-  type RangeFilter,
   type SessionListOptions,
   type SessionRecord,
   type UsageTotals,
 } from './types.js';
 
-type KeyedTable = 'agents' | 'environments' | 'sessions';
-
 /** The Store over Kysely; the same code serves SQLite and PostgreSQL. */
 export class KyselyStore implements Store {
+  private readonly vaults: KyselyVaults;
   constructor(
     private readonly db: Kysely<Database>,
     readonly dialect: SqlDialect,
-  ) {}
+  ) {
+    this.vaults = new KyselyVaults(db);
+  }
+
+  // ---- vaults (kysely-vaults.ts) ---------------------------------------------------------------------------------
+
+  createVault: Store['createVault'] = (v) => this.vaults.createVault(v);
+  getVault: Store['getVault'] = (id) => this.vaults.getVault(id);
+  listVaults: Store['listVaults'] = (opts) => this.vaults.listVaults(opts);
+  putVault: Store['putVault'] = (v) => this.vaults.putVault(v);
+  archiveVault: Store['archiveVault'] = (id, now) => this.vaults.archiveVault(id, now);
+  deleteVault: Store['deleteVault'] = (id) => this.vaults.deleteVault(id);
+  createCredential: Store['createCredential'] = (c) => this.vaults.createCredential(c);
+  getCredential: Store['getCredential'] = (vid, id) => this.vaults.getCredential(vid, id);
+  listCredentials: Store['listCredentials'] = (vid, opts) => this.vaults.listCredentials(vid, opts);
+  activeCredentials: Store['activeCredentials'] = (vid) => this.vaults.activeCredentials(vid);
+  putCredential: Store['putCredential'] = (c) => this.vaults.putCredential(c);
+  archiveCredential: Store['archiveCredential'] = (vid, id, now) => this.vaults.archiveCredential(vid, id, now);
+  deleteCredential: Store['deleteCredential'] = (vid, id) => this.vaults.deleteCredential(vid, id);
 
   async migrate(): Promise<void> {
     const migrator = new Migrator({ db: this.db, provider: new StaticMigrationProvider(this.dialect) });
@@ -347,73 +365,4 @@ export class KyselyStore implements Store {
     }
     return out;
   }
-}
-
-// ---- query helpers -----------------------------------------------------------------------------------------------
-
-// The helpers below are generic over the selected table; Kysely's column typing cannot follow a dynamic column
-// name, so they take a narrowed builder type.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type AnySelect<O> = SelectQueryBuilder<any, any, O>;
-
-function rangeWhere<Q>(query: Q, column: string, r: RangeFilter | undefined): Q {
-  if (!r) return query;
-  let q = query as AnySelect<unknown>;
-  if (r.gt !== undefined) q = q.where(column, '>', r.gt);
-  if (r.gte !== undefined) q = q.where(column, '>=', r.gte);
-  if (r.lt !== undefined) q = q.where(column, '<', r.lt);
-  if (r.lte !== undefined) q = q.where(column, '<=', r.lte);
-  return q as Q;
-}
-
-interface Keyed {
-  created_at: string;
-  id: string;
-}
-
-/**
- * One page of a (created_at, id) keyset listing in `order`, with cursors both ways. A 'p' cursor walks backwards:
- * it queries the opposite order from the cursor and reverses the rows.
- */
-async function keysetPage<O extends Keyed>(
-  q: AnySelect<O>,
-  table: KeyedTable,
-  order: 'asc' | 'desc',
-  opts: { limit: number; page?: string | undefined },
-): Promise<Page<O>> {
-  const cur: KeyCursor | undefined = opts.page ? decodeCursor(opts.page, isKeyCursor) : undefined;
-  const backwards = cur?.d === 'p';
-  const walk: 'asc' | 'desc' = backwards ? (order === 'asc' ? 'desc' : 'asc') : order;
-  const cmp = walk === 'asc' ? '>' : '<';
-  if (cur) {
-    q = q.where((eb) =>
-      eb.or([
-        eb(`${table}.created_at`, cmp, cur.c),
-        eb.and([eb(`${table}.created_at`, '=', cur.c), eb(`${table}.id`, cmp, cur.i)]),
-      ]),
-    );
-  }
-  const rows = (await q
-    .orderBy(`${table}.created_at`, walk)
-    .orderBy(`${table}.id`, walk)
-    .limit(opts.limit + 1)
-    .execute()) as O[];
-  const more = rows.length > opts.limit;
-  const data = rows.slice(0, opts.limit);
-  if (backwards) data.reverse();
-  const first = data[0];
-  const last = data[data.length - 1];
-  const key = (r: O, d: 'n' | 'p') => encodeCursor({ c: r.created_at, i: r.id, d });
-  // Going forwards, there is a previous page whenever we started from a cursor; going backwards, a next page.
-  const hasNext = backwards ? cur !== undefined : more;
-  const hasPrev = backwards ? more : cur !== undefined;
-  return {
-    data,
-    next: hasNext && last ? key(last, 'n') : null,
-    prev: hasPrev && first ? key(first, 'p') : null,
-  };
-}
-
-function mapPage<A, B>(p: Page<A>, f: (a: A) => B): Page<B> {
-  return { data: p.data.map(f), next: p.next, prev: p.prev };
 }

@@ -1,4 +1,4 @@
-import { type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 
 /**
  * The schema, as ordered migrations. Both dialects run the same migrations; the few dialect differences (the
@@ -98,6 +98,50 @@ function buildMigrations(dialect: SqlDialect): Record<string, Migration> {
           .on('model_requests')
           .columns(['session_id', 'message_id'])
           .unique()
+          .execute();
+      },
+    },
+    '0002_vaults': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('vaults')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('display_name', 'text', (c) => c.notNull())
+          .addColumn('metadata', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addColumn('archived_at', 'text')
+          .execute();
+        await db.schema.createIndex('vaults_created').on('vaults').columns(['created_at', 'id']).execute();
+        await db.schema
+          .createTable('vault_credentials')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('vault_id', 'text', (c) => c.notNull().references('vaults.id').onDelete('cascade'))
+          .addColumn('display_name', 'text')
+          .addColumn('metadata', 'text', (c) => c.notNull())
+          .addColumn('auth', 'text', (c) => c.notNull())
+          .addColumn('match_key', 'text', (c) => c.notNull())
+          // The sealed secret (AES-256-GCM, base64); all four are null once the credential is archived.
+          .addColumn('secret_key_id', 'text')
+          .addColumn('secret_nonce', 'text')
+          .addColumn('secret_ciphertext', 'text')
+          .addColumn('secret_tag', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addColumn('archived_at', 'text')
+          .execute();
+        await db.schema
+          .createIndex('vault_credentials_vault')
+          .on('vault_credentials')
+          .columns(['vault_id', 'created_at', 'id'])
+          .execute();
+        // One active credential per MCP server URL (or env var name) per vault, enforced by the database too.
+        await db.schema
+          .createIndex('vault_credentials_active_match')
+          .on('vault_credentials')
+          .columns(['vault_id', 'match_key'])
+          .unique()
+          .where(sql.ref('archived_at'), 'is', null)
           .execute();
       },
     },

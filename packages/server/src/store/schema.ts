@@ -12,6 +12,8 @@ export interface Database {
   events: EventsTable;
   model_requests: ModelRequestsTable;
   egress_audit: EgressAuditTable;
+  vaults: VaultsTable;
+  vault_credentials: VaultCredentialsTable;
 }
 
 export interface AgentsTable {
@@ -115,4 +117,31 @@ export interface EgressAuditTable {
   duration_ms: number | null;
   created_at: string;
   ord: Generated<number>;
+}
+
+export interface VaultsTable {
+  id: string;
+  display_name: string;
+  metadata: string;
+  created_at: string;
+  updated_at: string;
+  archived_at: string | null;
+}
+
+/** A credential: public fields in clear, the secret fields as one AES-256-GCM sealed JSON (null once archived). */
+export interface VaultCredentialsTable {
+  id: string;
+  vault_id: string;
+  display_name: string | null;
+  metadata: string;
+  /** JSON of the public part of `auth`. */
+  auth: string;
+  match_key: string;
+  secret_key_id: string | null;
+  secret_nonce: string | null;
+  secret_ciphertext: string | null;
+  secret_tag: string | null;
+  created_at: string;
+  updated_at: string;
+  archived_at: string | null;
 }

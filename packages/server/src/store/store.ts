@@ -16,9 +16,12 @@ import type {
   SessionRecord,
   UsageTotals,
 } from './types.js';
+import type { VaultCredentialRecord, VaultRecord } from './vault-types.js';
 
 export type * from './types.js';
+export type * from './vault-types.js';
 export { VersionConflictError, BadCursorError } from './types.js';
+export { DuplicateCredentialError } from './vault-types.js';
 
 /**
  * Everything berthd persists. `kysely-store.ts` implements it for SQLite and PostgreSQL; `conformance.ts` is the
@@ -91,4 +94,29 @@ export interface Store {
   updateEgress(id: string, patch: EgressAuditUpdate): Promise<void>;
   /** A session's egress records in the order they were made. */
   listEgress(sessionId: string, opts: EgressListOptions): Promise<Page<EgressAuditRecord>>;
+
+  createVault(vault: VaultRecord): Promise<void>;
+  getVault(id: string): Promise<VaultRecord | undefined>;
+  /** Newest first; archived vaults only with `includeArchived`. */
+  listVaults(opts: ListOptions): Promise<Page<VaultRecord>>;
+  /** Replaces the stored vault (id must exist). */
+  putVault(vault: VaultRecord): Promise<void>;
+  /** Archives the vault and every active credential in it (purging their sealed secrets), in one transaction. */
+  archiveVault(id: string, now: string): Promise<VaultRecord | undefined>;
+  /** Deletes the vault with all its credentials. */
+  deleteVault(id: string): Promise<boolean>;
+
+  /** Throws DuplicateCredentialError when an active credential of the vault has the same `match_key`. */
+  createCredential(credential: VaultCredentialRecord): Promise<void>;
+  /** The credential, only if it belongs to `vaultId`. */
+  getCredential(vaultId: string, id: string): Promise<VaultCredentialRecord | undefined>;
+  /** Newest first; archived credentials only with `includeArchived`. */
+  listCredentials(vaultId: string, opts: ListOptions): Promise<Page<VaultCredentialRecord>>;
+  /** Every active credential of a vault, oldest first. */
+  activeCredentials(vaultId: string): Promise<VaultCredentialRecord[]>;
+  /** Replaces the stored credential (id and vault must match). */
+  putCredential(credential: VaultCredentialRecord): Promise<void>;
+  /** Archives the credential and purges its sealed secret; the public fields stay. */
+  archiveCredential(vaultId: string, id: string, now: string): Promise<VaultCredentialRecord | undefined>;
+  deleteCredential(vaultId: string, id: string): Promise<boolean>;
 }
