@@ -1,0 +1,3 @@
+export { DISK_MIB_MAX, DISK_MIB_MIN, createWorkspaceDisk, removeWorkspaceDisk } from './quota.js';
+export type { RemovedDisk, WorkspaceDiskOptions, WorkspaceDiskPaths } from './quota.js';
+export { loopDevicesOf, mountsAt, workspaceDiskUnsupported } from './host.js';
