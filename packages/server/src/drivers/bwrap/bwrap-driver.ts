@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { open, readdir, type FileHandle } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { isId } from '@berth/protocol';
+import { removeWorkspaceDisk, workspaceDiskUnsupported } from '../disk/index.js';
 import { createCgroupManagerSync, UnavailableCgroupManager, type CgroupManager } from '../cgroups/index.js';
 import type {
   DestroyOptions,
@@ -20,6 +21,7 @@ import { envPayload, type SandboxSources } from './argv.js';
 import { checkHost } from './check.js';
 import {
   createSandboxDir,
+  diskPaths,
   grantRunDir,
   makeOwnedDirs,
   removeSandboxDirs,
@@ -27,6 +29,7 @@ import {
   type SandboxPaths,
 } from './fsprep.js';
 import { discoverHost, type Host } from './discover.js';
+import { sweepUnrecordedDisks } from './disks.js';
 import { traversable } from './host.js';
 import { launchDirect } from './direct.js';
 import type { Launched } from './launcher.js';
@@ -63,6 +66,11 @@ export interface BwrapDriverOptions {
    * the constructor. Default 1; 0 disables.
    */
   launcherPool?: number;
+  /**
+   * Whether `resources.diskMib` is honoured with a loop-mounted ext4 image per workspace (see ../disk/). Default:
+   * when this host can (root, loop devices, e2fsprogs); false declares `diskLimit: false`, so quotas are refused.
+   */
+  workspaceDisks?: boolean;
 }
 
 /**
@@ -85,6 +93,8 @@ export class BwrapDriver implements SandboxDriver {
   /** Launchers started by this process, so destroy() can wait until they are reaped. */
   readonly #children = new Map<string, ChildProcess>();
   readonly #pool: LauncherPool | undefined;
+  /** Why this driver cannot make workspace disks, or undefined when it can. */
+  readonly #noDisks: string | undefined;
 
   constructor(opts: BwrapDriverOptions) {
     if (!isAbsolute(opts.sandboxesDir))
@@ -95,11 +105,12 @@ export class BwrapDriver implements SandboxDriver {
     this.#cgroups = opts.cgroups ?? defaultCgroups();
     this.#uids = new UidAllocator(opts.uidRange ?? DEFAULT_UID_RANGE);
     const can = this.#cgroups.enforceable;
+    this.#noDisks = opts.workspaceDisks === false ? 'workspace disks are turned off' : workspaceDiskUnsupported();
     this.capabilities = {
       memoryLimit: can.has('memory'),
       cpuLimit: can.has('cpu'),
       pidsLimit: can.has('pids'),
-      diskLimit: false,
+      diskLimit: this.#noDisks === undefined,
       survivesRestart: true,
     };
     const size = opts.launcherPool ?? 1;
@@ -135,7 +146,7 @@ export class BwrapDriver implements SandboxDriver {
 
   async create(spec: SandboxSpec): Promise<SandboxInfo> {
     validateSpec(spec);
-    checkResources(spec.resources, this.capabilities);
+    checkResources(spec.resources, this.capabilities, this.#noDisks);
     return this.#withLock(spec.id, () => this.#create(spec));
   }
 
@@ -183,7 +194,7 @@ export class BwrapDriver implements SandboxDriver {
    */
   async #createDirect(host: Host, spec: SandboxSpec): Promise<SandboxInfo> {
     const uid = this.#uids.allocate();
-    const paths = sandboxPaths(this.#dir, spec.id);
+    const paths = sandboxPaths(this.#dir, spec.id, spec.resources.diskMib !== undefined);
     const made = { dir: false, cgroup: false };
     let launched: Launched | undefined;
     let pending: Promise<unknown> = Promise.resolve();
@@ -198,7 +209,7 @@ export class BwrapDriver implements SandboxDriver {
       const direct = Promise.all([installDir, runDir].map((d) => traversable(d, uid, uid)));
       const prepared = Promise.all([
         this.#cgroups.create(spec.id, spec.resources).then(() => (made.cgroup = true)),
-        makeOwnedDirs(paths, uid, uid),
+        makeOwnedDirs(paths, uid, uid, spec.resources.diskMib),
         grantRunDir(runDir, uid),
       ]);
       // Every task settles before a rollback, so nothing is still being created while it is being removed.
@@ -297,9 +308,12 @@ export class BwrapDriver implements SandboxDriver {
         if (child && child.exitCode === null && child.signalCode === null)
           await Promise.race([once(child, 'exit'), sleep(this.#killTimeout)]);
         await group.remove();
-        const unmounted = await unmountUnder(paths.dir);
+        // The disk goes only once no process can hold it; a kept workspace stays mounted where it was.
+        const keep = opts.keepWorkspace === true;
+        if (!keep) await removeWorkspaceDisk(diskPaths(paths));
+        const unmounted = await unmountUnder(paths.dir, keep ? [diskPaths(paths).mountPoint] : []);
         if (unmounted.length > 0) this.#log.warn({ sandbox: id, unmounted }, 'removed host mounts under a sandbox dir');
-        await removeSandboxDirs(paths, opts.keepWorkspace === true);
+        await removeSandboxDirs(paths, keep);
       } catch (err) {
         throw asDriverError(err, `destroying sandbox ${id} failed`);
       }
@@ -367,6 +381,7 @@ export class BwrapDriver implements SandboxDriver {
     });
     // Re-adoption after a restart: uids of sandboxes already on disk are not handed out again.
     for (const s of await this.list()) this.#uids.reserve(s.hostUid);
+    await sweepUnrecordedDisks(this.#dir, this.#log);
     if (!host.baseTraversable)
       this.#log.info({ sandboxesDir: this.#dir }, 'sandbox paths are not traversable by sandbox uids: staging mounts');
     return host;

@@ -55,7 +55,7 @@ export async function startPooled(
   entry: PoolEntry,
 ): Promise<SandboxRecord | undefined> {
   const { uid } = entry;
-  const paths = sandboxPaths(ctx.sandboxesDir, spec.id);
+  const paths = sandboxPaths(ctx.sandboxesDir, spec.id, spec.resources.diskMib !== undefined);
   let madeDir = false;
   let touched = false;
   try {
@@ -73,7 +73,7 @@ export async function startPooled(
     touched = true;
     await allOrThrow([
       ctx.cgroups.limit(entry.cgroup, spec.resources),
-      makeOwnedDirs(paths, uid, uid),
+      makeOwnedDirs(paths, uid, uid, spec.resources.diskMib),
       grantRunDir(runDir, uid),
       createLogFile(paths.logFile, uid),
     ]);
