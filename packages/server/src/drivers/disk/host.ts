@@ -45,7 +45,8 @@ export async function runTool(name: DiskTool, args: string[]): Promise<void> {
   try {
     await execFileP(bin, args, { env: { PATH: BIN_DIRS.join(':') }, timeout: 60_000 });
   } catch (err) {
-    const stderr = String((err as { stderr?: unknown }).stderr ?? '').trim();
+    const raw = (err as { stderr?: unknown }).stderr;
+    const stderr = (typeof raw === 'string' ? raw : Buffer.isBuffer(raw) ? raw.toString('utf8') : '').trim();
     throw new Error(`${name} ${args.join(' ')} failed: ${stderr || (err as Error).message}`, { cause: err });
   }
 }
