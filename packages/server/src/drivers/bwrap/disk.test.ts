@@ -24,8 +24,8 @@ describe.skipIf(skip !== false)(`bwrap workspace disks${skip ? ` (skipped: ${ski
   afterAll(async () => {
     for (const d of disposers.reverse()) await d();
   });
-  const setup = async (launcherPool = 1) => {
-    const dut = await makeDriver(true, {}, { launcherPool });
+  const setup = async (launcherPool = 1, traversable = true) => {
+    const dut = await makeDriver(traversable, {}, { launcherPool });
     const h = await Harness.start(dut.driver, dut.installDir);
     disposers.push(
       () => dut.cleanup(),
@@ -54,6 +54,21 @@ describe.skipIf(skip !== false)(`bwrap workspace disks${skip ? ` (skipped: ${ski
       await gone(sandboxesDir, p.info.id);
     }
   });
+
+  for (const traversable of [true, false])
+    it(`frees a destroyed disk while a sandbox started after it lives on (${traversable ? 'direct' : 'staged'})`, async () => {
+      // Every sandbox's mount namespace starts as a copy of the host's, other sandboxes' disks included; none may
+      // keep such a copy, or the disk's loop device would stay attached until that other sandbox ends.
+      const { dut, h, sandboxesDir } = await setup(0, traversable);
+      const withDisk = await h.probe(report, { resources: { diskMib: 64 } });
+      await withDisk.next();
+      const later = await h.probe(report, { resources: { diskMib: 64 } });
+      await later.next();
+      await dut.driver.destroy(withDisk.info.id);
+      h.created.delete(withDisk.info.id);
+      await gone(sandboxesDir, withDisk.info.id);
+      expect((await dut.driver.inspect(later.info.id))?.status).toBe('running');
+    });
 
   it('rolls back a create whose disk cannot be made, on the pooled and the direct path', async (t) => {
     const { dut, h, sandboxesDir } = await setup(1);
