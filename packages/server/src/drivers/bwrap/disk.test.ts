@@ -1,4 +1,4 @@
-import { access, mkdir, readdir, statfs } from 'node:fs/promises';
+import { access, mkdir, readdir, stat, statfs } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { newId } from '@berth/protocol';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -69,6 +69,21 @@ describe.skipIf(skip !== false)(`bwrap workspace disks${skip ? ` (skipped: ${ski
       await gone(sandboxesDir, withDisk.info.id);
       expect((await dut.driver.inspect(later.info.id))?.status).toBe('running');
     });
+
+  it('a second create of the same size uses an image formatted ahead', async () => {
+    const { dut, h, sandboxesDir } = await setup(0);
+    const first = await h.probe(report, { resources: { diskMib: 64 } });
+    await first.next();
+    const poolDir = join(sandboxesDir, '.disk-pool');
+    expect(await eventually(async () => (await readdir(poolDir).catch(() => [])).length === 1)).toBe(true);
+    const [name] = await readdir(poolDir);
+    const inode = (await stat(join(poolDir, name!))).ino;
+    const second = await h.probe(report, { resources: { diskMib: 64 } });
+    expect(((await second.next()).total as number) <= 64 * 1048576).toBe(true);
+    expect((await stat(diskPaths(sandboxPaths(sandboxesDir, second.info.id, true)).image)).ino).toBe(inode);
+    await dut.driver.close();
+    expect(await readdir(poolDir)).toEqual([]); // close() deletes the idle image
+  });
 
   it('rolls back a create whose disk cannot be made, on the pooled and the direct path', async (t) => {
     const { dut, h, sandboxesDir } = await setup(1);

@@ -82,18 +82,23 @@ export async function createSandboxDir(paths: SandboxPaths): Promise<void> {
 
 /**
  * Creates workspace and home, owned by the sandbox's host uid, 0700: no other sandbox uid can read them. With
- * `diskMib`, they are made on a loop-mounted filesystem of that size (`../disk/`) whose root is root's, 0711 like the
- * sandbox directory (`paths` must then come from `sandboxPaths(…, true)`).
+ * `disk`, they are made on a loop-mounted filesystem of that size (`../disk/`; `formatted`: an image made ahead)
+ * whose root is root's, 0711 like the sandbox directory (`paths` must then come from `sandboxPaths(…, true)`).
  */
-export async function makeOwnedDirs(paths: SandboxPaths, uid: number, gid: number, diskMib?: number): Promise<void> {
+export async function makeOwnedDirs(
+  paths: SandboxPaths,
+  uid: number,
+  gid: number,
+  disk?: { sizeMib: number; formatted?: string | undefined },
+): Promise<void> {
   const owned = async (d: string): Promise<void> => {
     await mkdir(d, { mode: 0o700 });
     await chown(d, uid, gid);
   };
-  if (diskMib !== undefined) {
-    const disk = diskPaths(paths);
-    await mkdir(disk.mountPoint, { mode: 0o711 });
-    await createWorkspaceDisk({ ...disk, sizeMib: diskMib, uid: 0, gid: 0, mode: 0o711 });
+  if (disk !== undefined) {
+    const at = diskPaths(paths);
+    await mkdir(at.mountPoint, { mode: 0o711 });
+    await createWorkspaceDisk({ ...at, sizeMib: disk.sizeMib, uid: 0, gid: 0, mode: 0o711 }, disk.formatted);
   }
   await Promise.all([owned(paths.workspace), owned(paths.home)]);
 }

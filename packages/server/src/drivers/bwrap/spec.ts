@@ -107,3 +107,9 @@ async function existingDir(path: string, key: string): Promise<string> {
     throw invalid(`${key} ${path} is not an existing directory (${(err as Error).message}); create it before create()`);
   }
 }
+
+/** The disk `makeOwnedDirs` makes for a spec (with `formatted`, an image made ahead), or undefined for none. */
+export function diskOf(spec: SandboxSpec, formatted?: string): { sizeMib: number; formatted?: string } | undefined {
+  const sizeMib = spec.resources.diskMib;
+  return sizeMib === undefined ? undefined : { sizeMib, ...(formatted !== undefined ? { formatted } : {}) };
+}

@@ -5,9 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { eventually } from '../conformance/host.js';
+import { silentLogger } from '../logger.js';
 import { runTool } from './host.js';
 import {
   DISK_MIB_MAX,
+  FormattedImagePool,
   createWorkspaceDisk,
   loopDevicesOf,
   mountsAt,
@@ -116,6 +118,41 @@ describe.skipIf(skip !== undefined)(`workspace disks${skip ? ` (skipped: ${skip}
     if (free.bavail * free.bsize < DISK_MIB_MAX * 1048576)
       await expect(createWorkspaceDisk({ ...o, sizeMib: DISK_MIB_MAX })).rejects.toThrow(/does not fit/);
     await gone(p);
+  });
+
+  it('pools one image of the size last asked for, which a disk then uses instead of formatting', async () => {
+    const pool = new FormattedImagePool(join(root, 'pool'), silentLogger());
+    try {
+      expect(pool.take(64)).toBeUndefined(); // nothing before the first fill; the size is remembered
+      await pool.warm();
+      const [made] = await readdir(join(root, 'pool'));
+      const ready = pool.take(64)!;
+      expect(ready).toBe(join(root, 'pool', made!));
+      expect(pool.take(64)).toBeUndefined(); // never handed out twice
+      const inode = (await stat(ready)).ino;
+      const p = await fresh();
+      await createWorkspaceDisk({ ...p, sizeMib: 64, uid: 4242, gid: 4242 }, ready);
+      expect((await stat(p.image)).ino).toBe(inode);
+      expect(await exists(ready)).toBe(false);
+      expect((await stat(p.mountPoint)).uid).toBe(4242);
+      expect(await readdir(p.mountPoint)).toEqual([]);
+      await removeWorkspaceDisk(p);
+      await gone(p);
+      // A gone image is not an error: the disk is formatted on the spot.
+      const q = await fresh();
+      await createWorkspaceDisk({ ...q, sizeMib: 64, uid: 1, gid: 1 }, join(root, 'pool', 'missing.img'));
+      expect(await mountsAt(q.mountPoint)).toBe(1);
+      // Another size asked for: the next fill replaces the idle image.
+      await pool.warm();
+      expect(pool.take(128)).toBeUndefined();
+      await pool.warm();
+      const files = await readdir(join(root, 'pool'));
+      expect(files).toHaveLength(1);
+      expect((await stat(join(root, 'pool', files[0]!))).size).toBe(128 * 1048576);
+    } finally {
+      await pool.close();
+    }
+    expect(await readdir(join(root, 'pool'))).toEqual([]);
   });
 
   it('rolls back when mounting fails', async () => {

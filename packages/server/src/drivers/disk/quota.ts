@@ -1,4 +1,4 @@
-import { chmod, chown, open, rm, rmdir, statfs } from 'node:fs/promises';
+import { chmod, chown, link, open, rm, rmdir, statfs, unlink } from 'node:fs/promises';
 import { dirname, isAbsolute } from 'node:path';
 import { SandboxDriverError } from '../errors.js';
 import { loopDevicesOf, mountsAt, runTool } from './host.js';
@@ -42,16 +42,55 @@ const invalid = (msg: string): SandboxDriverError => new SandboxDriverError('inv
  * crash), no blocks reserved for root, no reserved resize blocks, and inode tables marked zeroed (a fresh sparse
  * file reads as zeros), so the kernel has no lazy-init work to do after the mount. `lost+found` is removed: the
  * sandbox uid could not read it and tools that walk the workspace would report it. On failure nothing is left.
+ * `formatted` is an image made ahead by `formatImage` with the same size; it is moved into place (and gone after).
  */
-export async function createWorkspaceDisk(o: WorkspaceDiskOptions): Promise<void> {
+export async function createWorkspaceDisk(o: WorkspaceDiskOptions, formatted?: string): Promise<void> {
   if (!isAbsolute(o.image) || !isAbsolute(o.mountPoint)) throw invalid('workspace disk paths must be absolute');
-  if (!Number.isInteger(o.sizeMib) || o.sizeMib < DISK_MIB_MIN || o.sizeMib > DISK_MIB_MAX)
-    throw invalid(`diskMib must be an integer from ${DISK_MIB_MIN} to ${DISK_MIB_MAX}, got ${o.sizeMib}`);
-  const bytes = o.sizeMib * 1024 * 1024;
-  await checkFreeSpace(dirname(o.image), bytes, o.sizeMib);
-  const fh = await open(o.image, 'wx', 0o600);
+  checkSize(o.sizeMib);
+  await checkFreeSpace(dirname(o.image), o.sizeMib * 1024 * 1024, o.sizeMib);
+  if (!(formatted !== undefined && (await moveInto(formatted, o.image)))) await formatImage(o.image, o.sizeMib);
   try {
-    await fh.truncate(bytes);
+    await runTool('mount', ['-t', 'ext4', '-o', 'loop,nosuid,nodev', o.image, o.mountPoint]);
+    await rmdir(`${o.mountPoint}/lost+found`);
+    await chown(o.mountPoint, o.uid, o.gid);
+    await chmod(o.mountPoint, o.mode ?? 0o700);
+  } catch (err) {
+    await removeWorkspaceDisk(o).catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * Moves an image made ahead into place; false when it cannot be used (gone, another filesystem), so the caller
+ * formats one instead. link + unlink rather than rename: an existing image is never replaced (EEXIST is thrown).
+ */
+async function moveInto(formatted: string, image: string): Promise<boolean> {
+  try {
+    await link(formatted, image);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw err;
+    return false;
+  }
+  await unlink(formatted).catch(() => undefined); // else its owner deletes it
+  return true;
+}
+
+function checkSize(sizeMib: number): void {
+  if (!Number.isInteger(sizeMib) || sizeMib < DISK_MIB_MIN || sizeMib > DISK_MIB_MAX)
+    throw invalid(`diskMib must be an integer from ${DISK_MIB_MIN} to ${DISK_MIB_MAX}, got ${sizeMib}`);
+}
+
+/**
+ * Creates `image` (which must not exist) as a sparse file of `sizeMib` and formats it (see createWorkspaceDisk).
+ * The filesystem's root is root's: the owner is set at mount time, so an image made ahead (`FormattedImagePool`)
+ * serves any sandbox. On failure the image is removed.
+ */
+export async function formatImage(image: string, sizeMib: number): Promise<void> {
+  if (!isAbsolute(image)) throw invalid('workspace disk paths must be absolute');
+  checkSize(sizeMib);
+  const fh = await open(image, 'wx', 0o600);
+  try {
+    await fh.truncate(sizeMib * 1024 * 1024);
   } finally {
     await fh.close();
   }
@@ -66,15 +105,11 @@ export async function createWorkspaceDisk(o: WorkspaceDiskOptions): Promise<void
       '-O',
       '^has_journal,^resize_inode',
       '-E',
-      `root_owner=${o.uid}:${o.gid}`,
-      o.image,
+      'root_owner=0:0',
+      image,
     ]);
-    await runTool('mount', ['-t', 'ext4', '-o', 'loop,nosuid,nodev', o.image, o.mountPoint]);
-    await rmdir(`${o.mountPoint}/lost+found`);
-    await chown(o.mountPoint, o.uid, o.gid);
-    await chmod(o.mountPoint, o.mode ?? 0o700);
   } catch (err) {
-    await removeWorkspaceDisk(o).catch(() => undefined);
+    await rm(image, { force: true });
     throw err;
   }
 }
