@@ -67,7 +67,11 @@ function rawBwrap(): Promise<number> {
   });
 }
 
-export async function benchSandboxStart(n: number): Promise<object[]> {
+/**
+ * B1, and with `diskMib` also B1d: the same start with and without a workspace disk quota of that size (a sparse
+ * image, mkfs.ext4 and a loop mount on the create path), interleaved; the ratio is the quota's cost.
+ */
+export async function benchSandboxStart(n: number, diskMib?: number): Promise<object[]> {
   const dataDir = mkdtempSync(join(tmpdir(), 'b1-'));
   chmodSync(dataDir, 0o711); // as berthd makes its data dir
 
@@ -110,10 +114,10 @@ export async function benchSandboxStart(n: number): Promise<object[]> {
   // As berthd does at start-up: one launcher is pre-placed in its cgroup (refilled after each create).
   await driver.warmUp();
   const settle = () => new Promise((r) => setTimeout(r, 150));
-  const berth = async (): Promise<number> => {
+  const berth = async (resources: { diskMib?: number } = {}): Promise<number> => {
     const rt = new SessionRuntime(newId('session'), newId('sandbox'), 'x', runConfig, { policy }, deps, callbacks);
     const t0 = performance.now();
-    await rt.start({});
+    await rt.start(resources);
     const ms = performance.now() - t0;
     await rt.destroy();
     await settle();
@@ -125,8 +129,8 @@ export async function benchSandboxStart(n: number): Promise<object[]> {
     return ms;
   };
   try {
-    const [b, r] = await interleave(n, 2, berth, raw);
-    return [
+    const [b, r] = await interleave(n, 2, () => berth(), raw);
+    const out = [
       report({
         id: 'B1',
         title: 'sandbox create → runner ready',
@@ -135,6 +139,23 @@ export async function benchSandboxStart(n: number): Promise<object[]> {
         target: 1.5,
       }),
     ];
+    if (diskMib === undefined) return out;
+    const [withDisk, without] = await interleave(
+      n,
+      2,
+      () => berth({ diskMib }),
+      () => berth(),
+    );
+    out.push(
+      report({
+        id: 'B1d',
+        title: `sandbox create → runner ready, with vs without a ${diskMib} MiB disk quota`,
+        berth: { name: `SessionRuntime.start({ diskMib: ${diskMib} })`, samples: withDisk },
+        baseline: { name: 'SessionRuntime.start({})', samples: without },
+        target: 1.5,
+      }),
+    );
+    return out;
   } finally {
     await driver.close();
     await gateway.close();

@@ -4,14 +4,20 @@ import { benchTurns } from './turns.js';
 
 /**
  * Runs the benchmarks side by side and reports ratios (docs/benchmarks.md).
- * Usage: npm run bench [-- b1|turns] [-- --n N]
+ * Usage: npm run bench [-- b1|turns] [-- --n N] [-- --disk-mib M (B1d's quota, default 5120; 0 skips B1d)]
  */
 const args = process.argv.slice(2);
 const nIdx = args.indexOf('--n');
 const n = nIdx >= 0 ? Number(args[nIdx + 1]) : 20;
 const only = args.find((a) => a === 'b1' || a === 'turns');
+const diskIdx = args.indexOf('--disk-mib');
+const diskMib = diskIdx >= 0 ? Number(args[diskIdx + 1]) : 5120;
 if (!Number.isInteger(n) || n < 3) {
   console.error('--n must be an integer >= 3');
+  process.exit(2);
+}
+if (!Number.isInteger(diskMib) || diskMib < 0) {
+  console.error('--disk-mib must be an integer >= 0 (0 skips B1d)');
   process.exit(2);
 }
 if (process.getuid?.() !== 0) {
@@ -19,6 +25,6 @@ if (process.getuid?.() !== 0) {
   process.exit(2);
 }
 const records: object[] = [];
-if (!only || only === 'b1') records.push(...(await benchSandboxStart(n)));
+if (!only || only === 'b1') records.push(...(await benchSandboxStart(n, diskMib > 0 ? diskMib : undefined)));
 if (!only || only === 'turns') records.push(...(await benchTurns(Math.max(3, Math.round(n / 2)))));
 writeResults('bench', records);

@@ -88,6 +88,7 @@ describe.skipIf(e2eSkipReason() !== false)('the berth CLI against a running bert
     for (const check of [
       'node',
       'sandbox (bwrap, user namespaces, cgroups)',
+      'disk quota (loop devices, e2fsprogs)',
       'claude CLI binary',
       'runner bundle',
       'data dir',

@@ -91,11 +91,11 @@ describe.skipIf(e2eSkipReason() !== false)('sandbox resource limits from the env
     const env = (await t.client.beta.environments.create({ name: 'defaults' })) as unknown as {
       berth: { resources: object };
     };
-    expect(env.berth.resources).toEqual({ memory_mib: 1024, cpus: 1, pids: 512 });
+    expect(env.berth.resources).toEqual({ memory_mib: 1024, cpus: 1, pids: 512, disk_mib: 5120 });
     const before = (await t.client.beta.environments.list({ limit: 100 })).data.length;
     await expect(
-      t.client.post('/v1/environments', { body: { name: 'disk', berth: { resources: { disk_mib: 5120 } } } }),
-    ).rejects.toMatchObject({ status: 400, error: { error: { details: { error_code: 'unsupported_feature' } } } });
+      t.client.post('/v1/environments', { body: { name: 'disk', berth: { resources: { disk_mib: 2_000_000 } } } }),
+    ).rejects.toMatchObject({ status: 400 });
     await expect(
       t.client.post('/v1/environments', { body: { name: 'tiny', berth: { resources: { memory_mib: 1 } } } }),
     ).rejects.toMatchObject({ status: 400 });
@@ -110,11 +110,11 @@ describe.skipIf(e2eSkipReason() !== false)('sandbox resource limits from the env
     const s = (await t.client.post('/v1/sessions', {
       body: { agent: agentId, environment_id: env.id, berth: { resources: { pids: 128 } } },
     })) as { id: string; berth: { resources: object } };
-    expect(s.berth.resources).toEqual({ memory_mib: 700, cpus: 0.5, pids: 128 });
+    expect(s.berth.resources).toEqual({ memory_mib: 700, cpus: 0.5, pids: 128, disk_mib: 5120 });
     const before = (await t.client.beta.sessions.list({ limit: 100 })).data.length;
     await expect(
       t.client.post('/v1/sessions', {
-        body: { agent: agentId, environment_id: env.id, berth: { resources: { disk_mib: 100 } } },
+        body: { agent: agentId, environment_id: env.id, berth: { resources: { disk_mib: 10 } } },
       }),
     ).rejects.toMatchObject({ status: 400 });
     expect((await t.client.beta.sessions.list({ limit: 100 })).data.length).toBe(before);
@@ -151,6 +151,7 @@ describe.skipIf(e2eSkipReason() !== false)('sandbox resource limits from the env
       memory_mib: 800,
       cpus: 0.5,
       pids: 256,
+      disk_mib: 5120,
     });
 
     const events = (await collectTurn(t.client, session.id, () =>

@@ -52,6 +52,16 @@ export async function doctor(config: BerthConfig): Promise<Check[]> {
     problems.length === 0,
     problems.length ? problems.join('\n      ') : 'usable',
   );
+  // With a default quota, every environment needs one: a host that cannot make disks would refuse them all.
+  const disks = driver.capabilities.diskLimit;
+  add(
+    'disk quota (loop devices, e2fsprogs)',
+    disks || config.defaultDiskMib === 0,
+    disks
+      ? `usable (default ${config.defaultDiskMib === 0 ? 'none' : `${config.defaultDiskMib} MiB`})`
+      : 'this host cannot make workspace disks (needs root, /dev/loop-control, mkfs.ext4, mount); ' +
+          (config.defaultDiskMib === 0 ? 'quotas will be refused' : 'install e2fsprogs or set --default-disk-mib 0'),
+  );
 
   try {
     const require = createRequire(import.meta.url);

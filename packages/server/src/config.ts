@@ -112,6 +112,17 @@ export const CONFIG_FIELDS = {
       .default(512)
       .describe('Task (pids) limit of a sandbox whose environment sets none.'),
   },
+  defaultDiskMib: {
+    env: 'BERTH_DEFAULT_DISK_MIB',
+    schema: z.coerce
+      .number()
+      .int()
+      .refine((v) => v === 0 || (v >= 64 && v <= 1_048_576), 'must be 0 (no default quota) or 64 to 1048576 MiB')
+      .default(5120)
+      .describe(
+        'Disk quota (workspace + home, a loop-mounted ext4 image) of a sandbox whose environment sets none (MiB); 0: none.',
+      ),
+  },
   sandboxCaFile: {
     env: 'BERTH_SANDBOX_CA_FILE',
     schema: z

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import type { BerthConfig } from './config.js';
+import { DISK_MIB_MAX, DISK_MIB_MIN } from './drivers/disk/index.js';
 import type { DriverCapabilities, SandboxResources } from './drivers/driver.js';
 import { ApiError } from './errors.js';
 import type { JsonObject } from './store/store.js';
@@ -11,7 +13,12 @@ export const ResourcesSchema = z.strictObject({
   memory_mib: z.number().int().min(64, 'memory_mib must be at least 64').max(1_048_576).optional(),
   cpus: z.number().min(0.01).max(256).optional(),
   pids: z.number().int().min(32, 'pids must be at least 32').max(4_194_304).optional(),
-  disk_mib: z.number().int().min(16).max(16_777_216).optional(),
+  disk_mib: z
+    .number()
+    .int()
+    .min(DISK_MIB_MIN, `disk_mib must be at least ${DISK_MIB_MIN}`)
+    .max(DISK_MIB_MAX, `disk_mib must be at most ${DISK_MIB_MAX} (1 TiB)`)
+    .optional(),
 });
 export type Resources = z.infer<typeof ResourcesSchema>;
 
@@ -20,6 +27,13 @@ export interface ResourceDefaults {
   memoryMib: number;
   cpus: number;
   pids: number;
+  /** 0: no default disk quota. */
+  diskMib: number;
+}
+
+/** The defaults from berthd's config. */
+export function resourceDefaults(c: BerthConfig): ResourceDefaults {
+  return { memoryMib: c.defaultMemoryMib, cpus: c.defaultCpus, pids: c.defaultPids, diskMib: c.defaultDiskMib };
 }
 
 /**
@@ -31,14 +45,20 @@ export function resolveResources(r: Resources | undefined, d: ResourceDefaults, 
     cpus: r?.cpus ?? d.cpus,
     pids: r?.pids ?? d.pids,
   };
-  if (r?.disk_mib !== undefined) out.disk_mib = r.disk_mib;
-  const refuse = (field: string, why: string) => {
-    throw new ApiError(
-      'unsupported_feature',
-      `berth.resources.${field} cannot be enforced: ${why} Remove it, or use a driver that can.`,
-    );
+  const disk = r?.disk_mib ?? (d.diskMib > 0 ? d.diskMib : undefined);
+  if (disk !== undefined) out.disk_mib = disk;
+  const refuse = (field: string, why: string, next = 'Remove it, or use a driver that can.') => {
+    throw new ApiError('unsupported_feature', `berth.resources.${field} cannot be enforced: ${why} ${next}`);
   };
-  if (out.disk_mib !== undefined && !caps.diskLimit) refuse('disk_mib', 'this build has no workspace disk quota yet.');
+  const noDisks = 'this host cannot make workspace disks (they need root, loop devices and e2fsprogs).';
+  if (disk !== undefined && !caps.diskLimit)
+    refuse(
+      'disk_mib',
+      noDisks,
+      r?.disk_mib === undefined
+        ? 'It is the server default: the operator can start berthd with --default-disk-mib 0.'
+        : undefined,
+    );
   if (!caps.memoryLimit) refuse('memory_mib', "the host's cgroups have no memory controller.");
   if (!caps.cpuLimit) refuse('cpus', "the host's cgroups have no cpu controller.");
   if (!caps.pidsLimit) refuse('pids', "the host's cgroups have no pids controller.");

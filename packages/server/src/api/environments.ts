@@ -6,7 +6,7 @@ import { ListQuerySchema, MetadataPatchSchema, MetadataSchema, checkId, patchMet
 import type { RouteModule } from './context.js';
 import { parseInput } from './validate.js';
 import { HostRuleError, parseHostRule } from '../egress/hosts.js';
-import { ResourcesSchema, resolveResources, type Resources } from '../resources.js';
+import { ResourcesSchema, resolveResources, resourceDefaults, type Resources } from '../resources.js';
 
 /** Environment config (§4): stored faithfully; networking is enforced by the egress proxy (egress/). */
 
@@ -123,7 +123,7 @@ const IdParams = z.object({ id: z.string() });
 
 /** environments: create, retrieve, update, list, delete, archive. */
 export const environmentRoutes: RouteModule = (app, { store, clock, config, driverCapabilities }) => {
-  const defaults = { memoryMib: config.defaultMemoryMib, cpus: config.defaultCpus, pids: config.defaultPids };
+  const defaults = resourceDefaults(config);
   const resources = (r: Resources | undefined) => resolveResources(r, defaults, driverCapabilities);
   const load = async (id: string) => {
     checkId('environment', 'env_', id);

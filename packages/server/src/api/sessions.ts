@@ -10,7 +10,7 @@ import type { RouteModule } from './context.js';
 import { SessionCreateSchema, SessionListQuerySchema, SessionUpdateSchema } from './sessions-schema.js';
 import { checkToolRefs, resolveSkills, resolveTools, McpServersSchema, ToolsSchema } from './tools.js';
 import { parseInput } from './validate.js';
-import { ResourcesSchema, resolveResources } from '../resources.js';
+import { ResourcesSchema, resolveResources, resourceDefaults } from '../resources.js';
 
 /** The wire form of a session (§2 Session), with usage from the gateway's ledger. */
 export function serializeSession(s: SessionRecord, u: UsageTotals, service: SessionService): object {
@@ -81,7 +81,7 @@ const IdParams = z.object({ id: z.string() });
 
 /** sessions: create, retrieve, update, list, delete, archive. */
 export const sessionRoutes: RouteModule = (app, { store, sessions, eventLog, clock, config, driverCapabilities }) => {
-  const defaults = { memoryMib: config.defaultMemoryMib, cpus: config.defaultCpus, pids: config.defaultPids };
+  const defaults = resourceDefaults(config);
   const load = async (id: string) => {
     checkId('session', 'sesn_', id);
     return sessions.load(id);

@@ -1,9 +1,10 @@
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { open, readdir, type FileHandle } from 'node:fs/promises';
+import { open, readdir, rm, type FileHandle } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { isId } from '@berth/protocol';
+import { FormattedImagePool, removeWorkspaceDisk, workspaceDiskUnsupported } from '../disk/index.js';
 import { createCgroupManagerSync, UnavailableCgroupManager, type CgroupManager } from '../cgroups/index.js';
 import type {
   DestroyOptions,
@@ -20,6 +21,7 @@ import { envPayload, type SandboxSources } from './argv.js';
 import { checkHost } from './check.js';
 import {
   createSandboxDir,
+  diskPaths,
   grantRunDir,
   makeOwnedDirs,
   removeSandboxDirs,
@@ -27,6 +29,7 @@ import {
   type SandboxPaths,
 } from './fsprep.js';
 import { discoverHost, type Host } from './discover.js';
+import { sweepUnrecordedDisks } from './disks.js';
 import { traversable } from './host.js';
 import { launchDirect } from './direct.js';
 import type { Launched } from './launcher.js';
@@ -35,7 +38,7 @@ import { readRecord, writeRecord, type SandboxRecord } from './record.js';
 import { asDriverError, closeQuietly, infoOf } from './util.js';
 import { fitsPool, startPooled } from './claim.js';
 import { LauncherPool, sweepPoolGroups } from './pool.js';
-import { checkResources, resolveSpecDir, validateSpec } from './spec.js';
+import { checkResources, diskOf, resolveSpecDir, validateSpec } from './spec.js';
 import { DEFAULT_UID_RANGE, UidAllocator, type UidRange } from './uids.js';
 
 /** Everything the bwrap driver depends on, injected by the composition root. */
@@ -63,6 +66,16 @@ export interface BwrapDriverOptions {
    * the constructor. Default 1; 0 disables.
    */
   launcherPool?: number;
+  /**
+   * Keep one workspace disk image formatted ahead, of the size last asked for, so creates with a disk skip mkfs.
+   * Default true (when workspace disks are available).
+   */
+  diskImagePool?: boolean;
+  /**
+   * Whether `resources.diskMib` is honoured with a loop-mounted ext4 image per workspace (see ../disk/). Default:
+   * when this host can (root, loop devices, e2fsprogs); false declares `diskLimit: false`, so quotas are refused.
+   */
+  workspaceDisks?: boolean;
 }
 
 /**
@@ -85,6 +98,9 @@ export class BwrapDriver implements SandboxDriver {
   /** Launchers started by this process, so destroy() can wait until they are reaped. */
   readonly #children = new Map<string, ChildProcess>();
   readonly #pool: LauncherPool | undefined;
+  /** Why this driver cannot make workspace disks, or undefined when it can. */
+  readonly #noDisks: string | undefined;
+  readonly #images: FormattedImagePool | undefined;
 
   constructor(opts: BwrapDriverOptions) {
     if (!isAbsolute(opts.sandboxesDir))
@@ -95,13 +111,18 @@ export class BwrapDriver implements SandboxDriver {
     this.#cgroups = opts.cgroups ?? defaultCgroups();
     this.#uids = new UidAllocator(opts.uidRange ?? DEFAULT_UID_RANGE);
     const can = this.#cgroups.enforceable;
+    this.#noDisks = opts.workspaceDisks === false ? 'workspace disks are turned off' : workspaceDiskUnsupported();
     this.capabilities = {
       memoryLimit: can.has('memory'),
       cpuLimit: can.has('cpu'),
       pidsLimit: can.has('pids'),
-      diskLimit: false,
+      diskLimit: this.#noDisks === undefined,
       survivesRestart: true,
     };
+    this.#images =
+      this.#noDisks === undefined && opts.diskImagePool !== false
+        ? new FormattedImagePool(join(this.#dir, DISK_POOL_DIR), this.#log)
+        : undefined;
     const size = opts.launcherPool ?? 1;
     if (!Number.isInteger(size) || size < 0)
       throw new SandboxDriverError('invalid_spec', `launcherPool must be an integer >= 0, got ${size}`);
@@ -135,7 +156,7 @@ export class BwrapDriver implements SandboxDriver {
 
   async create(spec: SandboxSpec): Promise<SandboxInfo> {
     validateSpec(spec);
-    checkResources(spec.resources, this.capabilities);
+    checkResources(spec.resources, this.capabilities, this.#noDisks);
     return this.#withLock(spec.id, () => this.#create(spec));
   }
 
@@ -150,17 +171,19 @@ export class BwrapDriver implements SandboxDriver {
    * afterwards, without the pool.
    */
   async close(): Promise<void> {
-    await this.#pool?.close();
+    await Promise.all([this.#pool?.close(), this.#images?.close()]);
   }
 
   /** A pooled launcher when one is ready and fits, else the direct path; either way the pool is topped up after. */
   async #create(spec: SandboxSpec): Promise<SandboxInfo> {
     const host = await this.#init();
     const entry = fitsPool(spec) ? this.#pool?.take() : undefined;
+    const { diskMib } = spec.resources;
+    const formatted = diskMib === undefined ? undefined : this.#images?.take(diskMib);
     try {
       if (entry !== undefined) {
         const ctx = { sandboxesDir: this.#dir, host, cgroups: this.#cgroups, pool: this.#pool!, log: this.#log };
-        const record = await startPooled(ctx, spec, entry).catch((err: unknown) => {
+        const record = await startPooled(ctx, spec, entry, formatted).catch((err: unknown) => {
           throw asDriverError(err, `creating sandbox ${spec.id} failed`);
         });
         if (record !== undefined) {
@@ -169,9 +192,12 @@ export class BwrapDriver implements SandboxDriver {
           return infoOf(record, 'running');
         }
       }
-      return await this.#createDirect(host, spec);
+      return await this.#createDirect(host, spec, formatted);
     } finally {
+      // A used image was moved into the sandbox; one left unused (a failure before the disk was made) goes.
+      if (formatted !== undefined) await rm(formatted, { force: true }).catch(() => undefined);
       this.#pool?.fill();
+      this.#images?.fill();
     }
   }
 
@@ -181,9 +207,9 @@ export class BwrapDriver implements SandboxDriver {
    * and home, and the runDir grant are prepared concurrently; all of them finish before the gate opens. Moving the
    * launcher into the cgroup costs one RCU grace period in the kernel (~5 ms), overlapped with the record write.
    */
-  async #createDirect(host: Host, spec: SandboxSpec): Promise<SandboxInfo> {
+  async #createDirect(host: Host, spec: SandboxSpec, formatted?: string): Promise<SandboxInfo> {
     const uid = this.#uids.allocate();
-    const paths = sandboxPaths(this.#dir, spec.id);
+    const paths = sandboxPaths(this.#dir, spec.id, spec.resources.diskMib !== undefined);
     const made = { dir: false, cgroup: false };
     let launched: Launched | undefined;
     let pending: Promise<unknown> = Promise.resolve();
@@ -198,7 +224,7 @@ export class BwrapDriver implements SandboxDriver {
       const direct = Promise.all([installDir, runDir].map((d) => traversable(d, uid, uid)));
       const prepared = Promise.all([
         this.#cgroups.create(spec.id, spec.resources).then(() => (made.cgroup = true)),
-        makeOwnedDirs(paths, uid, uid),
+        makeOwnedDirs(paths, uid, uid, diskOf(spec, formatted)),
         grantRunDir(runDir, uid),
       ]);
       // Every task settles before a rollback, so nothing is still being created while it is being removed.
@@ -297,9 +323,12 @@ export class BwrapDriver implements SandboxDriver {
         if (child && child.exitCode === null && child.signalCode === null)
           await Promise.race([once(child, 'exit'), sleep(this.#killTimeout)]);
         await group.remove();
-        const unmounted = await unmountUnder(paths.dir);
+        // The disk goes only once no process can hold it; a kept workspace stays mounted where it was.
+        const keep = opts.keepWorkspace === true;
+        if (!keep) await removeWorkspaceDisk(diskPaths(paths));
+        const unmounted = await unmountUnder(paths.dir, keep ? [diskPaths(paths).mountPoint] : []);
         if (unmounted.length > 0) this.#log.warn({ sandbox: id, unmounted }, 'removed host mounts under a sandbox dir');
-        await removeSandboxDirs(paths, opts.keepWorkspace === true);
+        await removeSandboxDirs(paths, keep);
       } catch (err) {
         throw asDriverError(err, `destroying sandbox ${id} failed`);
       }
@@ -367,6 +396,8 @@ export class BwrapDriver implements SandboxDriver {
     });
     // Re-adoption after a restart: uids of sandboxes already on disk are not handed out again.
     for (const s of await this.list()) this.#uids.reserve(s.hostUid);
+    await sweepUnrecordedDisks(this.#dir, this.#log);
+    await this.#images?.clear(); // images formatted ahead by an earlier berthd
     if (!host.baseTraversable)
       this.#log.info({ sandboxesDir: this.#dir }, 'sandbox paths are not traversable by sandbox uids: staging mounts');
     return host;
@@ -384,6 +415,9 @@ export class BwrapDriver implements SandboxDriver {
     }
   }
 }
+
+/** Directory (inside sandboxesDir, not a sandbox id) of the workspace disk images formatted ahead. */
+const DISK_POOL_DIR = '.disk-pool';
 
 /** The host's cgroups; when there are none, a stand-in whose check() says so (create() then fails with the reason). */
 function defaultCgroups(): CgroupManager {

@@ -32,7 +32,7 @@ describe.skipIf(skip !== false)(`bwrap driver specifics${skip ? ` (skipped: ${sk
     const dut = await makeDriver(true);
     disposers.push(() => dut.cleanup());
     expect(await dut.driver.check()).toEqual([]);
-    expect(dut.driver.capabilities).toMatchObject({ diskLimit: false, survivesRestart: true });
+    expect(dut.driver.capabilities).toMatchObject({ diskLimit: true, survivesRestart: true });
   });
 
   it('reports an OOM kill through the cgroup', async () => {

@@ -15,7 +15,7 @@ import {
 import { traversable } from './host.js';
 import type { LauncherPool, PoolEntry } from './pool.js';
 import { writeRecord, type SandboxRecord } from './record.js';
-import { resolveSpecDir } from './spec.js';
+import { diskOf, resolveSpecDir } from './spec.js';
 
 /** What starting a sandbox on a pooled launcher needs from the driver. */
 export interface ClaimContext {
@@ -53,9 +53,10 @@ export async function startPooled(
   ctx: ClaimContext,
   spec: SandboxSpec,
   entry: PoolEntry,
+  formatted?: string,
 ): Promise<SandboxRecord | undefined> {
   const { uid } = entry;
-  const paths = sandboxPaths(ctx.sandboxesDir, spec.id);
+  const paths = sandboxPaths(ctx.sandboxesDir, spec.id, spec.resources.diskMib !== undefined);
   let madeDir = false;
   let touched = false;
   try {
@@ -73,7 +74,7 @@ export async function startPooled(
     touched = true;
     await allOrThrow([
       ctx.cgroups.limit(entry.cgroup, spec.resources),
-      makeOwnedDirs(paths, uid, uid),
+      makeOwnedDirs(paths, uid, uid, diskOf(spec, formatted)),
       grantRunDir(runDir, uid),
       createLogFile(paths.logFile, uid),
     ]);

@@ -1,10 +1,15 @@
 import { chmod, chown, lstat, mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { createWorkspaceDisk, removeWorkspaceDisk, type WorkspaceDiskPaths } from '../disk/index.js';
 import { SandboxDriverError } from '../errors.js';
 import { identityFiles } from './argv.js';
 import { RECORD_FILE } from './record.js';
 
-/** The host side of one sandbox: `<sandboxesDir>/<id>/{workspace,home,runner.log,sandbox.json}`. */
+/**
+ * The host side of one sandbox: `<sandboxesDir>/<id>/{workspace,home,runner.log,sandbox.json}`. With a disk quota,
+ * workspace and home live on the sandbox's own filesystem instead, `disk.img` mounted on `disk/`:
+ * `<id>/disk/{workspace,home}`, so the quota bounds everything the sandbox can write to the host's disk.
+ */
 export interface SandboxPaths {
   dir: string;
   workspace: string;
@@ -12,10 +17,25 @@ export interface SandboxPaths {
   logFile: string;
 }
 
-export function sandboxPaths(sandboxesDir: string, id: string): SandboxPaths {
+export function sandboxPaths(sandboxesDir: string, id: string, withDisk = false): SandboxPaths {
   const dir = join(sandboxesDir, id);
-  return { dir, workspace: join(dir, 'workspace'), home: join(dir, 'home'), logFile: join(dir, 'runner.log') };
+  const data = withDisk ? join(dir, DISK_DIR) : dir;
+  return { dir, workspace: join(data, 'workspace'), home: join(data, 'home'), logFile: join(dir, 'runner.log') };
 }
+
+/** Mount point of a sandbox's disk, inside its directory. */
+const DISK_DIR = 'disk';
+
+/** A sandbox's disk (whether or not it has one: the paths are fixed, so cleanup needs no record). */
+export function diskPaths(paths: SandboxPaths): WorkspaceDiskPaths {
+  return { image: join(paths.dir, 'disk.img'), mountPoint: join(paths.dir, DISK_DIR) };
+}
+
+/**
+ * Written into a sandbox directory whose workspace destroy() kept (its record is removed), so the start-up sweep
+ * of half-created sandboxes (`sweepUnrecordedDisks`) leaves that workspace's disk mounted.
+ */
+export const KEPT_FILE = 'workspace.kept';
 
 /** Name of the directory (inside sandboxesDir) holding the synthetic passwd and group every sandbox binds. */
 export const IDENTITY_DIR = '.identity';
@@ -60,12 +80,26 @@ export async function createSandboxDir(paths: SandboxPaths): Promise<void> {
   await chmod(paths.dir, 0o711);
 }
 
-/** Creates workspace and home, owned by the sandbox's host uid, 0700: no other sandbox uid can read them. */
-export async function makeOwnedDirs(paths: SandboxPaths, uid: number, gid: number): Promise<void> {
+/**
+ * Creates workspace and home, owned by the sandbox's host uid, 0700: no other sandbox uid can read them. With
+ * `disk`, they are made on a loop-mounted filesystem of that size (`../disk/`; `formatted`: an image made ahead)
+ * whose root is root's, 0711 like the sandbox directory (`paths` must then come from `sandboxPaths(…, true)`).
+ */
+export async function makeOwnedDirs(
+  paths: SandboxPaths,
+  uid: number,
+  gid: number,
+  disk?: { sizeMib: number; formatted?: string | undefined },
+): Promise<void> {
   const owned = async (d: string): Promise<void> => {
     await mkdir(d, { mode: 0o700 });
     await chown(d, uid, gid);
   };
+  if (disk !== undefined) {
+    const at = diskPaths(paths);
+    await mkdir(at.mountPoint, { mode: 0o711 });
+    await createWorkspaceDisk({ ...at, sizeMib: disk.sizeMib, uid: 0, gid: 0, mode: 0o711 }, disk.formatted);
+  }
   await Promise.all([owned(paths.workspace), owned(paths.home)]);
 }
 
@@ -102,13 +136,23 @@ export async function grantRunDir(runDir: string, gid: number): Promise<void> {
   );
 }
 
-/** Removes what destroy() removes: everything, or everything but the workspace. Idempotent. */
+/**
+ * Removes what destroy() removes: everything, or everything but the workspace (and its disk, which stays mounted
+ * so the files are where they were). Idempotent; either layout (with or without a disk) is handled.
+ */
 export async function removeSandboxDirs(paths: SandboxPaths, keepWorkspace: boolean): Promise<void> {
   if (!keepWorkspace) {
+    // Unmounted first: rm would otherwise empty the mounted filesystem and then fail on its mount point.
+    await removeWorkspaceDisk(diskPaths(paths));
     await rm(paths.dir, { recursive: true, force: true });
     return;
   }
-  await Promise.all([rm(paths.home, { recursive: true, force: true }), rm(paths.logFile, { force: true })]);
+  await writeFile(join(paths.dir, KEPT_FILE), '', { mode: 0o600 });
+  const homes = [
+    sandboxPaths(dirname(paths.dir), basename(paths.dir), false),
+    sandboxPaths(dirname(paths.dir), basename(paths.dir), true),
+  ].map((p) => p.home);
+  await Promise.all([...homes.map((h) => rm(h, { recursive: true, force: true })), rm(paths.logFile, { force: true })]);
   // The record goes last: a crash half-way leaves a record, so a later destroy() still finds the sandbox.
   await rm(join(paths.dir, RECORD_FILE), { force: true });
 }

@@ -22,12 +22,14 @@ export function mountPointsUnder(mountinfo: string, dir: string): string[] {
 }
 
 /**
- * Detaches every host mount at or below `dir`. bwrap only mounts inside the sandbox's own mount namespace, so
- * normally there is none; this is the check that it stays that way (and the repair if something else mounted there).
- * Returns what was unmounted.
+ * Detaches every host mount at or below `dir` but those at `keep` (a kept workspace disk). bwrap only mounts inside
+ * the sandbox's own mount namespace, and the workspace disk is removed before this runs, so normally there is none;
+ * this is the check that it stays that way (and the repair if something else mounted there). Returns what was
+ * unmounted.
  */
-export async function unmountUnder(dir: string): Promise<string[]> {
-  const found = mountPointsUnder(await readFile('/proc/self/mountinfo', 'utf8'), dir);
+export async function unmountUnder(dir: string, keep: readonly string[] = []): Promise<string[]> {
+  const all = mountPointsUnder(await readFile('/proc/self/mountinfo', 'utf8'), dir);
+  const found = all.filter((mp) => !keep.includes(mp));
   if (found.length === 0) return found;
   const umount = (await resolveBinary('umount')) ?? '/bin/umount';
   for (const mp of found) await run(umount, ['-l', mp]);

@@ -59,7 +59,11 @@ describe('spec validation', () => {
   });
 
   it('refuses what it cannot enforce as unsupported_resource, and nonsense as invalid_spec', () => {
-    expect(code(() => checkResources({ diskMib: 10 }, caps))).toBe('unsupported_resource');
+    expect(code(() => checkResources({ diskMib: 100 }, caps))).toBe('unsupported_resource');
+    expect(() => checkResources({ diskMib: 100 }, caps, 'no loop here')).toThrow(/no loop here/);
+    expect(code(() => checkResources({ diskMib: 100 }, { ...caps, diskLimit: true }))).toBeUndefined();
+    for (const diskMib of [10, 63, 64.5, 2_000_000, Number.NaN])
+      expect(code(() => checkResources({ diskMib }, { ...caps, diskLimit: true }))).toBe('invalid_spec');
     expect(code(() => checkResources({ pids: 10 }, caps))).toBe('unsupported_resource');
     expect(code(() => checkResources({ memoryMib: 0 }, caps))).toBe('invalid_spec');
     expect(code(() => checkResources({ cpus: Number.NaN }, caps))).toBe('invalid_spec');

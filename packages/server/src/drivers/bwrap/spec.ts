@@ -2,6 +2,7 @@ import { realpath, stat } from 'node:fs/promises';
 import { isAbsolute, normalize, sep } from 'node:path';
 import { isId } from '@berth/protocol';
 import type { DriverCapabilities, SandboxResources, SandboxSpec } from '../driver.js';
+import { DISK_MIB_MAX, DISK_MIB_MIN } from '../disk/index.js';
 import { SandboxDriverError } from '../errors.js';
 
 const invalid = (msg: string): SandboxDriverError => new SandboxDriverError('invalid_spec', msg);
@@ -42,17 +43,20 @@ export function validateSpec(spec: SandboxSpec): void {
 }
 
 /**
- * Refuses resources this driver cannot enforce, before any work is done: a disk quota (not implemented by bwrap)
- * or a limit whose cgroup controller is missing on this host. Never degrades silently.
+ * Refuses resources this driver cannot enforce, before any work is done: a disk quota on a host without loop
+ * devices (`noDisks` says why) or a limit whose cgroup controller is missing on this host. Never degrades silently.
  */
-export function checkResources(r: SandboxResources, caps: DriverCapabilities): void {
+export function checkResources(r: SandboxResources, caps: DriverCapabilities, noDisks?: string): void {
   if (typeof r !== 'object' || r === null) throw invalid('resources must be an object');
   const unsupported = (what: string, why: string): SandboxDriverError =>
     new SandboxDriverError('unsupported_resource', `${what} cannot be enforced by the bwrap driver: ${why}`);
-  if (r.diskMib !== undefined && !caps.diskLimit)
+  const d = r.diskMib;
+  if (d !== undefined && !(Number.isInteger(d) && d >= DISK_MIB_MIN && d <= DISK_MIB_MAX))
+    throw invalid(`resources.diskMib must be an integer from ${DISK_MIB_MIN} to ${DISK_MIB_MAX}, got ${d}`);
+  if (d !== undefined && !caps.diskLimit)
     throw unsupported(
-      `resources.diskMib (${r.diskMib})`,
-      'workspace disk quotas are not implemented (capabilities.diskLimit=false); omit diskMib or use a driver that declares diskLimit',
+      `resources.diskMib (${d})`,
+      `${noDisks ?? 'no workspace disks'} (capabilities.diskLimit=false); omit diskMib or use a host or driver that declares diskLimit`,
     );
   const check = (v: number | undefined, name: string, ctl: string, ok: boolean, cap: boolean, hint: string): void => {
     if (v === undefined) return;
@@ -102,4 +106,10 @@ async function existingDir(path: string, key: string): Promise<string> {
   } catch (err) {
     throw invalid(`${key} ${path} is not an existing directory (${(err as Error).message}); create it before create()`);
   }
+}
+
+/** The disk `makeOwnedDirs` makes for a spec (with `formatted`, an image made ahead), or undefined for none. */
+export function diskOf(spec: SandboxSpec, formatted?: string): { sizeMib: number; formatted?: string } | undefined {
+  const sizeMib = spec.resources.diskMib;
+  return sizeMib === undefined ? undefined : { sizeMib, ...(formatted !== undefined ? { formatted } : {}) };
 }

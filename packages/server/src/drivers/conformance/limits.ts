@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { access, readFile, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { expect, it } from 'vitest';
@@ -76,6 +76,39 @@ export function limitTests(ctx: SuiteContext): void {
       const pids = await control(dir, 'pids.max');
       if (resources.pids !== undefined && pids !== undefined) expect(pids).toBe('50');
     }
+  });
+
+  it('stops writes past diskMib with ENOSPC in workspace and home alike, and keeps a kept workspace', async ({
+    skip,
+  }) => {
+    if (!ctx.dut.driver.capabilities.diskLimit) skip('driver declares diskLimit=false');
+    const p = await ctx.h.probe(
+      `const fill = (path) => {
+         const fd = fs.openSync(path, 'w'), mib = Buffer.alloc(1 << 20, 7);
+         let n = 0, error = null;
+         try { for (; n < 200; n++) fs.writeSync(fd, mib); } catch (e) { error = e.code; }
+         fs.closeSync(fd);
+         return { n, error };
+       };
+       const workspace = fill('/workspace/fill');
+       const home = tryDo(() => fs.writeFileSync(process.env.HOME + '/more', Buffer.alloc(4 << 20)));
+       fs.unlinkSync('/workspace/fill'); // freeing space works: the disk is usable again
+       fs.writeFileSync('/workspace/result.txt', 'after');
+       await report({ workspace, home });`,
+      { resources: { diskMib: 64 } },
+    );
+    const m = await p.next(60_000);
+    expect(m).toMatchObject({ workspace: { error: 'ENOSPC' }, home: 'error:ENOSPC' });
+    expect((m.workspace as { n: number }).n).toBeGreaterThan(40);
+    expect((m.workspace as { n: number }).n).toBeLessThan(64);
+    // Seen from the host, the workspace is a filesystem of (at most) the quota, not the host's disk.
+    const fs = await statfs(p.info.workspaceDir);
+    expect(fs.blocks * fs.bsize).toBeLessThanOrEqual(64 * 1048576);
+    await ctx.dut.driver.destroy(p.info.id, { keepWorkspace: true });
+    expect(await readFile(join(p.info.workspaceDir, 'result.txt'), 'utf8')).toBe('after');
+    await ctx.dut.driver.destroy(p.info.id);
+    await expect(access(p.info.workspaceDir)).rejects.toThrow();
+    expect((await readFile('/proc/self/mountinfo', 'utf8')).includes(p.info.id)).toBe(false);
   });
 
   it('accepts a CPU quota it declares it can enforce', async ({ skip }) => {

@@ -1,0 +1,4 @@
+export { DISK_MIB_MAX, DISK_MIB_MIN, createWorkspaceDisk, formatImage, removeWorkspaceDisk } from './quota.js';
+export type { RemovedDisk, WorkspaceDiskOptions, WorkspaceDiskPaths } from './quota.js';
+export { FormattedImagePool } from './pool.js';
+export { loopDevicesOf, mountsAt, workspaceDiskUnsupported } from './host.js';
