@@ -42,13 +42,13 @@ export function validateSpec(spec: SandboxSpec): void {
 }
 
 /**
- * Refuses resources this driver cannot enforce, before any work is done: a disk quota (not implemented by bwrap)
+ * Refuses resources a driver (bwrap, gvisor) cannot enforce, before any work is done: a disk quota (not implemented)
  * or a limit whose cgroup controller is missing on this host. Never degrades silently.
  */
-export function checkResources(r: SandboxResources, caps: DriverCapabilities): void {
+export function checkResources(r: SandboxResources, caps: DriverCapabilities, driver = 'bwrap'): void {
   if (typeof r !== 'object' || r === null) throw invalid('resources must be an object');
   const unsupported = (what: string, why: string): SandboxDriverError =>
-    new SandboxDriverError('unsupported_resource', `${what} cannot be enforced by the bwrap driver: ${why}`);
+    new SandboxDriverError('unsupported_resource', `${what} cannot be enforced by the ${driver} driver: ${why}`);
   if (r.diskMib !== undefined && !caps.diskLimit)
     throw unsupported(
       `resources.diskMib (${r.diskMib})`,
