@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import {
   BwrapDriver,
+  GvisorDriver,
   INSTALL_DIR,
   RUNNER_ENTRY,
   createCgroupManagerSync,
@@ -52,6 +53,17 @@ export async function doctor(config: BerthConfig): Promise<Check[]> {
     problems.length === 0,
     problems.length ? problems.join('\n      ') : 'usable',
   );
+  if (config.drivers.includes('gvisor')) {
+    const gvisor = new GvisorDriver({
+      sandboxesDir: join(config.dataDir, 'sandboxes-gvisor'),
+      logger: createLogger('silent'),
+      cgroups,
+      uidRange: { start: config.gvisorUidRangeStart, count: config.uidRangeCount },
+      runscPath: config.runscPath,
+    });
+    const gp = await gvisor.check();
+    add('sandbox (gvisor: runsc, ptrace platform)', gp.length === 0, gp.length ? gp.join('\n      ') : 'usable');
+  }
 
   try {
     const require = createRequire(import.meta.url);

@@ -4,7 +4,7 @@ import type { Store } from '../store/store.js';
 import type { BerthConfig } from '../config.js';
 import type { SessionService } from '../sessions/service.js';
 import type { EventLog } from '../sessions/event-log.js';
-import type { DriverCapabilities } from '../drivers/driver.js';
+import type { EnabledDrivers } from './drivers.js';
 import type { Clock } from './common.js';
 
 /** What every route module receives from the composition root. */
@@ -13,8 +13,8 @@ export interface ApiContext {
   store: Store;
   sessions: SessionService;
   eventLog: EventLog;
-  /** What the sandbox driver can enforce (limits it cannot are refused at the API). */
-  driverCapabilities: DriverCapabilities;
+  /** The enabled sandbox drivers and what each can enforce (limits a driver cannot enforce are refused). */
+  drivers: EnabledDrivers;
   /** Checks an API key; true when it may call the API. */
   authenticate: (key: string) => boolean;
   logger: Logger;

@@ -70,6 +70,7 @@ export class GvisorDriver implements SandboxDriver {
   readonly #uids: UidAllocator;
   readonly #opts: GvisorDriverOptions;
   #host: Promise<GvisorHost> | undefined;
+  #smokeTested = false;
   readonly #locks = new Map<string, Promise<unknown>>();
 
   constructor(opts: GvisorDriverOptions) {
@@ -98,12 +99,16 @@ export class GvisorDriver implements SandboxDriver {
     return this.#opts.killTimeoutMs ?? 10_000;
   }
 
-  check(): Promise<string[]> {
-    return checkGvisorHost({
+  /** Host problems; the real smoke-test sandbox runs until it first succeeds (readiness probes call this often). */
+  async check(): Promise<string[]> {
+    const problems = await checkGvisorHost({
       runscPath: this.#opts.runscPath ?? 'runsc',
       stateDir: this.#stateDir,
       cgroups: this.#cgroups,
+      smokeTested: this.#smokeTested,
     });
+    if (problems.length === 0) this.#smokeTested = true;
+    return problems;
   }
 
   async create(spec: SandboxSpec): Promise<SandboxInfo> {
