@@ -181,7 +181,7 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
           ['http', () => http.close()],
           // This build does not re-adopt sandboxes after a restart, so a graceful stop removes them.
           ['sessions', () => sessions.stopAll()],
-          ['drivers', () => Promise.all([...drivers.values()].map((d) => d.close?.()))],
+          ['drivers', () => Promise.all([...drivers.values()].map(async (d) => d.close?.()))],
           ['gateway', () => gateway.close()],
           ['scripted model', async () => scriptedModel?.close()],
           ['store', () => store.close()],
