@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up for a fresh Debian/Ubuntu machine: Debian packages, npm packages, build.
 #   scripts/setup.sh          what `berth demo` needs (bubblewrap, npm deps, build)
-#   scripts/setup.sh --test   also what the test suite needs (PostgreSQL server)
+#   scripts/setup.sh --test   also what the test suite needs (PostgreSQL server, gVisor's runsc)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +16,10 @@ command -v git >/dev/null 2>&1 || pkgs+=(git)
 command -v python3 >/dev/null 2>&1 || pkgs+=(python3)
 if [ "$want_test" = 1 ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   pkgs+=(postgresql)
+fi
+# The gVisor driver's conformance and end-to-end tests run real runsc sandboxes.
+if [ "$want_test" = 1 ] && ! command -v runsc >/dev/null 2>&1; then
+  pkgs+=(runsc)
 fi
 if [ "${#pkgs[@]}" -gt 0 ]; then
   echo "setup: installing Debian packages: ${pkgs[*]}"

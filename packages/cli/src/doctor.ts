@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import {
   BwrapDriver,
+  GvisorDriver,
   INSTALL_DIR,
   RUNNER_ENTRY,
   createCgroupManagerSync,
@@ -62,6 +63,17 @@ export async function doctor(config: BerthConfig): Promise<Check[]> {
       : 'this host cannot make workspace disks (needs root, /dev/loop-control, mkfs.ext4, mount); ' +
           (config.defaultDiskMib === 0 ? 'quotas will be refused' : 'install e2fsprogs or set --default-disk-mib 0'),
   );
+  if (config.drivers.includes('gvisor')) {
+    const gvisor = new GvisorDriver({
+      sandboxesDir: join(config.dataDir, 'sandboxes-gvisor'),
+      logger: createLogger('silent'),
+      cgroups,
+      uidRange: { start: config.gvisorUidRangeStart, count: config.uidRangeCount },
+      runscPath: config.runscPath,
+    });
+    const gp = await gvisor.check();
+    add('sandbox (gvisor: runsc, ptrace platform)', gp.length === 0, gp.length ? gp.join('\n      ') : 'usable');
+  }
 
   try {
     const require = createRequire(import.meta.url);

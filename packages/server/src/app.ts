@@ -10,6 +10,7 @@ import { systemClock } from './api/common.js';
 import { buildHttpApi } from './api/http.js';
 import { ConfigError, type BerthConfig } from './config.js';
 import { BwrapDriver } from './drivers/bwrap/index.js';
+import { GvisorDriver } from './drivers/gvisor/index.js';
 import { createCgroupManagerSync } from './drivers/cgroups/index.js';
 import type { SandboxDriver } from './drivers/driver.js';
 import { EgressAudit } from './egress/audit.js';
@@ -39,9 +40,12 @@ export interface BerthApp {
   http: FastifyInstance;
   /** The scripted model when it is the upstream. */
   scriptedModel: ScriptedModel | undefined;
+  /** The default (bwrap) driver. */
   driver: SandboxDriver;
   /** Vault secrets: `vaults.credentialsForSession(session.vault_ids)` gives the egress layer decrypted credentials. */
   vaults: VaultService;
+  /** Every enabled driver by name (`--drivers`), the default one included. */
+  drivers: ReadonlyMap<string, SandboxDriver>;
   close(): Promise<void>;
 }
 
@@ -105,14 +109,27 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
     upstream = { url: config.upstreamUrl.replace(/\/+$/, ''), apiKey: config.anthropicApiKey };
   }
 
+  const cgroups = createCgroupManagerSync();
   const driver = new BwrapDriver({
     sandboxesDir: join(config.dataDir, 'sandboxes'),
     logger: logger.child({ component: 'driver' }),
-    cgroups: createCgroupManagerSync(),
+    cgroups,
     uidRange: { start: config.uidRangeStart, count: config.uidRangeCount },
     bwrapPath: config.bwrapPath,
   });
-  await removeOrphans(driver, store, logger);
+  const drivers = new Map<string, SandboxDriver>([[driver.name, driver]]);
+  if (config.drivers.includes('gvisor'))
+    drivers.set(
+      'gvisor',
+      new GvisorDriver({
+        sandboxesDir: join(config.dataDir, 'sandboxes-gvisor'),
+        logger: logger.child({ component: 'driver' }),
+        cgroups,
+        uidRange: { start: config.gvisorUidRangeStart, count: config.uidRangeCount },
+        runscPath: config.runscPath,
+      }),
+    );
+  await removeOrphans([...drivers.values()], store, logger);
   // Pre-place a launcher in its cgroup now, so the first session does not pay the kernel's cgroup-move delay.
   driver.warmUp().catch((err: unknown) => logger.warn({ err }, 'launcher pool warm-up failed'));
 
@@ -127,6 +144,7 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
     eventLog,
     {
       driver,
+      drivers,
       gateway,
       egress,
       trust,
@@ -151,14 +169,14 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
     sessions,
     eventLog,
     vaults,
-    driverCapabilities: driver.capabilities,
+    drivers: Object.fromEntries([...drivers].map(([name, d]) => [name, d.capabilities])),
     logger,
     clock: systemClock,
     authenticate: keyChecker(adminKey),
     ready: async () => {
       const problems: string[] = [];
       await store.ping().catch((err: unknown) => problems.push(`store: ${(err as Error).message}`));
-      problems.push(...(await driver.check()));
+      for (const [name, d] of drivers) problems.push(...(await d.check()).map((p) => `${name}: ${p}`));
       return { ok: problems.length === 0, problems };
     },
   });
@@ -182,13 +200,14 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
     scriptedModel,
     driver,
     vaults,
+    drivers,
     close() {
       closing ??= (async () => {
         const steps: Array<[string, () => Promise<unknown>]> = [
           ['http', () => http.close()],
           // This build does not re-adopt sandboxes after a restart, so a graceful stop removes them.
           ['sessions', () => sessions.stopAll()],
-          ['driver', () => driver.close()],
+          ['drivers', () => Promise.all([...drivers.values()].map(async (d) => d.close?.()))],
           ['gateway', () => gateway.close()],
           ['egress audit', () => egressAudit.flush()],
           ['scripted model', async () => scriptedModel?.close()],
@@ -208,11 +227,12 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
  * Sandboxes left by an earlier berthd belong to nothing this process can drive: remove them, and end their
  * sessions with an explanation rather than leaving them "running" forever.
  */
-async function removeOrphans(driver: SandboxDriver, store: Store, logger: Logger): Promise<void> {
-  for (const sbx of await driver.list()) {
-    logger.warn({ sandboxId: sbx.id }, 'removing a sandbox left by an earlier berthd');
-    await driver.destroy(sbx.id);
-  }
+async function removeOrphans(drivers: SandboxDriver[], store: Store, logger: Logger): Promise<void> {
+  for (const driver of drivers)
+    for (const sbx of await driver.list()) {
+      logger.warn({ sandboxId: sbx.id, driver: driver.name }, 'removing a sandbox left by an earlier berthd');
+      await driver.destroy(sbx.id);
+    }
   let page: string | undefined;
   do {
     const p = await store.listSessions({

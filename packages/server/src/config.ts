@@ -184,6 +184,34 @@ export const CONFIG_FIELDS = {
     schema: z.coerce.number().int().min(1).default(60_000).describe('Number of host uids reserved for sandboxes.'),
   },
   bwrapPath: { env: 'BERTH_BWRAP_PATH', schema: z.string().default('bwrap').describe('The bubblewrap binary.') },
+  drivers: {
+    env: 'BERTH_DRIVERS',
+    schema: list
+      .pipe(
+        z
+          .array(z.enum(['bwrap', 'gvisor'], { error: "each driver must be 'bwrap' or 'gvisor'" }))
+          .refine((d) => d.includes('bwrap'), "must include 'bwrap' (the default driver)"),
+      )
+      .default(['bwrap'])
+      .describe(
+        "Sandbox drivers berthd offers, comma-separated (e.g. 'bwrap,gvisor'); an environment picks one with berth.driver. bwrap is always on; gvisor needs runsc.",
+      ),
+  },
+  runscPath: {
+    env: 'BERTH_RUNSC_PATH',
+    schema: z.string().default('runsc').describe("gVisor's runsc binary (used when drivers includes gvisor)."),
+  },
+  gvisorUidRangeStart: {
+    env: 'BERTH_GVISOR_UID_RANGE_START',
+    schema: z.coerce
+      .number()
+      .int()
+      .min(1000)
+      .default(260_000)
+      .describe(
+        'First host uid given to gVisor sandboxes (uid-range-count of them; must not overlap the bwrap range).',
+      ),
+  },
   logLevel: {
     env: 'BERTH_LOG_LEVEL',
     schema: z
@@ -238,6 +266,13 @@ export function loadConfig(
       'Invalid configuration:\n- vaultMasterKey: set either env BERTH_VAULT_MASTER_KEY or flag --vault-master-key-file, not both',
     );
   }
+  const overlap =
+    c.gvisorUidRangeStart < c.uidRangeStart + c.uidRangeCount &&
+    c.uidRangeStart < c.gvisorUidRangeStart + c.uidRangeCount;
+  if (c.drivers.includes('gvisor') && overlap)
+    throw new ConfigError(
+      `Invalid configuration:\n- gvisorUidRangeStart: the gVisor uid range ${c.gvisorUidRangeStart}+${c.uidRangeCount} overlaps the bwrap range ${c.uidRangeStart}+${c.uidRangeCount}; move one (flag --gvisor-uid-range-start or env BERTH_GVISOR_UID_RANGE_START)`,
+    );
   return { ...c, dataDir: resolve(c.dataDir), scriptedModel: c.scriptedModel ?? !c.anthropicApiKey };
 }
 

@@ -4,8 +4,8 @@ import type { Store } from '../store/store.js';
 import type { BerthConfig } from '../config.js';
 import type { SessionService } from '../sessions/service.js';
 import type { EventLog } from '../sessions/event-log.js';
-import type { DriverCapabilities } from '../drivers/driver.js';
 import type { VaultService } from '../vaults/service.js';
+import type { EnabledDrivers } from './drivers.js';
 import type { Clock } from './common.js';
 
 /** What every route module receives from the composition root. */
@@ -16,8 +16,8 @@ export interface ApiContext {
   eventLog: EventLog;
   /** Seals and opens vault credential secrets. */
   vaults: VaultService;
-  /** What the sandbox driver can enforce (limits it cannot are refused at the API). */
-  driverCapabilities: DriverCapabilities;
+  /** The enabled sandbox drivers and what each can enforce (limits a driver cannot enforce are refused). */
+  drivers: EnabledDrivers;
   /** Checks an API key; true when it may call the API. */
   authenticate: (key: string) => boolean;
   logger: Logger;

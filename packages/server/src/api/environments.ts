@@ -7,6 +7,7 @@ import type { RouteModule } from './context.js';
 import { parseInput } from './validate.js';
 import { HostRuleError, parseHostRule } from '../egress/hosts.js';
 import { ResourcesSchema, resolveResources, resourceDefaults, type Resources } from '../resources.js';
+import { capabilitiesOf } from './drivers.js';
 
 /** Environment config (§4): stored faithfully; networking is enforced by the egress proxy (egress/). */
 
@@ -54,7 +55,11 @@ const Config = z.discriminatedUnion('type', [
 
 /** Berth's additions on an environment. Only what this build enforces is accepted; the rest is refused, not ignored. */
 export const EnvBerthSchema = z.strictObject({
-  driver: z.literal('bwrap', { error: "berth.driver must be 'bwrap' (the only driver this build has)" }).optional(),
+  /** Checked against the server's enabled drivers by the routes (`capabilitiesOf`). */
+  driver: z
+    .string()
+    .regex(/^[a-z][a-z0-9_-]{0,31}$/, "berth.driver must be a driver name such as 'bwrap' or 'gvisor'")
+    .optional(),
   resources: ResourcesSchema.optional(),
 });
 
@@ -122,9 +127,10 @@ export function serializeEnvironment(e: EnvironmentRecord): object {
 const IdParams = z.object({ id: z.string() });
 
 /** environments: create, retrieve, update, list, delete, archive. */
-export const environmentRoutes: RouteModule = (app, { store, clock, config, driverCapabilities }) => {
+export const environmentRoutes: RouteModule = (app, { store, clock, config, drivers }) => {
   const defaults = resourceDefaults(config);
-  const resources = (r: Resources | undefined) => resolveResources(r, defaults, driverCapabilities);
+  const resources = (r: Resources | undefined, driver: string) =>
+    resolveResources(r, defaults, capabilitiesOf(drivers, driver));
   const load = async (id: string) => {
     checkId('environment', 'env_', id);
     const e = await store.getEnvironment(id);
@@ -142,7 +148,10 @@ export const environmentRoutes: RouteModule = (app, { store, clock, config, driv
       config: resolveConfig(b.config),
       metadata: b.metadata ?? {},
       scope: b.scope ?? null,
-      berth: { driver: b.berth?.driver ?? 'bwrap', resources: resources(b.berth?.resources) },
+      berth: {
+        driver: b.berth?.driver ?? 'bwrap',
+        resources: resources(b.berth?.resources, b.berth?.driver ?? 'bwrap'),
+      },
       created_at: now,
       updated_at: now,
       archived_at: null,
@@ -155,6 +164,17 @@ export const environmentRoutes: RouteModule = (app, { store, clock, config, driv
     const { id } = parseInput(IdParams, req.params, 'path');
     return serializeEnvironment(await load(id));
   });
+
+  /** A resources object replaces the previous one (limits it leaves out fall back to the defaults); a new driver
+   * re-checks the kept limits against what it can enforce. */
+  const updatedBerth = (
+    b: z.infer<typeof EnvBerthSchema>,
+    cur: EnvironmentRecord['berth'],
+  ): EnvironmentRecord['berth'] => {
+    const driver = b.driver ?? (cur.driver as string | undefined) ?? 'bwrap';
+    const kept = cur.resources === undefined ? undefined : ResourcesSchema.parse(cur.resources);
+    return { driver, resources: resources(b.resources ?? kept, driver) };
+  };
 
   app.post('/v1/environments/:id', async (req) => {
     const { id } = parseInput(IdParams, req.params, 'path');
@@ -179,13 +199,7 @@ export const environmentRoutes: RouteModule = (app, { store, clock, config, driv
       config: b.config ? resolveConfig(b.config) : cur.config,
       metadata: patchMetadata(cur.metadata, b.metadata, true),
       scope: b.scope ?? cur.scope,
-      berth: b.berth
-        ? {
-            driver: b.berth.driver ?? (cur.berth.driver as string),
-            // A resources object replaces the previous one; limits it leaves out fall back to the defaults.
-            resources: b.berth.resources ? resources(b.berth.resources) : (cur.berth.resources ?? resources(undefined)),
-          }
-        : cur.berth,
+      berth: b.berth ? updatedBerth(b.berth, cur.berth) : cur.berth,
       updated_at: clock(),
     };
     await store.putEnvironment(next);

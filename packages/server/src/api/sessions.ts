@@ -11,6 +11,7 @@ import { SessionCreateSchema, SessionListQuerySchema, SessionUpdateSchema } from
 import { checkToolRefs, resolveSkills, resolveTools, McpServersSchema, ToolsSchema } from './tools.js';
 import { parseInput } from './validate.js';
 import { ResourcesSchema, resolveResources, resourceDefaults } from '../resources.js';
+import { capabilitiesOf } from './drivers.js';
 
 /** The wire form of a session (§2 Session), with usage from the gateway's ledger. */
 export function serializeSession(s: SessionRecord, u: UsageTotals, service: SessionService): object {
@@ -80,7 +81,7 @@ function snapshot(a: AgentRecord, ref: z.infer<typeof SessionCreateSchema>['agen
 const IdParams = z.object({ id: z.string() });
 
 /** sessions: create, retrieve, update, list, delete, archive. */
-export const sessionRoutes: RouteModule = (app, { store, sessions, eventLog, clock, config, driverCapabilities }) => {
+export const sessionRoutes: RouteModule = (app, { store, sessions, eventLog, clock, config, drivers }) => {
   const defaults = resourceDefaults(config);
   const load = async (id: string) => {
     checkId('session', 'sesn_', id);
@@ -152,7 +153,7 @@ export const sessionRoutes: RouteModule = (app, { store, sessions, eventLog, clo
         resources: resolveResources(
           { ...ResourcesSchema.parse(env.berth.resources ?? {}), ...b.berth?.resources },
           defaults,
-          driverCapabilities,
+          capabilitiesOf(drivers, (env.berth.driver as string | undefined) ?? 'bwrap'),
         ),
       },
       stats: {},

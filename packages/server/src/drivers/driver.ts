@@ -22,6 +22,11 @@ export interface SandboxResources {
 /** What a driver can enforce. A request for something a driver cannot do is refused, never silently ignored. */
 export interface DriverCapabilities {
   memoryLimit: boolean;
+  /**
+   * What going over the memory limit kills: one process (the kernel's OOM killer picks it; bwrap) or the whole
+   * sandbox (gVisor, whose kernel is one host process group under the limit). Absent means `process`.
+   */
+  memoryLimitScope?: 'process' | 'sandbox';
   cpuLimit: boolean;
   pidsLimit: boolean;
   diskLimit: boolean;

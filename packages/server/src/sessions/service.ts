@@ -10,6 +10,7 @@ import { EgressPolicy } from '../egress/policy.js';
 import { buildRunConfig } from './run-config.js';
 import { toSandboxResources } from '../resources.js';
 import { SessionRuntime, type RuntimeDeps } from './runtime.js';
+import type { SandboxDriver } from '../drivers/driver.js';
 
 /** A user/system event as accepted by the API (already validated). */
 export type InboundEvent = EventInput & { type: 'user.message' | 'user.interrupt' };
@@ -31,15 +32,34 @@ export class SessionService {
   private readonly runningSince = new Map<string, number>();
   /** Memory kills already reported per session. */
   private readonly oomReported = new Map<string, number>();
+  /** The driver each live session's sandbox runs on. */
+  private readonly drivers = new Map<string, SandboxDriver>();
 
   constructor(
     private readonly store: Store,
     private readonly events: EventLog,
-    private readonly runtimeDeps: RuntimeDeps,
+    /** `driver` is the default driver; `drivers` every enabled one by name, picked per session by `berth.driver`. */
+    private readonly runtimeDeps: RuntimeDeps & { drivers?: ReadonlyMap<string, SandboxDriver> },
     private readonly clock: Clock,
     private readonly logger: Logger,
     private readonly opts: SessionServiceOptions,
   ) {}
+
+  /**
+   * The enabled driver a session's `berth.driver` names (the API has refused any other). The default driver when it
+   * names none.
+   */
+  private driverFor(session: Pick<SessionRecord, 'berth'>): SandboxDriver {
+    const name = (session.berth.driver as string | undefined) ?? this.runtimeDeps.driver.name;
+    const driver =
+      name === this.runtimeDeps.driver.name ? this.runtimeDeps.driver : this.runtimeDeps.drivers?.get(name);
+    if (driver === undefined)
+      throw new ApiError(
+        'unsupported_feature',
+        `berth.driver '${name}' is not enabled on this server; start berthd with --drivers bwrap,${name}.`,
+      );
+    return driver;
+  }
 
   /** Persists a new session and starts its sandbox in the background. Returns the stored record. */
   async create(
@@ -53,11 +73,13 @@ export class SessionService {
       sandbox_id: newId('sandbox'),
       sandbox_state: 'starting',
     };
+    const driver = this.driverFor(session);
     await this.store.createSession(session);
     const policy = EgressPolicy.compile({
       config: (await this.store.getEnvironment(session.environment_id))?.config ?? {},
       mcpServers: mcpServersOf(session.agent),
     });
+    this.drivers.set(session.id, driver);
     const runtime = new SessionRuntime(
       session.id,
       session.sandbox_id!,
@@ -71,7 +93,7 @@ export class SessionService {
         ...(this.opts.sessionEnv ? { env: this.opts.sessionEnv } : {}),
       }),
       { policy },
-      this.runtimeDeps,
+      { ...this.runtimeDeps, driver },
       {
         onEvent: (f) => this.onRunnerEvent(session.id, f),
         welcome: async () => ({
@@ -179,6 +201,7 @@ export class SessionService {
     const runtime = this.runtimes.get(sessionId);
     if (!runtime) return;
     this.runtimes.delete(sessionId);
+    this.drivers.delete(sessionId);
     try {
       await runtime.destroy();
     } catch (err) {
@@ -202,8 +225,8 @@ export class SessionService {
    */
   private async reportMemoryKills(sessionId: string): Promise<string | undefined> {
     const rt = this.runtimes.get(sessionId);
-    const driver = this.runtimeDeps.driver;
-    if (!rt || !driver.oomKills) return undefined;
+    const driver = this.drivers.get(sessionId);
+    if (!rt || !driver?.oomKills) return undefined;
     const kills = (await driver.oomKills(rt.sandboxId)) ?? 0;
     const seen = this.oomReported.get(sessionId) ?? 0;
     if (kills <= seen) return undefined;

@@ -43,13 +43,18 @@ export function validateSpec(spec: SandboxSpec): void {
 }
 
 /**
- * Refuses resources this driver cannot enforce, before any work is done: a disk quota on a host without loop
- * devices (`noDisks` says why) or a limit whose cgroup controller is missing on this host. Never degrades silently.
+ * Refuses resources a driver (bwrap, gvisor) cannot enforce, before any work is done: a disk quota on a host without
+ * loop devices (`noDisks` says why) or a limit whose cgroup controller is missing on this host. Never degrades silently.
  */
-export function checkResources(r: SandboxResources, caps: DriverCapabilities, noDisks?: string): void {
+export function checkResources(
+  r: SandboxResources,
+  caps: DriverCapabilities,
+  noDisks?: string,
+  driver = 'bwrap',
+): void {
   if (typeof r !== 'object' || r === null) throw invalid('resources must be an object');
   const unsupported = (what: string, why: string): SandboxDriverError =>
-    new SandboxDriverError('unsupported_resource', `${what} cannot be enforced by the bwrap driver: ${why}`);
+    new SandboxDriverError('unsupported_resource', `${what} cannot be enforced by the ${driver} driver: ${why}`);
   const d = r.diskMib;
   if (d !== undefined && !(Number.isInteger(d) && d >= DISK_MIB_MIN && d <= DISK_MIB_MAX))
     throw invalid(`resources.diskMib must be an integer from ${DISK_MIB_MIN} to ${DISK_MIB_MAX}, got ${d}`);

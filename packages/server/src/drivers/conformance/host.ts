@@ -1,3 +1,5 @@
+import type { SandboxInfo } from '../driver.js';
+import type { DriverUnderTest } from './context.js';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -55,4 +57,9 @@ export async function eventually(fn: () => Promise<boolean>, ms = 5000): Promise
     if (Date.now() > end) return false;
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** The host pids of a sandbox under test: the driver-specific oracle when the suite was given one, else by uid. */
+export function sandboxProcesses(dut: DriverUnderTest, info: SandboxInfo): Promise<number[]> {
+  return dut.hostProcesses ? dut.hostProcesses(info) : processesOfUid(info.hostUid);
 }

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { newId } from '@berth/protocol';
 import { expect, it } from 'vitest';
 import type { SuiteContext } from './context.js';
-import { cgroupDirsNamed, eventually, mountsMentioning, processesOfUid } from './host.js';
+import { cgroupDirsNamed, eventually, mountsMentioning, sandboxProcesses } from './host.js';
 
 const exists = (p: string): Promise<boolean> =>
   access(p).then(
@@ -35,11 +35,11 @@ export function lifecycleTests(ctx: SuiteContext): void {
       setInterval(() => {}, 1000);
     `);
     await p.next();
-    const { id, hostUid, workspaceDir, homeDir, logFile } = p.info;
-    expect((await processesOfUid(hostUid)).length).toBeGreaterThanOrEqual(5);
+    const { id, workspaceDir, homeDir, logFile } = p.info;
+    expect((await sandboxProcesses(ctx.dut, p.info)).length).toBeGreaterThanOrEqual(5);
     await ctx.dut.driver.destroy(id);
     ctx.h.created.delete(id);
-    expect(await processesOfUid(hostUid)).toEqual([]);
+    expect(await sandboxProcesses(ctx.dut, p.info)).toEqual([]);
     expect(await cgroupDirsNamed(id)).toEqual([]);
     if (p.info.cgroup !== undefined) expect(await cgroupDirsNamed(p.info.cgroup)).toEqual([]);
     expect(await mountsMentioning(id)).toEqual([]);
@@ -58,7 +58,7 @@ export function lifecycleTests(ctx: SuiteContext): void {
     await ctx.dut.driver.destroy(p.info.id, { keepWorkspace: true });
     expect(await readFile(join(p.info.workspaceDir, 'result.txt'), 'utf8')).toBe('done');
     expect(await exists(p.info.homeDir)).toBe(false);
-    expect(await processesOfUid(p.info.hostUid)).toEqual([]);
+    expect(await sandboxProcesses(ctx.dut, p.info)).toEqual([]);
     expect(await cgroupDirsNamed(p.info.id)).toEqual([]);
     if (p.info.cgroup !== undefined) expect(await cgroupDirsNamed(p.info.cgroup)).toEqual([]);
     expect(await ctx.dut.driver.inspect(p.info.id)).toBeUndefined();

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { expect, it } from 'vitest';
 import type { SuiteContext } from './context.js';
-import { cgroupDirsNamed, processesOfUid } from './host.js';
+import { cgroupDirsNamed, eventually, sandboxProcesses } from './host.js';
 
 /** A cgroup control file's trimmed text, or undefined when this hierarchy has no such file. */
 const control = (dir: string, file: string): Promise<string | undefined> =>
@@ -20,6 +20,24 @@ export function limitTests(ctx: SuiteContext): void {
     const bystander = await ctx.h.probe(`await report({ up: 1 }); setInterval(() => {}, 1000);`);
     await bystander.next();
     const hog = 'const a=[];for(;;){const b=Buffer.alloc(16<<20);b.fill(7);a.push(b)}';
+    if (ctx.dut.driver.capabilities.memoryLimitScope === 'sandbox') {
+      // The driver declares that going over the limit ends the whole sandbox (gVisor): the sandbox must stop, its
+      // neighbour must not.
+      const p = await ctx.h.probe(
+        `await report({ up: 1 }); cp.spawnSync(process.execPath, ['-e', ${JSON.stringify(hog)}]);
+         await report({ survived: 1 }); setInterval(() => {}, 1000);`,
+        { resources: { memoryMib: 256 } },
+      );
+      expect(await p.next()).toEqual({ up: 1 });
+      const ended = await eventually(
+        async () => (await ctx.dut.driver.inspect(p.info.id))?.status === 'exited',
+        60_000,
+      );
+      expect(ended).toBe(true);
+      if (ctx.dut.driver.oomKills) expect(await ctx.dut.driver.oomKills(p.info.id)).toBeGreaterThan(0);
+      expect((await ctx.dut.driver.inspect(bystander.info.id))?.status).toBe('running');
+      return;
+    }
     const p = await ctx.h.probe(
       `const r = cp.spawnSync(process.execPath, ['-e', ${JSON.stringify(hog)}], { stdio: 'ignore' });
        await report({ status: r.status, signal: r.signal });`,
@@ -66,7 +84,7 @@ export function limitTests(ctx: SuiteContext): void {
     await p.next();
     const dirs = await cgroupDirsNamed(p.info.cgroup!);
     expect(dirs.length).toBeGreaterThan(0);
-    const procs = await processesOfUid(p.info.hostUid);
+    const procs = await sandboxProcesses(ctx.dut, p.info);
     expect(procs.length).toBeGreaterThanOrEqual(4); // bwrap (and its init), node, 3 × sleep
     for (const dir of dirs) {
       const members = (await control(dir, 'cgroup.procs'))!.split('\n').map(Number);
@@ -74,7 +92,8 @@ export function limitTests(ctx: SuiteContext): void {
       const memory = (await control(dir, 'memory.limit_in_bytes')) ?? (await control(dir, 'memory.max'));
       if (resources.memoryMib !== undefined && memory !== undefined) expect(memory).toBe(String(200 * 1024 * 1024));
       const pids = await control(dir, 'pids.max');
-      if (resources.pids !== undefined && pids !== undefined) expect(pids).toBe('50');
+      if (resources.pids !== undefined && pids !== undefined)
+        expect(pids).toBe(String(ctx.dut.hostPidsMax?.(50) ?? 50));
     }
   });
 
