@@ -161,6 +161,7 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
       maxTurns: config.maxTurns,
       modelMaxRetries: config.modelMaxRetries,
       ...(trust ? { sessionEnv: sandboxTrustEnv() } : {}),
+      vaults,
     },
   );
   const http = buildHttpApi({

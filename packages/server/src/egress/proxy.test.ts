@@ -10,7 +10,7 @@ import { openSqlite } from '../store/open.js';
 import type { Store } from '../store/store.js';
 import { EgressAudit } from './audit.js';
 import { EgressPolicy } from './policy.js';
-import { EgressProxy, parseAuthority } from './proxy.js';
+import { EgressProxy, parseAuthority, type RequestRewriter } from './proxy.js';
 
 /**
  * The proxy against real servers on loopback addresses (127.0.0.2 and .3 are the host's, like any of 127/8), with
@@ -73,7 +73,7 @@ afterAll(async () => {
 
 async function startProxy(
   allowed: string[],
-  opts: { resolve?: (h: string) => Promise<string[]>; rewrite?: Parameters<EgressProxy['listen']>[1]['rewrite'] } = {},
+  opts: { resolve?: (h: string) => Promise<string[]>; rewriter?: RequestRewriter } = {},
 ): Promise<string> {
   const proxy = new EgressProxy({
     audit,
@@ -86,7 +86,7 @@ async function startProxy(
     config: { type: 'cloud', networking: { type: 'limited', allowed_hosts: allowed } },
     mcpServers: [],
   });
-  servers.push(await proxy.listen(path, { sessionId, policy, ...(opts.rewrite ? { rewrite: opts.rewrite } : {}) }));
+  servers.push(await proxy.listen(path, { sessionId, policy, rewriter: opts.rewriter }));
   return path;
 }
 
@@ -248,10 +248,28 @@ describe('egress proxy', () => {
 
   it('lets a rewrite hook change an allowed plain request (credential injection)', async () => {
     const p = await startProxy([`127.0.0.2:${originPort}`], {
-      rewrite: (req) => ({ ...req, headers: { ...req.headers, authorization: 'Bearer injected' } }),
+      rewriter: {
+        empty: false,
+        wantsBody: () => true,
+        rewrite: async (req, body) => ({
+          req: { ...req, headers: { ...req.headers, authorization: 'Bearer injected', 'content-length': '8' } },
+          body: Buffer.from(body!.toString().toUpperCase() + '!'),
+        }),
+      },
     });
-    const r = await get(p, `http://127.0.0.2:${originPort}/x`);
-    expect(JSON.parse(r.body)).toMatchObject({ auth: 'Bearer injected' });
+    const r = await get(p, `http://127.0.0.2:${originPort}/x`, { 'content-length': '7' });
+    expect(JSON.parse(r.body)).toMatchObject({ auth: 'Bearer injected', body: 'PAYLOAD!' });
+    // A rewriter that throws (an undecryptable credential) refuses the request: fail closed.
+    const closed = await startProxy([`127.0.0.2:${originPort}`], {
+      rewriter: {
+        empty: false,
+        wantsBody: () => false,
+        rewrite: () => Promise.reject(new Error('credential x cannot be decrypted')),
+      },
+    });
+    const refused = await get(closed, `http://127.0.0.2:${originPort}/x`);
+    expect(refused.status).toBe(502);
+    expect(refused.body).toContain('credential x cannot be decrypted');
   });
 });
 

@@ -16,16 +16,28 @@ export interface OutboundRequest {
   headers: OutgoingHttpHeaders;
 }
 
+/**
+ * Rewrites allowed plain-HTTP requests before they leave (vault credential injection, see inject.ts). TLS tunnels
+ * pass through untouched: nothing can be injected into them.
+ */
+export interface RequestRewriter {
+  /** True when it would never change anything (the hook is skipped). */
+  readonly empty: boolean;
+  /** True when request bodies should be buffered (up to MAX_INJECT_BODY) so that it can change them. */
+  wantsBody(): boolean;
+  /** The request to send; may throw to refuse it (e.g. a credential that cannot be decrypted: fail closed). */
+  rewrite(req: OutboundRequest, body: Buffer | null): Promise<{ req: OutboundRequest; body: Buffer | null }>;
+}
+
 /** One sandbox's view of the proxy. */
 export interface EgressSessionContext {
   sessionId: string;
   policy: EgressPolicy;
-  /**
-   * Rewrites an allowed plain-HTTP request before it leaves (vault credential injection). TLS tunnels pass
-   * through untouched: nothing can be injected into them.
-   */
-  rewrite?: (req: OutboundRequest) => OutboundRequest;
+  rewriter?: RequestRewriter | undefined;
 }
+
+/** Largest request body buffered for a rewriter; larger or chunked bodies stream through unchanged. */
+export const MAX_REWRITE_BODY = 1024 * 1024;
 
 export interface EgressProxyDeps {
   audit: EgressAudit;
@@ -238,8 +250,25 @@ export class EgressProxy {
     // The Host header is the URL's authority: a client cannot aim an allowed connection at another virtual host.
     headers.host = url.host;
     let out: OutboundRequest = { host: normaliseHost(host)!, port, path: `${url.pathname}${url.search}`, headers };
-    if (ctx.rewrite) out = ctx.rewrite(out);
+    let body: Buffer | null = null;
     let up = 0;
+    const rw = ctx.rewriter;
+    if (rw && !rw.empty) {
+      const length = Number(req.headers['content-length'] ?? NaN);
+      if (rw.wantsBody() && Number.isInteger(length) && length <= MAX_REWRITE_BODY) {
+        body = await readBody(req);
+        up = body.length;
+      }
+      try {
+        ({ req: out, body } = await rw.rewrite(out, body));
+      } catch (err) {
+        const reason = `the request could not be prepared: ${(err as Error).message}`;
+        this.deps.audit.finish(id, { status: 502, reason, duration_ms: Math.round(performance.now() - started) });
+        sendRefusal(res, 502, t.rule, reason);
+        req.resume();
+        return;
+      }
+    }
     let down = 0;
     let status: number | null = null;
     let failure: string | null = null;
@@ -269,8 +298,11 @@ export class EgressProxy {
         sendRefusal(res, 502, t.rule, failure);
       } else res.destroy();
     });
-    req.on('data', (c: Buffer) => (up += c.length));
-    req.pipe(upstream);
+    if (body !== null) upstream.end(body);
+    else {
+      req.on('data', (c: Buffer) => (up += c.length));
+      req.pipe(upstream);
+    }
     res.on('close', () => {
       upstream.destroy();
       this.deps.audit.finish(id, {
@@ -311,6 +343,15 @@ export class EgressProxy {
     this.deps.audit.record(ctx.sessionId, { method, host, port, decision: 'denied', rule, reason, status });
     sendRefusal(res, status, rule, reason);
   }
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
 }
 
 /** `host:port` of a CONNECT request (`[v6]:port` too); null when malformed. */

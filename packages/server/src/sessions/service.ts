@@ -6,7 +6,9 @@ import { hashToken } from '../gateway/gateway.js';
 import type { Logger } from '../logger.js';
 import type { JsonObject, SessionRecord, SessionStatus, Store } from '../store/store.js';
 import type { EventInput, EventLog, WireEvent } from './event-log.js';
+import { CredentialInjector } from '../egress/inject.js';
 import { EgressPolicy } from '../egress/policy.js';
+import { VaultSecretError, type VaultService } from '../vaults/service.js';
 import { buildRunConfig } from './run-config.js';
 import { toSandboxResources } from '../resources.js';
 import { SessionRuntime, type RuntimeDeps } from './runtime.js';
@@ -20,6 +22,8 @@ export interface SessionServiceOptions {
   modelMaxRetries: number;
   /** Extra environment for every session's CLI (e.g. the CA trust variables). */
   sessionEnv?: Record<string, string>;
+  /** Vault credentials, injected at egress for sessions created with `vault_ids`. */
+  vaults?: VaultService;
 }
 
 /**
@@ -61,6 +65,23 @@ export class SessionService {
     return driver;
   }
 
+  private async injectorFor(session: SessionRecord): Promise<CredentialInjector | undefined> {
+    if (!this.opts.vaults || session.vault_ids.length === 0) return undefined;
+    try {
+      return await CredentialInjector.forSession(
+        this.opts.vaults,
+        session.vault_ids,
+        this.logger.child({ sessionId: session.id, component: 'egress' }),
+      );
+    } catch (err) {
+      if (!(err instanceof VaultSecretError)) throw err;
+      throw new ApiError(
+        'vault_credential_unusable',
+        `${err.message}. Re-create the credential (or restore the vault master key it was sealed with).`,
+      );
+    }
+  }
+
   /** Persists a new session and starts its sandbox in the background. Returns the stored record. */
   async create(
     record: Omit<SessionRecord, 'gateway_token_hash' | 'sdk_session_id' | 'sandbox_id' | 'sandbox_state'>,
@@ -74,6 +95,8 @@ export class SessionService {
       sandbox_state: 'starting',
     };
     const driver = this.driverFor(session);
+    // Before anything is stored: a credential that cannot be decrypted refuses the session (fail closed).
+    const injector = await this.injectorFor(session);
     await this.store.createSession(session);
     const policy = EgressPolicy.compile({
       config: (await this.store.getEnvironment(session.environment_id))?.config ?? {},
@@ -90,9 +113,9 @@ export class SessionService {
         sdkSessionId: session.sdk_session_id,
         maxTurns: this.opts.maxTurns,
         modelMaxRetries: this.opts.modelMaxRetries,
-        ...(this.opts.sessionEnv ? { env: this.opts.sessionEnv } : {}),
+        env: { ...this.opts.sessionEnv, ...injector?.env() },
       }),
-      { policy },
+      { policy, rewriter: injector },
       { ...this.runtimeDeps, driver },
       {
         onEvent: (f) => this.onRunnerEvent(session.id, f),
