@@ -44,6 +44,9 @@ export function formatEvent(e: Ev): string | null {
       return null;
     case 'agent.tool_use':
       return `tool  ${String(e.name)} ${clip(JSON.stringify(e.input ?? {}))}`;
+    case 'agent.mcp_tool_use':
+      return `mcp   ${String(e.mcp_server_name)}/${String(e.name)} ${clip(JSON.stringify(e.input ?? {}))}`;
+    case 'agent.mcp_tool_result':
     case 'agent.tool_result': {
       const out = clip(texts(e.content), 1000);
       return `${e.is_error ? 'error' : 'out  '} ${out ? `\n${indent(out)}` : '(no output)'}`;

@@ -80,6 +80,11 @@ export const SessionRunConfigSchema = z.strictObject({
   disallowed_tools: z.array(z.string().max(256)).max(256),
   /** Extra environment for the CLI (no secrets ever go here). */
   env: z.record(z.string().regex(/^[A-Z_][A-Z0-9_]*$/), z.string().max(65536)),
+  /** The agent's URL MCP servers (streamable HTTP), reached through the egress proxy. */
+  mcp_servers: z
+    .array(z.strictObject({ name: z.string().min(1).max(128), url: z.string().max(2048) }))
+    .max(20)
+    .default([]),
 });
 export type SessionRunConfig = z.infer<typeof SessionRunConfigSchema>;
 

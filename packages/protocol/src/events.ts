@@ -80,6 +80,22 @@ export const RunnerEventSchema = z.discriminatedUnion('type', [
     content: ToolResultContentSchema,
     is_error: z.boolean(),
   }),
+  z.strictObject({
+    ...base,
+    type: z.literal('agent.mcp_tool_use'),
+    name: z.string().min(1).max(256),
+    mcp_server_name: z.string().min(1).max(256),
+    input: z.record(z.string(), z.unknown()),
+    evaluated_permission: z.enum(['allow', 'ask', 'deny']).optional(),
+    evaluation: z.strictObject({ type: z.enum(['always_allow', 'always_ask']) }).optional(),
+  }),
+  z.strictObject({
+    ...base,
+    type: z.literal('agent.mcp_tool_result'),
+    mcp_tool_use_id: eventId,
+    content: ToolResultContentSchema,
+    is_error: z.boolean(),
+  }),
   z.strictObject({ ...base, type: z.literal('span.model_request_start') }),
   z.strictObject({
     ...base,

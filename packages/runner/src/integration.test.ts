@@ -97,6 +97,7 @@ function sessionConfig(over: Partial<SessionRunConfig> = {}): SessionRunConfig {
     resume: false,
     allowed_tools: [],
     disallowed_tools: [],
+    mcp_servers: [],
     // Host-side tests run as root, where bypassPermissions needs IS_SANDBOX; no retries keep error tests fast.
     env: { IS_SANDBOX: '1', CLAUDE_CODE_MAX_RETRIES: '0' },
     ...over,

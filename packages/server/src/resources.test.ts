@@ -26,9 +26,10 @@ describe('berth.resources disk_mib', () => {
     expect(ResourcesSchema.safeParse({ disk_mib: 64.5 }).success).toBe(false);
   });
 
-  it('refuses a quota the driver cannot enforce, telling the operator how to drop the default', () => {
+  it('refuses an explicit quota the driver cannot enforce; the server default applies only where it can', () => {
     const none = { ...caps, diskLimit: false };
-    expect(() => resolveResources(undefined, defaults, none)).toThrow(/--default-disk-mib 0/);
+    // Visible, not silent: the resources returned for the environment carry no disk_mib.
+    expect(resolveResources(undefined, defaults, none)).not.toHaveProperty('disk_mib');
     expect(() => resolveResources({ disk_mib: 64 }, defaults, none)).toThrow(/disk_mib cannot be enforced.*Remove it/);
     expect(resolveResources(undefined, { ...defaults, diskMib: 0 }, none)).not.toHaveProperty('disk_mib');
   });

@@ -45,20 +45,16 @@ export function resolveResources(r: Resources | undefined, d: ResourceDefaults, 
     cpus: r?.cpus ?? d.cpus,
     pids: r?.pids ?? d.pids,
   };
-  const disk = r?.disk_mib ?? (d.diskMib > 0 ? d.diskMib : undefined);
+  // The server default applies where the driver can enforce a quota (the resources shown say which it got);
+  // an explicit disk_mib a driver cannot enforce is refused below.
+  const disk = r?.disk_mib ?? (d.diskMib > 0 && caps.diskLimit ? d.diskMib : undefined);
   if (disk !== undefined) out.disk_mib = disk;
   const refuse = (field: string, why: string, next = 'Remove it, or use a driver that can.') => {
     throw new ApiError('unsupported_feature', `berth.resources.${field} cannot be enforced: ${why} ${next}`);
   };
-  const noDisks = 'this host cannot make workspace disks (they need root, loop devices and e2fsprogs).';
-  if (disk !== undefined && !caps.diskLimit)
-    refuse(
-      'disk_mib',
-      noDisks,
-      r?.disk_mib === undefined
-        ? 'It is the server default: the operator can start berthd with --default-disk-mib 0.'
-        : undefined,
-    );
+  const noDisks =
+    "the environment's driver cannot make workspace disks on this host (bwrap needs root, loop devices and e2fsprogs).";
+  if (disk !== undefined && !caps.diskLimit) refuse('disk_mib', noDisks);
   if (!caps.memoryLimit) refuse('memory_mib', "the host's cgroups have no memory controller.");
   if (!caps.cpuLimit) refuse('cpus', "the host's cgroups have no cpu controller.");
   if (!caps.pidsLimit) refuse('pids', "the host's cgroups have no pids controller.");

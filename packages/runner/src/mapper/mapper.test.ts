@@ -194,8 +194,40 @@ describe('EventMapper turn bookkeeping', () => {
     const msg = {
       type: 'assistant',
       parent_tool_use_id: null,
-      message: { model: 'm', content: [{ type: 'tool_use', id: 't1', name: 'mcp__x__y', input: 'raw' }] },
+      message: { model: 'm', content: [{ type: 'tool_use', id: 't1', name: 'NotebookRead', input: 'raw' }] },
     };
-    expect(m.map(msg as unknown as SDKMessage)[0]).toMatchObject({ name: 'mcp__x__y', input: { value: 'raw' } });
+    expect(m.map(msg as unknown as SDKMessage)[0]).toMatchObject({
+      type: 'agent.tool_use',
+      name: 'NotebookRead',
+      input: { value: 'raw' },
+    });
+  });
+
+  it('reports MCP tool calls (mcp__<server>__<tool>) and their results as agent.mcp_tool_use / mcp_tool_result', () => {
+    const m = new EventMapper({ maxTurns: 5 });
+    const use = m.map({
+      type: 'assistant',
+      parent_tool_use_id: null,
+      message: {
+        model: 'm',
+        content: [{ type: 'tool_use', id: 't1', name: 'mcp__docs__search_docs', input: { q: 'x' } }],
+      },
+    } as unknown as SDKMessage)[0]!;
+    expect(use).toMatchObject({
+      type: 'agent.mcp_tool_use',
+      name: 'search_docs',
+      mcp_server_name: 'docs',
+      input: { q: 'x' },
+    });
+    const result = m.map({
+      type: 'user',
+      parent_tool_use_id: null,
+      message: {
+        role: 'user',
+        content: [{ type: 'tool_result', tool_use_id: 't1', content: 'found', is_error: false }],
+      },
+    } as unknown as SDKMessage)[0];
+    expect(result).toMatchObject({ type: 'agent.mcp_tool_result', mcp_tool_use_id: use.id, is_error: false });
+    expect(result).not.toHaveProperty('tool_use_id');
   });
 });

@@ -37,6 +37,9 @@ export class EventMapper {
   private readonly newEventId: () => string;
   private readonly anomaly: (what: string, fields?: Record<string, unknown>) => void;
 
+  /** Event ids of the tool uses that were MCP tool calls (their results become agent.mcp_tool_result). */
+  private readonly mcpToolEvents = new Set<string>();
+
   constructor(private readonly opts: EventMapperOptions) {
     this.newEventId = opts.newEventId ?? (() => newId('event'));
     this.anomaly = opts.onAnomaly ?? (() => {});
@@ -147,6 +150,21 @@ export class EventMapper {
           this.rememberTool(String(block['id']), id);
           const name = String(block['name']);
           const input = block['input'];
+          // The CLI names MCP tools `mcp__<server>__<tool>`; Managed Agents reports them as MCP events.
+          const mcp = /^mcp__(.+?)__(.+)$/.exec(name);
+          if (mcp) {
+            this.mcpToolEvents.add(id);
+            events.push({
+              id,
+              type: 'agent.mcp_tool_use',
+              name: mcp[2]!,
+              mcp_server_name: mcp[1]!,
+              input: isRecord(input) ? input : { value: input },
+              evaluated_permission: 'allow',
+              evaluation: { type: 'always_allow' },
+            });
+            break;
+          }
           events.push({
             id,
             type: 'agent.tool_use',
@@ -175,13 +193,16 @@ export class EventMapper {
         this.anomaly('tool_result for an unknown tool_use', { tool_use_id: block['tool_use_id'] });
         continue;
       }
-      events.push({
+      const common = {
         id: this.newEventId(),
-        type: 'agent.tool_result',
-        tool_use_id: toolUseEventId,
         content: toolResultContent(block['content']),
         is_error: block['is_error'] === true,
-      });
+      };
+      events.push(
+        this.mcpToolEvents.has(toolUseEventId)
+          ? { ...common, type: 'agent.mcp_tool_result', mcp_tool_use_id: toolUseEventId }
+          : { ...common, type: 'agent.tool_result', tool_use_id: toolUseEventId },
+      );
     }
     return events;
   }
@@ -291,8 +312,11 @@ export class EventMapper {
   private rememberTool(tooluId: string, eventId: string): void {
     this.toolEventIds.set(tooluId, eventId);
     if (this.toolEventIds.size > MAX_TOOL_IDS) {
-      const oldest = this.toolEventIds.keys().next();
-      if (!oldest.done) this.toolEventIds.delete(oldest.value);
+      const oldest = this.toolEventIds.entries().next();
+      if (!oldest.done) {
+        this.toolEventIds.delete(oldest.value[0]);
+        this.mcpToolEvents.delete(oldest.value[1]);
+      }
     }
   }
 }

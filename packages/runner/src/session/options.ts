@@ -86,6 +86,10 @@ export function buildQueryOptions(i: QueryOptionsInput): Options {
   // allowedTools only pre-approves (everything is approved under bypassPermissions); `tools` is what limits
   // the set the model sees. An empty allowed_tools list means "the CLI's default set".
   if (c.allowed_tools.length > 0) options.tools = c.allowed_tools;
+  if (c.mcp_servers.length > 0) {
+    // Streamable HTTP; the CLI reaches them through HTTP(S)_PROXY, where the egress proxy decides and injects.
+    options.mcpServers = Object.fromEntries(c.mcp_servers.map((s) => [s.name, { type: 'http' as const, url: s.url }]));
+  }
   if (c.system !== null) options.systemPrompt = c.system;
   if (i.resume) options.resume = c.sdk_session_id;
   else options.sessionId = c.sdk_session_id;

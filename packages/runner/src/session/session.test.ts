@@ -42,6 +42,7 @@ const config: SessionRunConfig = {
   resume: false,
   allowed_tools: [],
   disallowed_tools: [],
+  mcp_servers: [],
   env: {},
 };
 

@@ -13,6 +13,8 @@ interface ResolvedToolConfig {
 interface ResolvedTool {
   type: string;
   name?: string;
+  mcp_server_name?: string;
+  default_config?: { enabled: boolean; permission_policy: { type: string } };
   configs?: ResolvedToolConfig[];
 }
 
@@ -30,7 +32,15 @@ export function assertRunnable(agent: JsonObject): void {
   };
   for (const t of tools) {
     if (t.type === 'custom') refuse(`custom tools ('${t.name ?? ''}')`);
-    if (t.type === 'mcp_toolset') refuse('MCP toolsets');
+    if (t.type === 'mcp_toolset') {
+      // Tools the server offers but the toolset does not list get the default config.
+      const d = t.default_config;
+      if (d?.enabled && d.permission_policy.type !== 'always_allow') {
+        refuse(
+          `the '${d.permission_policy.type}' permission policy (MCP toolset '${t.mcp_server_name ?? ''}' default_config; set it to always_allow)`,
+        );
+      }
+    }
     for (const c of t.configs ?? []) {
       if (!c.enabled) continue;
       if (c.permission_policy.type !== 'always_allow')
@@ -38,18 +48,38 @@ export function assertRunnable(agent: JsonObject): void {
       if (c.allowed_domains !== undefined || c.blocked_domains !== undefined) refuse(`domain lists (tool '${c.name}')`);
     }
   }
-  if (Array.isArray(agent.mcp_servers) && agent.mcp_servers.length) refuse('MCP servers');
+  for (const s of (agent.mcp_servers ?? []) as unknown as Array<{ type?: string; name?: string }>) {
+    if (s.type !== 'url') refuse(`MCP servers of type '${s.type ?? ''}' ('${s.name ?? ''}'); only 'url' servers run`);
+  }
   if (Array.isArray(agent.skills) && agent.skills.length) refuse('skills');
 }
 
-/** Claude Code tool names the agent must not have: every toolset tool that is disabled or absent. */
+/**
+ * Claude Code tool names the agent must not have: every toolset tool that is disabled or absent, and every MCP
+ * tool its toolset disables (`mcp__<server>__<tool>`; a toolset disabled by default disables the whole server).
+ */
 export function disallowedTools(agent: JsonObject): string[] {
   const tools = (agent.tools ?? []) as unknown as ResolvedTool[];
   const toolset = tools.find((t) => t.type === 'agent_toolset_20260401');
   const enabled = new Set((toolset?.configs ?? []).filter((c) => c.enabled).map((c) => c.name));
-  return Object.entries(MANAGED_TO_TOOL_NAME)
+  const builtin = Object.entries(MANAGED_TO_TOOL_NAME)
     .filter(([managed]) => !enabled.has(managed))
     .map(([, cc]) => cc);
+  const mcp = tools
+    .filter((t) => t.type === 'mcp_toolset')
+    .flatMap((t) => {
+      const server = t.mcp_server_name ?? '';
+      if (t.default_config && !t.default_config.enabled) return [`mcp__${server}`];
+      return (t.configs ?? []).filter((c) => !c.enabled).map((c) => `mcp__${server}__${c.name}`);
+    });
+  return [...builtin, ...mcp];
+}
+
+/** The agent's URL MCP servers, for the runner. */
+export function mcpServers(agent: JsonObject): Array<{ name: string; url: string }> {
+  return ((agent.mcp_servers ?? []) as unknown as Array<{ type?: string; name?: string; url?: string }>).flatMap((s) =>
+    s.type === 'url' && s.name && s.url ? [{ name: s.name, url: s.url }] : [],
+  );
 }
 
 export interface RunConfigInput {
@@ -79,5 +109,6 @@ export function buildRunConfig(i: RunConfigInput): SessionRunConfig {
     allowed_tools: [],
     disallowed_tools: disallowedTools(i.agent),
     env: { ...i.env, CLAUDE_CODE_MAX_RETRIES: String(i.modelMaxRetries) },
+    mcp_servers: mcpServers(i.agent),
   };
 }

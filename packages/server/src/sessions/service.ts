@@ -9,7 +9,7 @@ import type { EventInput, EventLog, WireEvent } from './event-log.js';
 import { CredentialInjector } from '../egress/inject.js';
 import { EgressPolicy } from '../egress/policy.js';
 import { VaultSecretError, type VaultService } from '../vaults/service.js';
-import { buildRunConfig } from './run-config.js';
+import { buildRunConfig, mcpServers } from './run-config.js';
 import { toSandboxResources } from '../resources.js';
 import { SessionRuntime, type RuntimeDeps } from './runtime.js';
 import type { SandboxDriver } from '../drivers/driver.js';
@@ -100,7 +100,7 @@ export class SessionService {
     await this.store.createSession(session);
     const policy = EgressPolicy.compile({
       config: (await this.store.getEnvironment(session.environment_id))?.config ?? {},
-      mcpServers: mcpServersOf(session.agent),
+      mcpServers: mcpServers(session.agent),
     });
     this.drivers.set(session.id, driver);
     const runtime = new SessionRuntime(
@@ -237,7 +237,7 @@ export class SessionService {
     const stored = await this.events.append(sessionId, [frame.event as RunnerEvent & JsonObject], frame.seq);
     for (const r of stored) {
       await this.applyStatus(sessionId, r.type);
-      if (r.type === 'agent.tool_result') await this.reportMemoryKills(sessionId);
+      if (r.type === 'agent.tool_result' || r.type === 'agent.mcp_tool_result') await this.reportMemoryKills(sessionId);
     }
   }
 
@@ -316,13 +316,4 @@ export class SessionService {
       this.logger.warn({ err, sessionId }, 'could not record the session failure');
     }
   }
-}
-
-/** The agent snapshot's URL MCP servers (what `allow_mcp_servers` admits). */
-function mcpServersOf(agent: JsonObject): Array<{ name: string; url: string }> {
-  const list = Array.isArray(agent.mcp_servers) ? agent.mcp_servers : [];
-  return list.flatMap((s) => {
-    const o = s as { name?: unknown; url?: unknown };
-    return typeof o?.name === 'string' && typeof o.url === 'string' ? [{ name: o.name, url: o.url }] : [];
-  });
 }
