@@ -174,7 +174,7 @@ export class EgressProxy {
       reason: null,
       status: null,
     });
-    const upstream = net.connect({ host: t.address, port });
+    const upstream = net.connect({ host: t.address, port, noDelay: true });
     const timer = setTimeout(
       () => upstream.destroy(new Error('connect timed out')),
       this.deps.connectTimeoutMs ?? 10_000,
@@ -199,7 +199,7 @@ export class EgressProxy {
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => {
       clearTimeout(timer);
-      if (established) client.destroy();
+      if (established && !upstream.readableEnded) client.destroy();
       this.deps.audit.finish(id, {
         address: t.address,
         status: established ? 200 : 502,
