@@ -104,7 +104,7 @@ describe.skipIf(e2eSkipReason() !== false)('egress: deny by default, allowlists,
       bash(`curl -sS http://127.0.0.2:${plainPort}/hello`),
       bash(`curl -sS https://127.0.0.2:${tlsPort}/secure`),
       bash('curl -sS http://denied.example.com/x'),
-      bash('curl -sS -k https://denied.example.com/ 2>&1; echo "rc=$?"'),
+      bash('curl -sS -v https://denied.example.com/ 2>&1 | grep -E "^< HTTP|curl:"; echo "rc=${PIPESTATUS[0]}"'),
       bash(`curl -sS --noproxy '*' --max-time 3 http://127.0.0.2:${plainPort}/bypass 2>&1; echo "rc=$?"`),
       { content: [{ type: 'text', text: 'Done with curl.' }] },
     ];
@@ -222,6 +222,7 @@ describe.skipIf(e2eSkipReason() !== false)('egress: deny by default, allowlists,
     expect(plainOk).toContain('plain-ok /hello');
     expect(tlsOk).toContain('tls-ok /secure');
     expect(plainDenied).toContain('refused by default deny: denied.example.com:80 is not allowed');
+    expect(tlsDenied).toContain('< HTTP/1.1 403 Forbidden (Berth egress: default deny)');
     expect(tlsDenied).toMatch(/CONNECT tunnel failed, response 403[\s\S]*rc=56/);
     expect(bypass).toMatch(/rc=(7|28)/);
     expect(bypass).not.toContain('plain-ok');

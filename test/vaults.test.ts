@@ -262,6 +262,19 @@ describe.skipIf(e2eSkipReason() !== false)('vaults and credentials through the o
       expect(f, name).toMatchObject({ status: 400, code: 'invalid_request' });
       expect(f.message).toMatch(/secret_name/);
     }
+    // A credential's hosts follow the environment's breadth rules: a public-suffix wildcard would leak it anywhere.
+    const broad = await failure(
+      creds.create(v.id, {
+        auth: {
+          type: 'environment_variable',
+          secret_name: 'BROAD',
+          secret_value: S.rejected,
+          networking: { type: 'limited', allowed_hosts: ['*.com'] },
+        },
+      }),
+    );
+    expect(broad).toMatchObject({ status: 400, code: 'invalid_request' });
+    expect(broad.message).toMatch(/too broad/);
     const badValue = await failure(env('GOOD_NAME', `${S.rejected}\r\nX-Injected: 1`));
     expect(badValue).toMatchObject({ status: 400 });
     const badToken = await failure(

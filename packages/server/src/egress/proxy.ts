@@ -383,7 +383,8 @@ function headerValue(s: string): string {
 function refuse(client: Duplex, status: number, rule: string, reason: string): void {
   const body = refusalBody(rule, reason);
   client.end(
-    `HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\n` +
+    // The reason phrase names the rule too: TLS clients never show a CONNECT refusal's body (curl -v shows this line).
+    `HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'} (Berth egress: ${headerValue(rule)})\r\n` +
       `Content-Type: text/plain; charset=utf-8\r\n` +
       `X-Berth-Egress-Rule: ${headerValue(rule)}\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
