@@ -1,13 +1,13 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collectTurn, e2eSkipReason, say, startTestBerth, type TestBerth } from './harness.js';
+import { collectTurn, e2eSkipReason, say, startTestBerth, testUidBase, type TestBerth } from './harness.js';
 
 type Ev = { id: string; type: string; [k: string]: unknown };
 
@@ -17,6 +17,7 @@ type Ev = { id: string; type: string; [k: string]: unknown };
  * 127.0.0.1 inside a sandbox is the sandbox itself (never proxied); any 127/8 address outside it is the host's.
  */
 const PAGE_TOKEN = 'FETCHED-7f3a9c';
+const HAS_RUNSC = existsSync('/usr/bin/runsc') || existsSync('/usr/local/bin/runsc');
 const run = promisify(execFile);
 const CLI = resolve(import.meta.dirname, '../packages/cli/dist/main.js');
 
@@ -109,7 +110,15 @@ describe.skipIf(e2eSkipReason() !== false)('egress: deny by default, allowlists,
       { content: [{ type: 'text', text: 'Done with curl.' }] },
     ];
     t = await startTestBerth({
-      config: { sandboxCaFile: f('ca.pem') },
+      config: {
+        sandboxCaFile: f('ca.pem'),
+        ...(HAS_RUNSC
+          ? {
+              drivers: ['bwrap', 'gvisor'],
+              gvisorUidRangeStart: testUidBase() + 700_000 + (Number(process.env.VITEST_POOL_ID ?? 0) % 64) * 16,
+            }
+          : {}),
+      },
       scenarios: [
         { name: 'curl-egress', turns: curlTurns },
         {
@@ -143,16 +152,15 @@ describe.skipIf(e2eSkipReason() !== false)('egress: deny by default, allowlists,
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  async function session(networking: object): Promise<string> {
+  async function session(networking: object, driver = 'bwrap'): Promise<string> {
     const agent = await t.client.beta.agents.create({
       name: 'e',
       model: 'claude-sonnet-4-5',
       tools: [{ type: 'agent_toolset_20260401' }],
     });
-    const env = await t.client.beta.environments.create({
-      name: 'egress',
-      config: { type: 'cloud', networking } as never,
-    });
+    const env = (await t.client.post('/v1/environments', {
+      body: { name: 'egress', config: { type: 'cloud', networking }, berth: { driver } },
+    })) as { id: string };
     return (await t.client.beta.sessions.create({ agent: agent.id, environment_id: env.id })).id;
   }
 
@@ -267,6 +275,21 @@ describe.skipIf(e2eSkipReason() !== false)('egress: deny by default, allowlists,
           r.reason?.includes('bypass') || (r.host === '127.0.0.2' && r.port === plainPort && r.decision === 'denied'),
       ),
     ).toBe(false);
+  });
+
+  it.skipIf(!HAS_RUNSC)('the same egress path serves a gVisor sandbox (skipped without runsc)', async () => {
+    const id = await session(
+      { type: 'limited', allowed_hosts: [`127.0.0.2:${plainPort}`, `127.0.0.2:${tlsPort}`] },
+      'gvisor',
+    );
+    const events = (await collectTurn(t.client, id, () => say(t.client, id, '[scenario:curl-egress] go'))) as Ev[];
+    const [plainOk, tlsOk, plainDenied, tlsDenied, bypass] = toolResults(events);
+    expect(plainOk).toContain('plain-ok /hello');
+    expect(tlsOk).toContain('tls-ok /secure');
+    expect(plainDenied).toContain('refused by default deny');
+    expect(tlsDenied).toContain('(Berth egress: default deny)');
+    expect(bypass).not.toContain('plain-ok');
+    expect((await audit(id)).filter((r) => r.decision === 'allowed').length).toBeGreaterThanOrEqual(2);
   });
 
   it('refuses too-broad and malformed allowed_hosts entries when the environment is created, saying why', async () => {
