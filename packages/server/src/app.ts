@@ -118,18 +118,19 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
     bwrapPath: config.bwrapPath,
   });
   const drivers = new Map<string, SandboxDriver>([[driver.name, driver]]);
-  if (config.drivers.includes('gvisor'))
-    drivers.set(
-      'gvisor',
-      new GvisorDriver({
+  const gvisor = config.drivers.includes('gvisor')
+    ? new GvisorDriver({
         sandboxesDir: join(config.dataDir, 'sandboxes-gvisor'),
         logger: logger.child({ component: 'driver' }),
         cgroups,
         uidRange: { start: config.gvisorUidRangeStart, count: config.uidRangeCount },
         runscPath: config.runscPath,
-      }),
-    );
+      })
+    : undefined;
+  if (gvisor) drivers.set(gvisor.name, gvisor);
   await removeOrphans([...drivers.values()], store, logger);
+  // Sweeps the workspace disks of gVisor sandboxes a crashed berthd never recorded, before any session starts.
+  gvisor?.warmUp().catch((err: unknown) => logger.warn({ err }, 'gvisor driver start-up failed'));
   // Pre-place a launcher in its cgroup now, so the first session does not pay the kernel's cgroup-move delay.
   driver.warmUp().catch((err: unknown) => logger.warn({ err }, 'launcher pool warm-up failed'));
 

@@ -5,12 +5,21 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isId } from '@berth/protocol';
 import { LAUNCH_SCRIPT } from '../bwrap/argv.js';
-import { createSandboxDir, grantRunDir, makeOwnedDirs, removeSandboxDirs, sandboxPaths } from '../bwrap/fsprep.js';
+import { sweepUnrecordedDisks } from '../bwrap/disks.js';
+import {
+  createSandboxDir,
+  grantRunDir,
+  makeOwnedDirs,
+  removeSandboxDirs,
+  sandboxPaths,
+  type SandboxPaths,
+} from '../bwrap/fsprep.js';
 import { launch, type Launched } from '../bwrap/launcher.js';
-import { checkResources, resolveSpecDir, validateSpec } from '../bwrap/spec.js';
+import { checkResources, diskOf, resolveSpecDir, validateSpec } from '../bwrap/spec.js';
 import { UidAllocator, type UidRange } from '../bwrap/uids.js';
 import { asDriverError, closeQuietly } from '../bwrap/util.js';
 import { createCgroupManagerSync, UnavailableCgroupManager, type CgroupManager } from '../cgroups/index.js';
+import { FormattedImagePool, workspaceDiskUnsupported } from '../disk/index.js';
 import type {
   DestroyOptions,
   DriverCapabilities,
@@ -51,7 +60,18 @@ export interface GvisorDriverOptions {
   killTimeoutMs?: number;
   /** How long `runsc run --detach` may take to start a sandbox. Default 30 s. */
   startTimeoutMs?: number;
+  /**
+   * Whether `resources.diskMib` is honoured with a loop-mounted ext4 image holding workspace and home (see ../disk/),
+   * bound into the bundle; the gofer writes through that mount, so the kernel enforces the size. Default: when this
+   * host can (root, loop devices, e2fsprogs); false declares `diskLimit: false`, so quotas are refused.
+   */
+  workspaceDisks?: boolean;
+  /** Keep one workspace disk image formatted ahead, of the size last asked for (skips mkfs on create). Default true. */
+  diskImagePool?: boolean;
 }
+
+/** Directory (inside sandboxesDir, not a sandbox id) of the workspace disk images formatted ahead. */
+const DISK_POOL_DIR = '.disk-pool';
 
 /**
  * gVisor driver: each sandbox is a runsc container (ptrace platform, `--network=none`) started from an OCI bundle
@@ -72,6 +92,9 @@ export class GvisorDriver implements SandboxDriver {
   #host: Promise<GvisorHost> | undefined;
   #smokeTested = false;
   readonly #locks = new Map<string, Promise<unknown>>();
+  /** Why this driver cannot make workspace disks, or undefined when it can. */
+  readonly #noDisks: string | undefined;
+  readonly #images: FormattedImagePool | undefined;
 
   constructor(opts: GvisorDriverOptions) {
     if (!isAbsolute(opts.sandboxesDir))
@@ -83,6 +106,11 @@ export class GvisorDriver implements SandboxDriver {
     this.#cgroups = opts.cgroups ?? defaultCgroups();
     this.#uids = new UidAllocator(opts.uidRange ?? DEFAULT_GVISOR_UID_RANGE);
     const can = this.#cgroups.enforceable;
+    this.#noDisks = opts.workspaceDisks === false ? 'workspace disks are turned off' : workspaceDiskUnsupported();
+    this.#images =
+      this.#noDisks === undefined && opts.diskImagePool !== false
+        ? new FormattedImagePool(join(this.#dir, DISK_POOL_DIR), this.#log)
+        : undefined;
     this.capabilities = {
       // The host cgroup bounds the whole sandbox, gVisor's own kernel included: going over kills all of it.
       memoryLimit: can.has('memory'),
@@ -90,7 +118,8 @@ export class GvisorDriver implements SandboxDriver {
       cpuLimit: can.has('cpu'),
       // Enforced inside gVisor (RLIMIT_NPROC of the guest user), with a host pids backstop where available.
       pidsLimit: true,
-      diskLimit: false,
+      // Workspace and home sit on a loop-mounted ext4 image the gofer writes through: ENOSPC comes from the host.
+      diskLimit: this.#noDisks === undefined,
       survivesRestart: true,
     };
   }
@@ -113,14 +142,44 @@ export class GvisorDriver implements SandboxDriver {
 
   async create(spec: SandboxSpec): Promise<SandboxInfo> {
     validateSpec(spec);
-    checkResources(spec.resources, this.capabilities, 'the gvisor driver has no disk quota yet', 'gvisor');
-    return this.#withLock(spec.id, () => this.#create(spec));
+    checkResources(spec.resources, this.capabilities, this.#noDisks, 'gvisor');
+    return this.#withLock(spec.id, () => this.#createWithImage(spec));
   }
 
-  async #create(spec: SandboxSpec): Promise<SandboxInfo> {
+  /**
+   * Runs the start-up discovery now rather than at the first create(): finds runsc, re-reserves the uids of
+   * sandboxes on disk and sweeps the workspace disks of sandboxes that were never recorded.
+   */
+  async warmUp(): Promise<void> {
+    await this.#init();
+  }
+
+  /** Releases the image formatted ahead; sandboxes keep running. */
+  async close(): Promise<void> {
+    await this.#images?.close();
+  }
+
+  /** create() with a disk image formatted ahead when one of the right size is ready; the pool is topped up after. */
+  async #createWithImage(spec: SandboxSpec): Promise<SandboxInfo> {
+    const { diskMib } = spec.resources;
+    const formatted = diskMib === undefined ? undefined : this.#images?.take(diskMib);
+    try {
+      return await this.#create(spec, formatted);
+    } finally {
+      // A used image was moved into the sandbox; one left unused (a failure before the disk was made) goes.
+      if (formatted !== undefined) await rm(formatted, { force: true }).catch(() => undefined);
+      this.#images?.fill();
+    }
+  }
+
+  /**
+   * The disk (when asked for) is mounted before runsc starts: the gofer's mount namespace is a copy of the host's
+   * taken at start, and it serves /workspace and /home/agent from the bound `disk/workspace` and `disk/home`.
+   */
+  async #create(spec: SandboxSpec, formatted: string | undefined): Promise<SandboxInfo> {
     const host = await this.#init();
     const uid = this.#uids.allocate();
-    const paths = sandboxPaths(this.#dir, spec.id);
+    const paths = sandboxPaths(this.#dir, spec.id, spec.resources.diskMib !== undefined);
     const bundle = join(paths.dir, 'bundle');
     const made = { dir: false, cgroup: false };
     let launched: Launched | undefined;
@@ -134,7 +193,7 @@ export class GvisorDriver implements SandboxDriver {
       const limits = hostLimits(spec.resources, this.#cgroups.enforceable.has('pids'));
       await Promise.all([
         this.#cgroups.create(spec.id, limits.cgroup).then(() => (made.cgroup = true)),
-        makeOwnedDirs(paths, uid, uid),
+        makeOwnedDirs(paths, uid, uid, diskOf(spec, formatted)),
         grantRunDir(runDir, uid),
       ]);
       const config = ociConfig({
@@ -189,7 +248,7 @@ export class GvisorDriver implements SandboxDriver {
       return infoOf(record, 'running');
     } catch (err) {
       await closeQuietly(logFile);
-      await this.#rollback(spec.id, paths.dir, made, launched, uid);
+      await this.#rollback(spec.id, paths, made, launched, uid);
       throw asDriverError(err, `creating sandbox ${spec.id} failed`);
     }
   }
@@ -211,7 +270,7 @@ export class GvisorDriver implements SandboxDriver {
 
   async #rollback(
     id: string,
-    dir: string,
+    paths: SandboxPaths,
     made: { dir: boolean; cgroup: boolean },
     launched: Launched | undefined,
     uid: number,
@@ -223,7 +282,8 @@ export class GvisorDriver implements SandboxDriver {
     if (made.cgroup) await group.killAll(this.#killTimeout).then(() => group.remove(), warn('removing the cgroup'));
     const host = await this.#host?.catch(() => undefined);
     if (host) await deleteContainer(host.runsc, this.#stateDir, id).catch(warn('runsc delete'));
-    if (made.dir) await rm(dir, { recursive: true, force: true }).catch(warn('removing the sandbox directory'));
+    // The disk (if it was made) is unmounted and deleted before the directory goes.
+    if (made.dir) await removeSandboxDirs(paths, false).catch(warn('removing the sandbox directory'));
     this.#uids.release(uid);
   }
 
@@ -240,6 +300,7 @@ export class GvisorDriver implements SandboxDriver {
         const host = await this.#init();
         await deleteContainer(host.runsc, this.#stateDir, id);
         await Promise.all(['bundle', 'runsc.log'].map((n) => rm(join(paths.dir, n), { recursive: true, force: true })));
+        // Only now that no gofer can hold it: the disk is unmounted and deleted, or kept mounted with the workspace.
         await removeSandboxDirs(paths, opts.keepWorkspace === true);
       } catch (err) {
         throw asDriverError(err, `destroying sandbox ${id} failed`);
@@ -308,6 +369,8 @@ export class GvisorDriver implements SandboxDriver {
       nodePath: this.#opts.nodePath ?? process.execPath,
     });
     for (const s of await this.list()) this.#uids.reserve(s.hostUid);
+    await sweepUnrecordedDisks(this.#dir, this.#log);
+    await this.#images?.clear(); // images formatted ahead by an earlier berthd
     return host;
   }
 

@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { runDriverConformance } from '../conformance.js';
 import { Harness } from '../conformance/harness.js';
+import { workspaceDiskUnsupported } from '../disk/index.js';
 import { GvisorDriver } from './gvisor-driver.js';
 import { gvisorProcesses, makeGvisorDriver, skip } from './testing.js';
 
@@ -17,7 +18,7 @@ describe.skipIf(skip !== false)(`gvisor driver specifics${skip ? ` (skipped: ${s
     disposers.push(() => dut.cleanup());
     expect(await dut.driver.check()).toEqual([]);
     expect(dut.driver.capabilities).toMatchObject({
-      diskLimit: false,
+      diskLimit: workspaceDiskUnsupported() === undefined,
       memoryLimitScope: 'sandbox',
       survivesRestart: true,
     });

@@ -12,9 +12,21 @@ const exec = promisify(execFile);
  *   runner reaches berthd's sockets in /run/berth. The older `--fsgofer-host-uds` is deprecated in favour of it.
  * - `--ignore-cgroups`: runsc makes no cgroups; the driver starts runsc inside a cgroup it created and limited, so
  *   every host task of the sandbox is born there and the shared cgroup managers (v1 and v2) do stats and kill.
+ * - `--file-access-mounts=shared` and `--overlay2=none` (this build's defaults, pinned): the workspace disk quota
+ *   relies on them. Shared access makes the gofer do every write, fallocate and statfs on the host's mount, so
+ *   ENOSPC is the host filesystem's answer (with `exclusive`, the Sentry's cache accepted a fallocate past the
+ *   quota); no overlay means no write lands in memory or in a filestore outside the disk.
  */
 export function globalFlags(stateDir: string): string[] {
-  return [`--root=${stateDir}`, '--network=none', '--platform=ptrace', '--host-uds=open', '--ignore-cgroups'];
+  return [
+    `--root=${stateDir}`,
+    '--network=none',
+    '--platform=ptrace',
+    '--host-uds=open',
+    '--ignore-cgroups',
+    '--file-access-mounts=shared',
+    '--overlay2=none',
+  ];
 }
 
 /** argv (after the runsc binary) that creates and starts a sandbox from a bundle and returns once it runs. */

@@ -28,7 +28,9 @@ export const skip =
  * names the sandbox's bundle, and all their descendants (the ptrace stubs).
  */
 export async function gvisorProcesses(info: SandboxInfo): Promise<number[]> {
-  const marker = join(info.workspaceDir, '..', 'bundle');
+  // The bundle sits in the sandbox directory, which is the workspace's parent, or its grandparent with a disk.
+  const dir = info.workspaceDir.replace(/\/(disk\/)?workspace$/, '');
+  const marker = join(dir, 'bundle');
   const procs = await Promise.all(
     (await readdir('/proc'))
       .filter((n) => /^\d+$/.test(n))
