@@ -214,6 +214,31 @@ describe('egress proxy', () => {
     bad.socket.destroy();
   });
 
+  it('survives a client that goes away before reading a refusal (no uncaught EPIPE/ECONNRESET)', async () => {
+    const p = await startProxy([]);
+    const errors: unknown[] = [];
+    const onError = (err: unknown) => errors.push(err);
+    process.on('uncaughtException', onError);
+    try {
+      for (let i = 0; i < 5; i++) {
+        await new Promise<void>((resolve) => {
+          const s = net.createConnection({ path: p }, () => {
+            // Gone before the refusal is written: the proxy's write then fails (EPIPE/ECONNRESET on a unix socket).
+            s.write('CONNECT 169.254.169.254:80 HTTP/1.1\r\nHost: 169.254.169.254:80\r\n\r\n', () => s.destroy());
+          });
+          s.on('close', () => resolve());
+          s.on('error', () => undefined);
+        });
+      }
+      await new Promise((r) => setTimeout(r, 100));
+      // The proxy still answers.
+      expect((await get(p, 'http://denied.example.com/')).status).toBe(403);
+    } finally {
+      process.off('uncaughtException', onError);
+    }
+    expect(errors).toEqual([]);
+  });
+
   it('answers origin-form requests (someone calling the proxy directly) with 400 and a hint', async () => {
     const p = await startProxy([]);
     const r = await new Promise<{ status: number; body: string }>((resolve, reject) => {

@@ -86,6 +86,9 @@ export class EgressProxy {
     const log = this.deps.logger.child({ sessionId: ctx.sessionId, component: 'egress' });
     const server = http.createServer();
     server.on('connect', (req: IncomingMessage, client: Duplex, head: Buffer) => {
+      // Node hands CONNECT and upgrade sockets over without an 'error' listener: a peer that resets the connection
+      // (found by the escape suite: SO_LINGER 0 before reading a refusal) would otherwise crash berthd.
+      client.on('error', (err) => log.debug({ err }, 'egress client socket error'));
       void this.onConnect(ctx, req, client, head).catch((err: unknown) => {
         log.error({ err }, 'egress CONNECT failed unexpectedly');
         client.destroy();
@@ -98,6 +101,7 @@ export class EgressProxy {
       });
     });
     server.on('upgrade', (req: IncomingMessage, client: Duplex) => {
+      client.on('error', (err) => log.debug({ err }, 'egress client socket error'));
       this.deps.audit.record(ctx.sessionId, {
         method: req.method ?? 'GET',
         host: '-',
