@@ -10,7 +10,7 @@ import { openSqlite } from '../store/open.js';
 import type { Store } from '../store/store.js';
 import { EgressAudit } from './audit.js';
 import { EgressPolicy } from './policy.js';
-import { EgressProxy, parseAuthority, type RequestRewriter } from './proxy.js';
+import { EgressProxy, parseAuthority, type EgressListener, type RequestRewriter } from './proxy.js';
 
 /**
  * The proxy against real servers on loopback addresses (127.0.0.2 and .3 are the host's, like any of 127/8), with
@@ -23,7 +23,7 @@ let origin: Server;
 let originPort: number;
 let echo: net.Server;
 let echoPort: number;
-const servers: Server[] = [];
+const servers: EgressListener[] = [];
 const sessionId = newId('session');
 
 async function listen(server: net.Server, host: string): Promise<number> {
@@ -63,7 +63,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const s of servers) s.close();
+  for (const s of servers) await s.close();
   origin.close();
   echo.close();
   await audit.flush();
@@ -237,6 +237,20 @@ describe('egress proxy', () => {
       process.off('uncaughtException', onError);
     }
     expect(errors).toEqual([]);
+  });
+
+  it('closes with a tunnel still open: close() destroys it instead of waiting for the peer', async () => {
+    const proxy = new EgressProxy({ audit, logger: createLogger('silent'), connectTimeoutMs: 2000 });
+    const policy = EgressPolicy.compile({
+      config: { type: 'cloud', networking: { type: 'limited', allowed_hosts: [`127.0.0.2:${echoPort}`] } },
+      mcpServers: [],
+    });
+    const listener = await proxy.listen(join(dir, 'close.sock'), { sessionId, policy });
+    const r = await connect(join(dir, 'close.sock'), `127.0.0.2:${echoPort}`);
+    expect(r.status).toBe(200);
+    const closed = new Promise<void>((resolve) => r.socket.on('close', () => resolve()));
+    await listener.close();
+    await closed;
   });
 
   it('answers origin-form requests (someone calling the proxy directly) with 400 and a hint', async () => {

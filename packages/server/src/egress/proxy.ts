@@ -32,6 +32,13 @@ export interface RequestRewriter {
   rewrite(req: OutboundRequest, body: Buffer | null): Promise<{ req: OutboundRequest; body: Buffer | null }>;
 }
 
+/** One sandbox's listener. */
+export interface EgressListener {
+  server: Server;
+  /** Stops listening and destroys every connection, tunnels included. */
+  close(): Promise<void>;
+}
+
 /** One sandbox's view of the proxy. */
 export interface EgressSessionContext {
   sessionId: string;
@@ -81,10 +88,17 @@ export class EgressProxy {
   }
 
   /** Starts a listener for one sandbox at `path` (a unix socket the sandbox uid may connect to). */
-  async listen(path: string, ctx: EgressSessionContext): Promise<Server> {
+  async listen(path: string, ctx: EgressSessionContext): Promise<EgressListener> {
     await rm(path, { force: true });
     const log = this.deps.logger.child({ sessionId: ctx.sessionId, component: 'egress' });
     const server = http.createServer();
+    // Every socket, tunnels included: closeAllConnections() only knows HTTP connections, and a tunnel handed over by
+    // CONNECT would otherwise keep close() waiting for as long as its peer keeps it half open.
+    const sockets = new Set<net.Socket>();
+    server.on('connection', (s: net.Socket) => {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+    });
     server.on('connect', (req: IncomingMessage, client: Duplex, head: Buffer) => {
       // Node hands CONNECT and upgrade sockets over without an 'error' listener: a peer that resets the connection
       // (found by the escape suite: SO_LINGER 0 before reading a refusal) would otherwise crash berthd.
@@ -119,7 +133,14 @@ export class EgressProxy {
       server.listen(path, () => resolve());
     });
     await chmod(path, 0o666);
-    return server;
+    return {
+      server,
+      close: () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          for (const s of sockets) s.destroy();
+        }),
+    };
   }
 
   /** Decides and resolves a target; the policy's answer plus the address to connect to. */

@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import { dirname, join } from 'node:path';
 import { RUNNER_ENV, SANDBOX_PATHS, type BerthdFrame, type RunnerFrame, type SessionRunConfig } from '@berth/protocol';
 import type { SandboxDriver, SandboxResources } from '../drivers/driver.js';
-import type { EgressProxy, EgressSessionContext } from '../egress/proxy.js';
+import type { EgressListener, EgressProxy, EgressSessionContext } from '../egress/proxy.js';
 import { writeSandboxTrust, type SandboxTrust } from '../egress/trust.js';
 import type { ModelGateway } from '../gateway/gateway.js';
 import type { Logger } from '../logger.js';
@@ -48,7 +48,7 @@ export class SessionRuntime {
   readonly sandboxId: string;
   private readonly control: ControlServer;
   private gatewayServer: Server | undefined;
-  private egressServer: Server | undefined;
+  private egressListener: EgressListener | undefined;
   private readonly runDir: string;
   private readonly log: Logger;
   private ready = false;
@@ -106,7 +106,7 @@ export class SessionRuntime {
         .then((s) => (this.gatewayServer = s)),
       this.deps.egress
         .listen(join(this.runDir, 'egress.sock'), { ...this.egress, sessionId: this.sessionId })
-        .then((s) => (this.egressServer = s)),
+        .then((l) => (this.egressListener = l)),
     ]);
     // destroy() may have run meanwhile; it waits for this start to settle, so nothing is created after it.
     if (this.stopped) throw new Error(STOPPED);
@@ -173,11 +173,12 @@ export class SessionRuntime {
     }
     await this.deps.driver.destroy(this.sandboxId);
     await this.control.close();
-    for (const server of [this.gatewayServer, this.egressServer]) {
-      if (!server) continue;
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+    const gw = this.gatewayServer;
+    if (gw) {
+      gw.closeAllConnections();
+      await new Promise<void>((resolve) => gw.close(() => resolve()));
     }
+    await this.egressListener?.close();
     await rm(this.runDir, { recursive: true, force: true });
   }
 
