@@ -427,11 +427,27 @@ function credentials(x: AttemptContext): Attempt[] {
       category: 'runner probes',
       group: 'cred',
       command: py(
-        'def p(n,req):\n s=socket.socket(socket.AF_UNIX);s.connect("/run/berth/egress.sock");s.send(req);print(n,s.recv(300))\n' +
+        'def p(n,req):\n s=socket.socket(socket.AF_UNIX);s.connect("/run/berth/egress.sock");s.send(req);got=b""\n' +
+          ' while True:\n  d=s.recv(4096)\n  if not d: break\n  got+=d\n print(n,got.split(b"\\r\\n")[0])\n' +
           `p("connect",b"CONNECT 127.0.0.1:${x.host.berthPort} HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\n\\r\\n")\n` +
-          'p("get",b"GET http://169.254.169.254/ HTTP/1.1\\r\\nHost: 169.254.169.254\\r\\n\\r\\n")',
+          'p("get",b"GET http://169.254.169.254/ HTTP/1.1\\r\\nHost: 169.254.169.254\\r\\nConnection: close\\r\\n\\r\\n")',
       ),
-      blocked: /connect b'HTTP\/1\.1 403[\s\S]*get b'HTTP\/1\.1 403/,
+      blocked: /connect b'HTTP\/1\.1 403 Forbidden'\s+get b'HTTP\/1\.1 403 Forbidden'/,
+    },
+    {
+      id: 'egress-socket-reset',
+      category: 'runner probes',
+      group: 'cred',
+      // A refused CONNECT whose client resets the connection (SO_LINGER 0) before reading the answer: berthd must
+      // survive it (an unhandled socket error there surfaces as an uncaught exception in the test run).
+      command: py(
+        'import struct,time\nfor i in range(3):\n s=socket.socket(socket.AF_UNIX);s.connect("/run/berth/egress.sock")\n' +
+          ' s.send(b"CONNECT 169.254.169.254:80 HTTP/1.1\\r\\n\\r\\n");time.sleep(0.2)\n' +
+          ' s.setsockopt(socket.SOL_SOCKET,socket.SO_LINGER,struct.pack("ii",1,0));s.close()\nprint("reset sent")\n' +
+          'time.sleep(0.5);s=socket.socket(socket.AF_UNIX);s.connect("/run/berth/egress.sock")\n' +
+          's.send(b"CONNECT 169.254.169.254:80 HTTP/1.1\\r\\n\\r\\n");print("proxy still answers",s.recv(40).split(b"\\r\\n")[0])',
+      ),
+      blocked: /reset sent\s+proxy still answers b'HTTP\/1\.1 403 Forbidden'/,
     },
     {
       id: 'control-socket-forgery',
