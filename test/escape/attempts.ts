@@ -71,7 +71,6 @@ const VICTIM =
 
 const NOT_FOUND = /No such file or directory/;
 const READ_ONLY = { bwrap: /Read-only file system/, gvisor: /Read-only file system|Permission denied/ };
-const CURL_NO_ROUTE = /curl: \((7|28)\)/;
 
 export function attempts(x: AttemptContext): Attempt[] {
   const h = x.host;
