@@ -83,15 +83,15 @@ export function attempts(x: AttemptContext): Attempt[] {
       id: 'host-keys-and-root',
       category: 'host secrets',
       group: 'host',
-      command: 'cat /etc/ssh/ssh_host_ed25519_key; ls -a /root',
-      blocked: /ssh_host_ed25519_key: No such file or directory[\s\S]*'\/root': No such file or directory/,
+      command: 'cat /etc/ssh/ssh_host_ed25519_key; test -e /root && echo root-visible || echo no-root',
+      blocked: /ssh_host_ed25519_key: No such file or directory[\s\S]*no-root/,
     },
     {
       id: 'berthd-data-dir',
       category: 'host secrets',
       group: 'host',
-      command: `ls -la ${d}; cat ${d}/berth.db ${d}/vault.key`,
-      blocked: new RegExp(`cannot access '${d}': No such file or directory`),
+      command: `test -e ${d} && echo data-dir-visible || echo no-data-dir; cat ${d}/berth.db ${d}/vault.key`,
+      blocked: /no-data-dir[\s\S]*berth\.db: No such file or directory/,
       leaks: ['SQLite format'],
     },
     {
@@ -134,7 +134,7 @@ export function attempts(x: AttemptContext): Attempt[] {
       group: 'host',
       command:
         'for p in /proc/[0-9]*; do cat $p/root/workspace/canary.txt 2>/dev/null; done; ' +
-        'echo "procs=$(ls -d /proc/[0-9]* | wc -l)"; cat /workspace/../../../proc/1/root/workspace/canary.txt',
+        'echo "procs=$(echo /proc/[0-9]* | wc -w)"; cat /workspace/../../../proc/1/root/workspace/canary.txt',
       blocked: /procs=\d+[\s\S]*No such file or directory/,
       leaks: [x.canary],
     },
@@ -188,10 +188,11 @@ export function attempts(x: AttemptContext): Attempt[] {
       id: 'write-run-dir',
       category: 'writes',
       group: 'host',
-      command: 'rm -f /run/berth/control.sock; touch /run/berth/pwned; ls /run/berth',
+      command:
+        'rm -f /run/berth/control.sock; touch /run/berth/pwned; test -S /run/berth/control.sock && echo sock-intact',
       blocked: {
-        bwrap: /Read-only file system[\s\S]*control\.sock/,
-        gvisor: /(Read-only|Permission)[\s\S]*control\.sock/,
+        bwrap: /Read-only file system[\s\S]*sock-intact/,
+        gvisor: /(Read-only|Permission)[\s\S]*sock-intact/,
       },
     },
     {
@@ -221,8 +222,8 @@ export function attempts(x: AttemptContext): Attempt[] {
       id: 'new-namespaces',
       category: 'privilege',
       group: 'host',
-      command: py('r("userns",l.unshare(0x10000000));r("mntns",l.unshare(0x00020000));r("chroot",l.chroot(b"/tmp"))'),
-      blocked: /userns (ENOSPC|EPERM|EINVAL|EUSERS)\s+mntns EPERM\s+chroot EPERM/,
+      command: py('r("chroot",l.chroot(b"/tmp"));r("mntns",l.unshare(0x00020000));r("userns",l.unshare(0x10000000))'),
+      blocked: /chroot EPERM\s+mntns EPERM\s+userns (ENOSPC|EPERM|EINVAL|EUSERS)/,
     },
     {
       id: 'ptrace-host',
@@ -253,8 +254,8 @@ export function attempts(x: AttemptContext): Attempt[] {
       id: 'capabilities',
       category: 'privilege',
       group: 'host',
-      command: 'grep -E "^Cap(Eff|Prm|Bnd)|^NoNewPrivs" /proc/self/status',
-      blocked: /CapPrm:\s+0+\s+CapEff:\s+0+\s+CapBnd:\s+0+\s+NoNewPrivs:\s+1/,
+      command: `grep -E "^Cap(Eff|Prm|Bnd)" /proc/self/status; ${py('print("no_new_privs",l.prctl(39,0,0,0,0))')}`,
+      blocked: /CapPrm:\s+0+\s+CapEff:\s+0+\s+CapBnd:\s+0+\s+no_new_privs 1/,
     },
   ];
   return [...list, ...network(x), ...credentials(x), ...resources()];

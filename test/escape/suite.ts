@@ -86,7 +86,12 @@ export function defineEscapeSuite(driver: Driver): void {
     const wellBehaved: Ev[][] = [];
     const hostFailures: string[] = [];
 
+    /** Errors berthd (this process) did not handle while the attempts ran: a sandbox must not be able to cause one. */
+    const uncaught: string[] = [];
+    const onUncaught = (err: Error) => uncaught.push(`${err.name}: ${err.message}`);
+
     beforeAll(async () => {
+      process.on('uncaughtException', onUncaught);
       host = await startEscapeHost();
       const secretValue = (tag: string) => `${tag}-${randomBytes(12).toString('hex')}`;
       const secrets = {
@@ -256,6 +261,8 @@ export function defineEscapeSuite(driver: Driver): void {
         if (o) outcomes.set(id, { ...o, blocked: false, evidence: `host check: ${why}` });
         hostFailures.push(`${id}: ${why}`);
       };
+      if (uncaught.length > 0)
+        fail('egress-socket-reset', `berthd threw ${uncaught.length} uncaught error(s): ${uncaught[0]}`);
       const canaries = canaryFiles();
       if (canaries.length === 0 || canaries.some((f) => readFileSync(f, 'utf8').trim() !== ctx.canary))
         fail('victim-write', 'the victim canary changed or vanished');
@@ -299,6 +306,7 @@ export function defineEscapeSuite(driver: Driver): void {
     }, 900_000);
 
     afterAll(async () => {
+      process.off('uncaughtException', onUncaught);
       await t?.close();
       await host?.close();
     });
