@@ -135,7 +135,7 @@ export function attempts(x: AttemptContext): Attempt[] {
       command:
         'for p in /proc/[0-9]*; do cat $p/root/workspace/canary.txt 2>/dev/null; done; ' +
         'echo "procs=$(echo /proc/[0-9]* | wc -w)"; cat /workspace/../../../proc/1/root/workspace/canary.txt',
-      blocked: /procs=\d+[\s\S]*No such file or directory/,
+      blocked: /procs=\d+[\s\S]*(No such file or directory|Permission denied)/,
       leaks: [x.canary],
     },
     {
