@@ -404,7 +404,9 @@ function credentials(x: AttemptContext): Attempt[] {
       group: 'cred',
       command:
         `A='${value.slice(0, cut)}'; B='${value.slice(cut)}'; K="$A$B"; C="ctl$$"; echo "$C" > /tmp/ctl-$$; ` +
-        'hits=$( { grep -rlsaF -D skip -- "$K" /home /tmp /workspace /run /etc /var /root /opt/berth/runner* 2>/dev/null; cat /proc/[0-9]*/environ /proc/[0-9]*/cmdline 2>/dev/null | tr "\\0" "\\n" | grep -aF -- "$K"; ' +
+        'hits=$( { grep -rlsaF -D skip -- "$K" /home /tmp /workspace /run /etc /var /root /opt/berth/runner* 2>/dev/null; ' +
+        // Matched by a builtin: a grep given "$K" would itself show it in /proc/<pid>/cmdline while the scan runs.
+        'for f in /proc/[0-9]*/environ /proc/[0-9]*/cmdline; do c=$(tr "\\0" "\\n" < "$f" 2>/dev/null); [[ "$c" == *"$K"* ]] && echo "$f"; done; ' +
         'env | grep -F -- "$K"; } | wc -l); ctl=$(grep -rlsaF -- "$C" /tmp | wc -l); echo "hits=$hits control=$ctl"',
       blocked: /hits=0 control=1/,
       leaks: [value],
@@ -432,7 +434,7 @@ function credentials(x: AttemptContext): Attempt[] {
           `p("connect",b"CONNECT 127.0.0.1:${x.host.berthPort} HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\n\\r\\n")\n` +
           'p("get",b"GET http://169.254.169.254/ HTTP/1.1\\r\\nHost: 169.254.169.254\\r\\nConnection: close\\r\\n\\r\\n")',
       ),
-      blocked: /connect b'HTTP\/1\.1 403 Forbidden'\s+get b'HTTP\/1\.1 403 Forbidden'/,
+      blocked: /connect b'HTTP\/1\.1 403 Forbidden \(Berth egress: ip literal\)'\s+get b'HTTP\/1\.1 403 Forbidden'/,
     },
     {
       id: 'egress-socket-reset',
@@ -447,7 +449,7 @@ function credentials(x: AttemptContext): Attempt[] {
           'time.sleep(0.5);s=socket.socket(socket.AF_UNIX);s.connect("/run/berth/egress.sock")\n' +
           's.send(b"CONNECT 169.254.169.254:80 HTTP/1.1\\r\\n\\r\\n");print("proxy still answers",s.recv(40).split(b"\\r\\n")[0])',
       ),
-      blocked: /reset sent\s+proxy still answers b'HTTP\/1\.1 403 Forbidden'/,
+      blocked: /reset sent\s+proxy still answers b'HTTP\/1\.1 403 Forbidden/,
     },
     {
       id: 'control-socket-forgery',

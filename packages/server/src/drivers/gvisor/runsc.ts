@@ -23,6 +23,8 @@ export function globalFlags(stateDir: string): string[] {
     '--network=none',
     '--platform=ptrace',
     '--host-uds=open',
+    // Apply the bundle's seccomp filter (no new namespaces in the guest, see bundle.ts).
+    '--oci-seccomp',
     '--ignore-cgroups',
     '--file-access-mounts=shared',
     '--overlay2=none',
