@@ -500,7 +500,6 @@ function resources(): Attempt[] {
       group: 'disk',
       command: 'dd if=/dev/zero of=/workspace/fill bs=1M count=200 2>&1 | grep -v records; rm -f /workspace/fill',
       blocked: /No space left on device/,
-      skip: { gvisor: 'gVisor has no workspace disk quota (disk_mib is refused for it; see ADR gvisor-driver)' },
     },
     {
       id: 'fd-exhaustion',

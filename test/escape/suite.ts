@@ -156,8 +156,6 @@ export function defineEscapeSuite(driver: Driver): void {
           dataDir: host.dataDir,
           port: host.berthPort,
           drivers: ['bwrap', 'gvisor'],
-          // gVisor sandboxes cannot have a disk quota: no server default there (disk-fill is skipped, see attempts.ts).
-          ...(driver === 'gvisor' ? { defaultDiskMib: 0 } : {}),
           gvisorUidRangeStart: testUidBase() + 600_000 + (Number(process.env.VITEST_POOL_ID ?? 0) % 64) * 16,
         },
       });
