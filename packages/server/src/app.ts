@@ -160,6 +160,7 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
     logger.child({ component: 'sessions' }),
     {
       maxTurns: config.maxTurns,
+      maxSessions: config.maxSessions,
       modelMaxRetries: config.modelMaxRetries,
       ...(trust ? { sessionEnv: sandboxTrustEnv() } : {}),
       vaults,

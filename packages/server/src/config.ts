@@ -134,6 +134,50 @@ export const CONFIG_FIELDS = {
           'added to the system bundle for curl/OpenSSL/Python and given to Node and the agent CLI as NODE_EXTRA_CA_CERTS.',
       ),
   },
+  defaultTurnTimeoutS: {
+    env: 'BERTH_DEFAULT_TURN_TIMEOUT_S',
+    schema: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(31_536_000)
+      .default(1800)
+      .describe(
+        'Wall-clock limit of one turn (s) where berth.lifecycle sets none; a longer turn is interrupted. 0: none.',
+      ),
+  },
+  defaultMaxLifetimeS: {
+    env: 'BERTH_DEFAULT_MAX_LIFETIME_S',
+    schema: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(31_536_000)
+      .default(86_400)
+      .describe('Maximum lifetime of a session (s) where berth.lifecycle sets none; then it is stopped. 0: none.'),
+  },
+  defaultIdleTimeoutS: {
+    env: 'BERTH_DEFAULT_IDLE_TIMEOUT_S',
+    schema: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(31_536_000)
+      .default(0)
+      .describe(
+        'How long a persistent session may sit idle (s) before its sandbox is stopped, where berth.lifecycle sets none. 0: none.',
+      ),
+  },
+  maxSessions: {
+    env: 'BERTH_MAX_SESSIONS',
+    schema: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(1_000_000)
+      .default(0)
+      .describe('Most live sandboxes (sessions) at once; creating one more answers 429. 0: no limit.'),
+  },
   maxTurns: {
     env: 'BERTH_MAX_TURNS',
     schema: z.coerce.number().int().min(1).max(10_000).default(100).describe('Default maxTurns for every agent turn.'),

@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   vault_credential_conflict: { status: 409, type: 'conflict_error' },
   vault_credential_unusable: { status: 409, type: 'conflict_error' },
   unsupported_feature: { status: 400, type: 'invalid_request_error' },
+  too_many_sessions: { status: 429, type: 'rate_limit_error' },
   request_too_large: { status: 413, type: 'request_too_large' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error' },
   internal: { status: 500, type: 'api_error' },
@@ -37,6 +38,8 @@ export class ApiError extends Error {
     readonly details: Record<string, unknown> = {},
     /** Whether SDK clients should retry (sent as `x-should-retry`). */
     readonly shouldRetry?: boolean,
+    /** Seconds a client should wait before retrying (sent as `retry-after`). */
+    readonly retryAfterS?: number,
   ) {
     super(message);
     this.status = ERROR_CODES[code].status;

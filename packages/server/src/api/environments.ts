@@ -8,6 +8,7 @@ import { parseInput } from './validate.js';
 import { HostRuleError, parseHostRule } from '../egress/hosts.js';
 import { ResourcesSchema, resolveResources, resourceDefaults, type Resources } from '../resources.js';
 import { capabilitiesOf } from './drivers.js';
+import { LifecycleSchema, lifecycleDefaults, resolveLifecycle } from '../lifecycle.js';
 
 /** Environment config (§4): stored faithfully; networking is enforced by the egress proxy (egress/). */
 
@@ -61,6 +62,10 @@ export const EnvBerthSchema = z.strictObject({
     .regex(/^[a-z][a-z0-9_-]{0,31}$/, "berth.driver must be a driver name such as 'bwrap' or 'gvisor'")
     .optional(),
   resources: ResourcesSchema.optional(),
+  /** The lifecycle policy of its sessions (a session may override it); see lifecycle.ts. */
+  lifecycle: LifecycleSchema.optional(),
+  /** Most live sessions of this environment at once (null: only the server's limit). */
+  max_sessions: z.number().int().min(1).max(1_000_000).nullable().optional(),
 });
 
 const EnvCreate = z.strictObject({
@@ -129,6 +134,7 @@ const IdParams = z.object({ id: z.string() });
 /** environments: create, retrieve, update, list, delete, archive. */
 export const environmentRoutes: RouteModule = (app, { store, clock, config, drivers }) => {
   const defaults = resourceDefaults(config);
+  const lifecycle = lifecycleDefaults(config);
   const resources = (r: Resources | undefined, driver: string) =>
     resolveResources(r, defaults, capabilitiesOf(drivers, driver));
   const load = async (id: string) => {
@@ -151,6 +157,8 @@ export const environmentRoutes: RouteModule = (app, { store, clock, config, driv
       berth: {
         driver: b.berth?.driver ?? 'bwrap',
         resources: resources(b.berth?.resources, b.berth?.driver ?? 'bwrap'),
+        lifecycle: resolveLifecycle(b.berth?.lifecycle, lifecycle),
+        max_sessions: b.berth?.max_sessions ?? null,
       },
       created_at: now,
       updated_at: now,
@@ -173,7 +181,15 @@ export const environmentRoutes: RouteModule = (app, { store, clock, config, driv
   ): EnvironmentRecord['berth'] => {
     const driver = b.driver ?? (cur.driver as string | undefined) ?? 'bwrap';
     const kept = cur.resources === undefined ? undefined : ResourcesSchema.parse(cur.resources);
-    return { driver, resources: resources(b.resources ?? kept, driver) };
+    // Like resources, a lifecycle object replaces the previous one; an environment made before lifecycles existed
+    // gets the defaults.
+    const keptLifecycle = cur.lifecycle === undefined ? undefined : LifecycleSchema.parse(cur.lifecycle);
+    return {
+      driver,
+      resources: resources(b.resources ?? kept, driver),
+      lifecycle: resolveLifecycle(b.lifecycle ?? keptLifecycle, lifecycle),
+      max_sessions: b.max_sessions !== undefined ? b.max_sessions : ((cur.max_sessions as number | null) ?? null),
+    };
   };
 
   app.post('/v1/environments/:id', async (req) => {

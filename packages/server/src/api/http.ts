@@ -78,6 +78,7 @@ export function buildHttpApi(ctx: ApiContext): FastifyInstance {
     const apiErr = toApiError(err);
     if (apiErr.status >= 500) req.log.error({ err }, 'unhandled error (this is a bug)');
     if (apiErr.shouldRetry !== undefined) reply.header('x-should-retry', String(apiErr.shouldRetry));
+    if (apiErr.retryAfterS !== undefined) reply.header('retry-after', String(apiErr.retryAfterS));
     void reply.status(apiErr.status).send(errorBody(apiErr, String(req.id)));
   });
 

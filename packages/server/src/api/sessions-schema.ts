@@ -4,6 +4,7 @@ import { ModelSchema } from './agents-schema.js';
 import { McpServersSchema, SkillsSchema, ToolsSchema } from './tools.js';
 import { UserMessageSchema } from './events-schema.js';
 import { ResourcesSchema } from '../resources.js';
+import { LifecycleSchema } from '../lifecycle.js';
 
 /** Request shapes of the sessions routes (§2 SessionCreate / SessionUpdate / list). */
 
@@ -55,7 +56,7 @@ export const SessionCreateSchema = z.strictObject({
   budget: BudgetSchema.nullable().optional(),
   initial_events: z.array(UserMessageSchema).max(50).optional(),
   /** Berth's addition: per-session overrides of the environment's `berth` settings. */
-  berth: z.strictObject({ resources: ResourcesSchema.optional() }).optional(),
+  berth: z.strictObject({ resources: ResourcesSchema.optional(), lifecycle: LifecycleSchema.optional() }).optional(),
 });
 
 export const SessionUpdateSchema = z.strictObject({

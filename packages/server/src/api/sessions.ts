@@ -12,6 +12,7 @@ import { checkToolRefs, resolveSkills, resolveTools, McpServersSchema, ToolsSche
 import { parseInput } from './validate.js';
 import { ResourcesSchema, resolveResources, resourceDefaults } from '../resources.js';
 import { capabilitiesOf } from './drivers.js';
+import { LifecycleSchema, lifecycleDefaults, resolveLifecycle } from '../lifecycle.js';
 
 /** The wire form of a session (§2 Session), with usage from the gateway's ledger. */
 export function serializeSession(s: SessionRecord, u: UsageTotals, service: SessionService): object {
@@ -83,6 +84,7 @@ const IdParams = z.object({ id: z.string() });
 /** sessions: create, retrieve, update, list, delete, archive. */
 export const sessionRoutes: RouteModule = (app, { store, sessions, eventLog, clock, config, drivers }) => {
   const defaults = resourceDefaults(config);
+  const lifecycle = lifecycleDefaults(config);
   const load = async (id: string) => {
     checkId('session', 'sesn_', id);
     return sessions.load(id);
@@ -131,37 +133,47 @@ export const sessionRoutes: RouteModule = (app, { store, sessions, eventLog, clo
         throw new ApiError('vault_archived', `Vault '${vaultId}' is archived. Attach only active vaults to a session.`);
       }
     }
+    // The session's lifecycle overrides the environment's field by field, like its resources.
+    const policy = resolveLifecycle(
+      { ...LifecycleSchema.parse(env.berth.lifecycle ?? {}), ...b.berth?.lifecycle },
+      lifecycle,
+    );
+    const envMax = env.berth.max_sessions;
     const agentSnapshot = snapshot(agent, ref);
     assertRunnable(agentSnapshot);
     const now = clock();
-    const session = await sessions.create({
-      id: newId('session'),
-      environment_id: env.id,
-      agent_id: agent.id,
-      agent_version: agent.version,
-      agent: agentSnapshot,
-      title: b.title ?? null,
-      metadata: b.metadata ?? {},
-      resources: [],
-      vault_ids: b.vault_ids ?? [],
-      budget: b.budget ?? null,
-      status: 'idle',
-      // Changing the environment later does not change a running session: its limits are copied here.
-      berth: {
-        driver: env.berth.driver ?? 'bwrap',
-        // The session's own limits override the environment's, field by field; the rest keep the environment's.
-        resources: resolveResources(
-          { ...ResourcesSchema.parse(env.berth.resources ?? {}), ...b.berth?.resources },
-          defaults,
-          capabilitiesOf(drivers, (env.berth.driver as string | undefined) ?? 'bwrap'),
-        ),
+    const session = await sessions.create(
+      {
+        id: newId('session'),
+        environment_id: env.id,
+        agent_id: agent.id,
+        agent_version: agent.version,
+        agent: agentSnapshot,
+        title: b.title ?? null,
+        metadata: b.metadata ?? {},
+        resources: [],
+        vault_ids: b.vault_ids ?? [],
+        budget: b.budget ?? null,
+        status: 'idle',
+        // Changing the environment later does not change a running session: its limits are copied here.
+        berth: {
+          driver: env.berth.driver ?? 'bwrap',
+          // The session's own limits override the environment's, field by field; the rest keep the environment's.
+          resources: resolveResources(
+            { ...ResourcesSchema.parse(env.berth.resources ?? {}), ...b.berth?.resources },
+            defaults,
+            capabilitiesOf(drivers, (env.berth.driver as string | undefined) ?? 'bwrap'),
+          ),
+          lifecycle: policy,
+        },
+        stats: {},
+        runner_acked_seq: 0,
+        created_at: now,
+        updated_at: now,
+        archived_at: null,
       },
-      stats: {},
-      runner_acked_seq: 0,
-      created_at: now,
-      updated_at: now,
-      archived_at: null,
-    });
+      { envMaxSessions: typeof envMax === 'number' ? envMax : undefined },
+    );
     if (b.initial_events?.length) {
       await sessions.send(
         session.id,

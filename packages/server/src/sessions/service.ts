@@ -13,6 +13,8 @@ import { buildRunConfig, mcpServers } from './run-config.js';
 import { toSandboxResources } from '../resources.js';
 import { SessionRuntime, type RuntimeDeps } from './runtime.js';
 import type { SandboxDriver } from '../drivers/driver.js';
+import { storedLifecycle } from '../lifecycle.js';
+import { SessionGuard, type Timers } from './guard.js';
 
 /** A user/system event as accepted by the API (already validated). */
 export type InboundEvent = EventInput & { type: 'user.message' | 'user.interrupt' };
@@ -24,7 +26,14 @@ export interface SessionServiceOptions {
   sessionEnv?: Record<string, string>;
   /** Vault credentials, injected at egress for sessions created with `vault_ids`. */
   vaults?: VaultService;
+  /** Most live sandboxes at once (0: no limit). */
+  maxSessions?: number;
+  /** Timers of the lifecycle guard (tests inject their own). */
+  timers?: Timers;
 }
+
+/** Seconds a client refused for a concurrency limit is told to wait (`retry-after`). */
+const RETRY_AFTER_S = 10;
 
 /**
  * Session lifecycle: starts a sandbox per session, relays user events to its runner, persists what the runner
@@ -38,6 +47,9 @@ export class SessionService {
   private readonly oomReported = new Map<string, number>();
   /** The driver each live session's sandbox runs on. */
   private readonly drivers = new Map<string, SandboxDriver>();
+  /** The environment of every live (or starting) sandbox, for the concurrency limits. */
+  private readonly live = new Map<string, string>();
+  private readonly guard: SessionGuard;
 
   constructor(
     private readonly store: Store,
@@ -47,7 +59,59 @@ export class SessionService {
     private readonly clock: Clock,
     private readonly logger: Logger,
     private readonly opts: SessionServiceOptions,
-  ) {}
+  ) {
+    this.guard = new SessionGuard(
+      {
+        turnTimedOut: (id, s) => void this.turnTimedOut(id, s),
+        lifetimeReached: (id, s) =>
+          void this.fail(
+            id,
+            `The session reached its maximum lifetime of ${s} s (berth.lifecycle.max_lifetime_s) and its sandbox was ` +
+              'stopped. Create a new session, or raise max_lifetime_s on the environment or the session.',
+            'limit',
+          ),
+        idleTimedOut: (id, s) =>
+          void this.fail(
+            id,
+            `The session was idle for longer than its idle timeout of ${s} s (berth.lifecycle.idle_timeout_s) and its ` +
+              'sandbox was stopped (persistent sessions cannot hibernate yet). Create a new session, or raise or ' +
+              'unset idle_timeout_s on the environment or the session.',
+            'limit',
+          ),
+      },
+      opts.timers,
+    );
+  }
+
+  /**
+   * Refuses a session beyond the global or the environment's concurrency limit (429), else reserves its place.
+   * Synchronous, so two concurrent creates cannot both take the last place.
+   */
+  private admit(sessionId: string, environmentId: string, envMax: number | undefined): void {
+    const global = this.opts.maxSessions ?? 0;
+    if (global > 0 && this.live.size >= global) {
+      throw new ApiError(
+        'too_many_sessions',
+        `This server already runs ${this.live.size} live sessions, its limit (--max-sessions / BERTH_MAX_SESSIONS ` +
+          `= ${global}). Delete or archive a session you no longer need, or retry later.`,
+        { limit: 'server', max_sessions: global },
+        true,
+        RETRY_AFTER_S,
+      );
+    }
+    const inEnv = [...this.live.values()].filter((e) => e === environmentId).length;
+    if (envMax !== undefined && inEnv >= envMax) {
+      throw new ApiError(
+        'too_many_sessions',
+        `Environment '${environmentId}' already runs ${inEnv} live sessions, its limit (berth.max_sessions = ` +
+          `${envMax}). Delete or archive one of its sessions, raise the environment's berth.max_sessions, or retry later.`,
+        { limit: 'environment', max_sessions: envMax },
+        true,
+        RETRY_AFTER_S,
+      );
+    }
+    this.live.set(sessionId, environmentId);
+  }
 
   /**
    * The enabled driver a session's `berth.driver` names (the API has refused any other). The default driver when it
@@ -84,6 +148,19 @@ export class SessionService {
 
   /** Persists a new session and starts its sandbox in the background. Returns the stored record. */
   async create(
+    record: Omit<SessionRecord, 'gateway_token_hash' | 'sdk_session_id' | 'sandbox_id' | 'sandbox_state'>,
+    limits: { envMaxSessions?: number } = {},
+  ): Promise<SessionRecord> {
+    this.admit(record.id, record.environment_id, limits.envMaxSessions);
+    try {
+      return await this.createAdmitted(record);
+    } catch (err) {
+      if (!this.runtimes.has(record.id)) this.live.delete(record.id);
+      throw err;
+    }
+  }
+
+  private async createAdmitted(
     record: Omit<SessionRecord, 'gateway_token_hash' | 'sdk_session_id' | 'sandbox_id' | 'sandbox_state'>,
   ): Promise<SessionRecord> {
     const token = `bgt_${randomBytes(32).toString('base64url')}`;
@@ -130,6 +207,7 @@ export class SessionService {
       },
     );
     this.runtimes.set(session.id, runtime);
+    this.guard.watch(session.id, storedLifecycle(session.berth.lifecycle), Date.parse(session.created_at));
     // 'starting' until the agent process reports ready; messages sent meanwhile queue in order.
     void runtime.start(toSandboxResources(session.berth.resources)).catch((err: unknown) => {
       // A session archived or deleted while its sandbox was starting did not fail: it was stopped on purpose.
@@ -197,6 +275,7 @@ export class SessionService {
 
   /** Destroys every sandbox this process started (graceful shutdown of a build without re-adoption). */
   async stopAll(): Promise<void> {
+    this.guard.forgetAll();
     await Promise.all([...this.runtimes.keys()].map((id) => this.stopRuntime(id)));
   }
 
@@ -221,6 +300,8 @@ export class SessionService {
   }
 
   private async stopRuntime(sessionId: string): Promise<void> {
+    this.guard.forget(sessionId);
+    this.live.delete(sessionId);
     const runtime = this.runtimes.get(sessionId);
     if (!runtime) return;
     this.runtimes.delete(sessionId);
@@ -287,6 +368,9 @@ export class SessionService {
     const s = await this.store.getSession(sessionId);
     if (!s) return;
     const stats: JsonObject = { ...s.stats };
+    if (status === 'running') this.guard.turnStarted(sessionId);
+    else if (status === 'idle') this.guard.turnEnded(sessionId);
+    else this.guard.forget(sessionId);
     if (status === 'running') {
       if (!this.runningSince.has(sessionId)) this.runningSince.set(sessionId, Date.now());
     } else {
@@ -296,9 +380,42 @@ export class SessionService {
     await this.store.updateSession(sessionId, { status, stats });
   }
 
-  /** Records a terminal failure: session.error, then status_terminated, and stops the sandbox. */
-  private async fail(sessionId: string, message: string): Promise<void> {
-    this.logger.error({ sessionId, message }, 'session failed');
+  /**
+   * The running turn passed its wall-clock limit: it is interrupted like a `user.interrupt`, after a session.error
+   * that says why; the session then goes idle and takes new messages.
+   */
+  private async turnTimedOut(sessionId: string, limitS: number): Promise<void> {
+    const runtime = this.runtimes.get(sessionId);
+    if (!runtime) return;
+    this.logger.info({ sessionId, limitS }, 'turn hit its wall-clock limit; interrupting');
+    try {
+      await this.events.append(sessionId, [
+        {
+          id: newId('event'),
+          type: 'session.error',
+          error: {
+            type: 'unknown_error',
+            message:
+              `The turn ran longer than its wall-clock limit of ${limitS} s (berth.lifecycle.turn_timeout_s) and was ` +
+              'interrupted. Raise turn_timeout_s on the environment or the session, or split the work into shorter turns.',
+            retry_status: { type: 'exhausted' },
+          },
+        },
+      ]);
+    } catch (err) {
+      this.logger.warn({ err, sessionId }, 'could not record the turn timeout');
+    }
+    runtime.dropQueuedMessages();
+    runtime.send({ type: 'interrupt', session_id: sessionId });
+  }
+
+  /**
+   * Records a terminal failure: session.error, then status_terminated, and stops the sandbox. `limit`: a lifecycle
+   * limit ended the session on purpose (logged at info, not as an error).
+   */
+  private async fail(sessionId: string, message: string, why: 'failure' | 'limit' = 'failure'): Promise<void> {
+    if (why === 'limit') this.logger.info({ sessionId, message }, 'session stopped by a lifecycle limit');
+    else this.logger.error({ sessionId, message }, 'session failed');
     try {
       await this.events.append(sessionId, [
         {
