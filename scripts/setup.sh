@@ -14,6 +14,14 @@ pkgs=()
 command -v bwrap >/dev/null 2>&1 || pkgs+=(bubblewrap)
 command -v git >/dev/null 2>&1 || pkgs+=(git)
 command -v python3 >/dev/null 2>&1 || pkgs+=(python3)
+# Workspace disk quotas: an ext4 image per sandbox, loop-mounted.
+command -v mkfs.ext4 >/dev/null 2>&1 || pkgs+=(e2fsprogs)
+command -v losetup >/dev/null 2>&1 || pkgs+=(mount)
+# The egress tests drive curl inside sandboxes and make a test CA with openssl.
+if [ "$want_test" = 1 ]; then
+  command -v curl >/dev/null 2>&1 || pkgs+=(curl)
+  command -v openssl >/dev/null 2>&1 || pkgs+=(openssl)
+fi
 if [ "$want_test" = 1 ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   pkgs+=(postgresql)
 fi
