@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collectTurn, e2eSkipReason, say, startTestBerth, type TestBerth } from './harness.js';
+import { collectTurn, e2eSkipReason, say, startTestBerth, filesUnder, type TestBerth } from './harness.js';
 
 type Ev = { id: string; type: string; [k: string]: unknown };
 
@@ -16,17 +16,6 @@ type Ev = { id: string; type: string; [k: string]: unknown };
 const PREFIX = 'sk-vault-test-';
 const secret = () => `${PREFIX}${randomBytes(12).toString('hex')}`;
 const S = { api: secret(), body: secret(), locked: secret(), bearer: secret() };
-
-function filesUnder(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    const st = statSync(p, { throwIfNoEntry: false });
-    if (st?.isDirectory()) out.push(...filesUnder(p));
-    else if (st?.isFile()) out.push(p);
-  }
-  return out;
-}
 
 describe.skipIf(e2eSkipReason() !== false)('vault credentials are injected at egress, never in the sandbox', () => {
   let t: TestBerth;

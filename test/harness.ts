@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
@@ -132,4 +132,16 @@ export async function agentAndEnv(client: Anthropic, system?: string): Promise<{
   });
   const env = await client.beta.environments.create({ name: 'test-env', config: { type: 'cloud' } });
   return { agentId: agent.id, envId: env.id };
+}
+
+/** Every regular file below `dir` (for the tests that search a tree for secrets). */
+export function filesUnder(dir: string): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    const st = statSync(p, { throwIfNoEntry: false });
+    if (st?.isDirectory()) out.push(...filesUnder(p));
+    else if (st?.isFile()) out.push(p);
+  }
+  return out;
 }

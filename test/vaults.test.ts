@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import Anthropic from '@anthropic-ai/sdk';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agentAndEnv, e2eSkipReason, startTestBerth, type TestBerth } from './harness.js';
+import { agentAndEnv, e2eSkipReason, startTestBerth, filesUnder, type TestBerth } from './harness.js';
 
 const secret = (tag: string) => `${tag}-${randomBytes(12).toString('hex')}`;
 
@@ -40,17 +40,6 @@ async function failure(p: Promise<unknown>): Promise<{ status: number; code: str
     throw err;
   }
   throw new Error('expected the call to fail');
-}
-
-function filesUnder(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    const st = statSync(p, { throwIfNoEntry: false });
-    if (st?.isDirectory()) out.push(...filesUnder(p));
-    else if (st?.isFile()) out.push(p);
-  }
-  return out;
 }
 
 describe.skipIf(e2eSkipReason() !== false)('vaults and credentials through the official SDK', () => {

@@ -5,7 +5,7 @@ import type { EnvironmentRecord, JsonObject } from '../store/store.js';
 import { ListQuerySchema, MetadataPatchSchema, MetadataSchema, checkId, patchMetadata, rangeFrom } from './common.js';
 import type { RouteModule } from './context.js';
 import { parseInput } from './validate.js';
-import { HostRuleError, parseHostRule } from '../egress/hosts.js';
+import { checkHostRule } from '../egress/hosts.js';
 import { ResourcesSchema, resolveResources, resourceDefaults, type Resources } from '../resources.js';
 import { capabilitiesOf } from './drivers.js';
 import { LifecycleSchema, lifecycleDefaults, resolveLifecycle } from '../lifecycle.js';
@@ -16,18 +16,7 @@ const PKG_MANAGERS = ['apt', 'cargo', 'gem', 'go', 'npm', 'pip'] as const;
 const pkgList = z.array(z.string().min(1).max(256)).max(500);
 
 /** An `allowed_hosts` entry: checked here so a too-broad or malformed pattern is refused with the reason. */
-const AllowedHost = z
-  .string()
-  .min(1)
-  .max(262)
-  .superRefine((v, ctx) => {
-    try {
-      parseHostRule(v);
-    } catch (err) {
-      if (!(err instanceof HostRuleError)) throw err;
-      ctx.addIssue({ code: 'custom', message: err.message });
-    }
-  });
+const AllowedHost = z.string().min(1).max(262).superRefine(checkHostRule);
 
 const Networking = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('unrestricted') }),

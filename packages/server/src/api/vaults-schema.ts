@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { HostRuleError, parseHostRule } from '../egress/hosts.js';
+import { checkHostRule } from '../egress/hosts.js';
 import { MetadataPatchSchema, MetadataSchema } from './common.js';
 
 /** Request bodies of the vault and credential routes (SDK 1.14 `beta/vaults`). Secret fields are write-only. */
@@ -87,14 +87,7 @@ const AllowedHost = z
     'must be a hostname, an IPv4 address or a *.wildcard (no scheme, port, path or IPv6)',
   )
   // The same breadth rules as an environment's allowed_hosts: `*.com` would hand the secret to any .com host.
-  .superRefine((h, ctx) => {
-    try {
-      parseHostRule(h);
-    } catch (err) {
-      if (!(err instanceof HostRuleError)) throw err;
-      ctx.addIssue({ code: 'custom', message: err.message });
-    }
-  });
+  .superRefine(checkHostRule);
 
 const Networking = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('unrestricted') }),

@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { parse } from 'tldts';
+import type { z } from 'zod';
 
 /**
  * One parsed `allowed_hosts` entry. A name or wildcard without a port admits the web ports (80 and 443); an entry
@@ -108,4 +109,14 @@ function sameAddress(a: string, b: string, family: 4 | 6): boolean {
   const list = new net.BlockList();
   list.addAddress(b, 'ipv6');
   return list.check(a, 'ipv6');
+}
+
+/** A zod `superRefine` check that reports why an entry is not an acceptable host rule (see {@link parseHostRule}). */
+export function checkHostRule(entry: string, ctx: z.RefinementCtx): void {
+  try {
+    parseHostRule(entry);
+  } catch (err) {
+    if (!(err instanceof HostRuleError)) throw err;
+    ctx.addIssue({ code: 'custom', message: err.message });
+  }
 }

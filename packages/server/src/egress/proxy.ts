@@ -70,6 +70,16 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
+/** What a refusal records and says. */
+interface Refusal {
+  method: string;
+  host: string;
+  port: number;
+  status: number;
+  rule: string;
+  reason: string;
+}
+
 type Target = { ok: true; address: string; rule: string } | { ok: false; status: number; rule: string; reason: string };
 
 /**
@@ -116,16 +126,15 @@ export class EgressProxy {
     });
     server.on('upgrade', (req: IncomingMessage, client: Duplex) => {
       client.on('error', (err) => log.debug({ err }, 'egress client socket error'));
-      this.deps.audit.record(ctx.sessionId, {
+      const reason = 'protocol upgrades over plain HTTP are not proxied; use wss:// (CONNECT)';
+      this.deny(ctx, client, {
         method: req.method ?? 'GET',
         host: '-',
         port: 0,
-        decision: 'denied',
-        rule: 'unsupported',
-        reason: 'protocol upgrades over plain HTTP are not proxied',
         status: 501,
+        rule: 'unsupported',
+        reason,
       });
-      refuse(client, 501, 'unsupported', 'protocol upgrades over plain HTTP are not proxied; use wss:// (CONNECT)');
     });
     server.on('clientError', (_err, socket: Duplex) => socket.destroy());
     await new Promise<void>((resolve, reject) => {
@@ -175,22 +184,21 @@ export class EgressProxy {
     const started = performance.now();
     const parsed = parseAuthority(req.url ?? '');
     if (!parsed) {
-      this.deny(
-        ctx,
-        client,
-        'CONNECT',
-        req.url ?? '',
-        0,
-        400,
-        'invalid target',
-        `CONNECT needs host:port, got '${req.url ?? ''}'`,
-      );
+      const reason = `CONNECT needs host:port, got '${req.url ?? ''}'`;
+      this.deny(ctx, client, {
+        method: 'CONNECT',
+        host: req.url ?? '',
+        port: 0,
+        status: 400,
+        rule: 'invalid target',
+        reason,
+      });
       return;
     }
     const { host, port } = parsed;
     const t = await this.target(ctx, host, port);
     if (!t.ok) {
-      this.deny(ctx, client, 'CONNECT', host, port, t.status, t.rule, t.reason);
+      this.deny(ctx, client, { method: 'CONNECT', host, port, status: t.status, rule: t.rule, reason: t.reason });
       return;
     }
     const id = this.deps.audit.record(ctx.sessionId, {
@@ -252,7 +260,14 @@ export class EgressProxy {
       const reason = url
         ? `only http:// URLs are proxied as plain requests; ${url.protocol}// goes through CONNECT`
         : 'this is the Berth egress proxy: send absolute-form requests (set HTTP_PROXY), not origin-form';
-      this.denyHttp(ctx, res, method, url?.hostname ?? '-', 0, 400, 'invalid request', reason);
+      this.deny(ctx, res, {
+        method,
+        host: url?.hostname ?? '-',
+        port: 0,
+        status: 400,
+        rule: 'invalid request',
+        reason,
+      });
       req.resume();
       return;
     }
@@ -260,7 +275,7 @@ export class EgressProxy {
     const port = url.port ? Number(url.port) : 80;
     const t = await this.target(ctx, host, port);
     if (!t.ok) {
-      this.denyHttp(ctx, res, method, host, port, t.status, t.rule, t.reason);
+      this.deny(ctx, res, { method, host, port, status: t.status, rule: t.rule, reason: t.reason });
       req.resume();
       return;
     }
@@ -344,31 +359,10 @@ export class EgressProxy {
     });
   }
 
-  private deny(
-    ctx: EgressSessionContext,
-    client: Duplex,
-    method: string,
-    host: string,
-    port: number,
-    status: number,
-    rule: string,
-    reason: string,
-  ): void {
-    this.deps.audit.record(ctx.sessionId, { method, host, port, decision: 'denied', rule, reason, status });
-    refuse(client, status, rule, reason);
-  }
-
-  private denyHttp(
-    ctx: EgressSessionContext,
-    res: ServerResponse,
-    method: string,
-    host: string,
-    port: number,
-    status: number,
-    rule: string,
-    reason: string,
-  ): void {
-    this.deps.audit.record(ctx.sessionId, { method, host, port, decision: 'denied', rule, reason, status });
-    sendRefusal(res, status, rule, reason);
+  /** Audits a refusal and answers it: on the raw socket (CONNECT, upgrade) or as an HTTP response. */
+  private deny(ctx: EgressSessionContext, to: Duplex | ServerResponse, d: Refusal): void {
+    this.deps.audit.record(ctx.sessionId, { ...d, decision: 'denied' });
+    if (to instanceof http.ServerResponse) sendRefusal(to, d.status, d.rule, d.reason);
+    else refuse(to, d.status, d.rule, d.reason);
   }
 }
