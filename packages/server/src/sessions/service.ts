@@ -174,11 +174,11 @@ export class SessionService {
     const driver = this.driverFor(session);
     // Before anything is stored: a credential that cannot be decrypted refuses the session (fail closed).
     const injector = await this.injectorFor(session);
-    await this.store.createSession(session);
     const policy = EgressPolicy.compile({
       config: (await this.store.getEnvironment(session.environment_id))?.config ?? {},
       mcpServers: mcpServers(session.agent),
     });
+    await this.store.createSession(session);
     this.drivers.set(session.id, driver);
     const runtime = new SessionRuntime(
       session.id,
