@@ -32,8 +32,11 @@ export interface SandboxRecord {
   createdAt: string;
 }
 
-/** Writes the record atomically (temp file + rename), so a crash never leaves a half-written sandbox.json. */
-export async function writeRecord(dir: string, record: SandboxRecord): Promise<void> {
+/**
+ * Writes a driver's record atomically (temp file + rename), so a crash never leaves a half-written sandbox.json.
+ * Shared by the bwrap and gVisor drivers.
+ */
+export async function writeRecord(dir: string, record: SandboxRecord | object): Promise<void> {
   const tmp = join(dir, `.${RECORD_FILE}.${randomBytes(4).toString('hex')}.tmp`);
   try {
     await writeFile(tmp, JSON.stringify(record, null, 2) + '\n', { mode: 0o600 });

@@ -4,11 +4,17 @@ import type { SandboxInfo, SandboxStatus } from '../driver.js';
 import { SandboxDriverError } from '../errors.js';
 import type { SandboxRecord } from './record.js';
 
+/** The recorded fields every driver's record has (bwrap's SandboxRecord, gVisor's GvisorRecord). */
+type RecordedSandbox = Pick<
+  SandboxRecord,
+  'id' | 'pid' | 'hostUid' | 'workspaceDir' | 'homeDir' | 'logFile' | 'cgroup' | 'createdAt'
+>;
+
 /** The observed view of a recorded sandbox. */
-export function infoOf(r: SandboxRecord, status: SandboxStatus): SandboxInfo {
+export function infoOf(r: RecordedSandbox, status: SandboxStatus, driver = 'bwrap'): SandboxInfo {
   return {
     id: r.id,
-    driver: 'bwrap',
+    driver,
     status,
     pid: r.pid,
     hostUid: r.hostUid,

@@ -1,10 +1,10 @@
-import { randomBytes } from 'node:crypto';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SandboxInfo, SandboxResources, SandboxStatus } from '../driver.js';
-import { RECORD_FILE } from '../bwrap/record.js';
+import { RECORD_FILE, writeRecord } from '../bwrap/record.js';
+import { infoOf as recordInfo } from '../bwrap/util.js';
 
-export { RECORD_FILE };
+export { RECORD_FILE, writeRecord };
 
 /**
  * What the gVisor driver persists per sandbox (`<sandboxesDir>/<id>/sandbox.json`): what was asked and the
@@ -27,18 +27,6 @@ export interface GvisorRecord {
   command: string[];
   resources: SandboxResources;
   createdAt: string;
-}
-
-/** Writes the record atomically (temp file + rename). */
-export async function writeRecord(dir: string, record: GvisorRecord): Promise<void> {
-  const tmp = join(dir, `.${RECORD_FILE}.${randomBytes(4).toString('hex')}.tmp`);
-  try {
-    await writeFile(tmp, JSON.stringify(record, null, 2) + '\n', { mode: 0o600 });
-    await rename(tmp, join(dir, RECORD_FILE));
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
 }
 
 /** The record in `dir`, or undefined when there is none or it is not a gVisor one. */
@@ -64,18 +52,7 @@ export async function readRecord(dir: string): Promise<GvisorRecord | undefined>
   return ok ? (r as GvisorRecord) : undefined;
 }
 
-/** The observed view of a recorded sandbox. */
+/** The observed view of a recorded gVisor sandbox. */
 export function infoOf(r: GvisorRecord, status: SandboxStatus): SandboxInfo {
-  return {
-    id: r.id,
-    driver: 'gvisor',
-    status,
-    pid: r.pid,
-    hostUid: r.hostUid,
-    workspaceDir: r.workspaceDir,
-    homeDir: r.homeDir,
-    logFile: r.logFile,
-    cgroup: r.cgroup,
-    createdAt: r.createdAt,
-  };
+  return recordInfo(r, status, 'gvisor');
 }
