@@ -56,6 +56,11 @@ export type RunnerFrame = z.infer<typeof RunnerFrameSchema>;
 
 // ---- berthd → runner -------------------------------------------------------------------------------------------
 
+const DomainLists = z.strictObject({
+  allowed: z.array(z.string().max(253)).max(1000).optional(),
+  blocked: z.array(z.string().max(253)).max(1000).optional(),
+});
+
 /** What the runner needs to start one agent session (one SDK `query()`). */
 export const SessionRunConfigSchema = z.strictObject({
   /** Claude model id, e.g. `claude-sonnet-4-5`. */
@@ -85,6 +90,27 @@ export const SessionRunConfigSchema = z.strictObject({
     .array(z.strictObject({ name: z.string().min(1).max(128), url: z.string().max(2048) }))
     .max(20)
     .default([]),
+  /**
+   * Tool calls that wait for a `tool_confirmation` (Managed Agents `always_ask`): Claude Code tool names, exact
+   * (`Bash`, `mcp__docs__lookup`) or a whole MCP server (`mcp__docs`). A tool's own entry in `allow_tools` wins over
+   * its server's entry here.
+   */
+  ask_tools: z.array(z.string().min(1).max(300)).max(512).default([]),
+  /** MCP tools that run without asking although their server is in `ask_tools` (`mcp__<server>__<tool>`). */
+  allow_tools: z.array(z.string().min(1).max(300)).max(512).default([]),
+  /** Client-executed tools (Managed Agents `custom`): offered as `mcp__custom__<name>`, answered by the client. */
+  custom_tools: z
+    .array(
+      z.strictObject({
+        name: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/),
+        description: z.string().max(10_000),
+        input_schema: z.record(z.string(), z.unknown()),
+      }),
+    )
+    .max(256)
+    .default([]),
+  /** Domain lists of the web tools (`web_fetch`, `web_search`), enforced before the tool runs. */
+  web_domains: z.strictObject({ WebFetch: DomainLists.optional(), WebSearch: DomainLists.optional() }).default({}),
 });
 export type SessionRunConfig = z.infer<typeof SessionRunConfigSchema>;
 
@@ -118,6 +144,22 @@ export const BerthdFrameSchema = z.discriminatedUnion('type', [
     content: z.array(UserContentBlockSchema).min(1),
   }),
   z.strictObject({ type: z.literal('interrupt'), session_id: sessionId }),
+  /** The client's answer to an ask-gated tool call (`user.tool_confirmation`), by the tool use's event id. */
+  z.strictObject({
+    type: z.literal('tool_confirmation'),
+    session_id: sessionId,
+    tool_use_id: z.string(),
+    result: z.enum(['allow', 'deny']),
+    deny_message: z.string().max(10_000).nullable(),
+  }),
+  /** The client's result of a custom tool call (`user.custom_tool_result`), by the tool use's event id. */
+  z.strictObject({
+    type: z.literal('custom_tool_result'),
+    session_id: sessionId,
+    custom_tool_use_id: z.string(),
+    content: z.array(z.strictObject({ type: z.literal('text'), text: z.string() })).max(100),
+    is_error: z.boolean(),
+  }),
   /** End the session's query and kill its processes; the runner answers with `session_stopped`. */
   z.strictObject({ type: z.literal('stop_session'), session_id: sessionId }),
 ]);

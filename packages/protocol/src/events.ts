@@ -91,6 +91,12 @@ export const RunnerEventSchema = z.discriminatedUnion('type', [
   }),
   z.strictObject({
     ...base,
+    type: z.literal('agent.custom_tool_use'),
+    name: z.string().min(1).max(256),
+    input: z.record(z.string(), z.unknown()),
+  }),
+  z.strictObject({
+    ...base,
     type: z.literal('agent.mcp_tool_result'),
     mcp_tool_use_id: eventId,
     content: ToolResultContentSchema,
@@ -117,6 +123,12 @@ export const RunnerEventSchema = z.discriminatedUnion('type', [
 /** An event as the runner emits it: a Managed Agents event without `processed_at` (berthd stamps it on persist). */
 export type RunnerEvent = z.infer<typeof RunnerEventSchema>;
 export type RunnerEventType = RunnerEvent['type'];
+
+/**
+ * The in-process MCP server that offers an agent's custom tools to the CLI: the model sees `mcp__custom__<name>`.
+ * No agent MCP server may take this name.
+ */
+export const CUSTOM_TOOL_SERVER = 'custom';
 
 /** Managed Agents tool names for the Claude Code tools that have a counterpart in `agent_toolset_20260401`. */
 export const TOOL_NAME_TO_MANAGED: Readonly<Record<string, string>> = {

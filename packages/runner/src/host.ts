@@ -63,7 +63,9 @@ export class SessionHost {
         this.startSession(frame.session_id, frame.config);
         return;
       case 'user_message':
-      case 'interrupt': {
+      case 'interrupt':
+      case 'tool_confirmation':
+      case 'custom_tool_result': {
         const session = this.sessions.get(frame.session_id);
         if (!session) {
           log.warn('frame for a session this runner does not host; ignored', {
@@ -73,6 +75,8 @@ export class SessionHost {
           return;
         }
         if (frame.type === 'user_message') session.userMessage(frame);
+        else if (frame.type === 'tool_confirmation') session.toolConfirmation(frame);
+        else if (frame.type === 'custom_tool_result') session.customToolResult(frame);
         else session.interrupt();
         return;
       }

@@ -98,6 +98,10 @@ function sessionConfig(over: Partial<SessionRunConfig> = {}): SessionRunConfig {
     allowed_tools: [],
     disallowed_tools: [],
     mcp_servers: [],
+    ask_tools: [],
+    allow_tools: [],
+    custom_tools: [],
+    web_domains: {},
     // Host-side tests run as root, where bypassPermissions needs IS_SANDBOX; no retries keep error tests fast.
     env: { IS_SANDBOX: '1', CLAUDE_CODE_MAX_RETRIES: '0' },
     ...over,

@@ -1,5 +1,5 @@
 import type { SDKMessage } from '@anthropic-ai/claude-agent-sdk';
-import { newId, TOOL_NAME_TO_MANAGED, type ModelUsage, type RunnerEvent } from '@berth/protocol';
+import { CUSTOM_TOOL_SERVER, newId, TOOL_NAME_TO_MANAGED, type ModelUsage, type RunnerEvent } from '@berth/protocol';
 import { MAX_MESSAGE_CHARS, toolResultContent, truncateText } from './content.js';
 import { classifyModelError, maxTurnsMessage, modelErrorMessage } from './errors.js';
 import { mergeUsage, zeroUsage } from './usage.js';
@@ -12,6 +12,20 @@ export interface EventMapperOptions {
   newEventId?: () => string;
   /** Called for SDK input the mapper cannot place (logged by the session, never thrown). */
   onAnomaly?: (what: string, fields?: Record<string, unknown>) => void;
+  /** The Managed Agents permission of a Claude Code tool (default: every tool `allow`). */
+  permissionFor?: (toolName: string) => 'allow' | 'ask';
+  /** The agent's MCP server names, so `mcp__<server>__<tool>` splits right even when a name contains `__`. */
+  mcpServerNames?: readonly string[];
+  /**
+   * A tool use that waits for the client was mapped: an ask-gated call (`confirm`) or a custom tool call (`custom`).
+   * Called synchronously, before the event is returned.
+   */
+  onGated?: (tooluId: string, eventId: string, kind: 'confirm' | 'custom') => void;
+}
+
+/** How the CLI names a server in `mcp__<server>__<tool>`: anything outside [A-Za-z0-9_-] becomes `_`. */
+export function cliServerName(name: string): string {
+  return name.replace(/[^A-Za-z0-9_-]/g, '_');
 }
 
 /** Why a turn ends without a result from the CLI. */
@@ -39,6 +53,8 @@ export class EventMapper {
 
   /** Event ids of the tool uses that were MCP tool calls (their results become agent.mcp_tool_result). */
   private readonly mcpToolEvents = new Set<string>();
+  /** Event ids of custom tool calls: their result is the client's `user.custom_tool_result`, so none is emitted. */
+  private readonly customToolEvents = new Set<string>();
 
   constructor(private readonly opts: EventMapperOptions) {
     this.newEventId = opts.newEventId ?? (() => newId('event'));
@@ -48,6 +64,26 @@ export class EventMapper {
   /** True while a turn is in progress (between `status_running` and `status_idle`). */
   get isRunning(): boolean {
     return this.running;
+  }
+
+  /** True while a model request streams (between its `span.model_request_start` and `_end`). */
+  get spanOpen(): boolean {
+    return this.span !== null;
+  }
+
+  /** The turn waits for the client: `session.status_idle` with `requires_action`. The turn itself goes on. */
+  requiresAction(eventIds: string[]): RunnerEvent {
+    return {
+      id: this.newEventId(),
+      type: 'session.status_idle',
+      stop_reason: { type: 'requires_action', event_ids: eventIds },
+      stop_details: null,
+    };
+  }
+
+  /** The client resolved every pending action: the turn runs again. */
+  resumed(): RunnerEvent {
+    return { id: this.newEventId(), type: 'session.status_running' };
   }
 
   /** A user message (SDK uuid) is about to be fed to the SDK: starts a turn unless one is running. */
@@ -92,6 +128,7 @@ export class EventMapper {
     if (msg.type === 'result') return this.result(msg);
     // Each api_retry is a model request that failed and will be retried.
     if (msg.type === 'system' && msg.subtype === 'api_retry') return this.failedRequest();
+    if (msg.type === 'system' && msg.subtype === 'init') return this.mcpFailures(msg.mcp_servers);
     // Everything else (init, status, task and hook notices, …) has no Managed Agents counterpart.
     return [];
   }
@@ -145,39 +182,73 @@ export class EventMapper {
         case 'redacted_thinking':
           events.push({ id: this.newEventId(), type: 'agent.thinking' });
           break;
-        case 'tool_use': {
-          const id = this.newEventId();
-          this.rememberTool(String(block['id']), id);
-          const name = String(block['name']);
-          const input = block['input'];
-          // The CLI names MCP tools `mcp__<server>__<tool>`; Managed Agents reports them as MCP events.
-          const mcp = /^mcp__(.+?)__(.+)$/.exec(name);
-          if (mcp) {
-            this.mcpToolEvents.add(id);
-            events.push({
-              id,
-              type: 'agent.mcp_tool_use',
-              name: mcp[2]!,
-              mcp_server_name: mcp[1]!,
-              input: isRecord(input) ? input : { value: input },
-              evaluated_permission: 'allow',
-              evaluation: { type: 'always_allow' },
-            });
-            break;
-          }
-          events.push({
-            id,
-            type: 'agent.tool_use',
-            name: TOOL_NAME_TO_MANAGED[name] ?? name,
-            input: isRecord(input) ? input : { value: input },
-            evaluated_permission: 'allow',
-            evaluation: { type: 'always_allow' },
-          });
+        case 'tool_use':
+          events.push(this.toolUse(String(block['id']), String(block['name']), block['input']));
           break;
-        }
         default:
           this.anomaly('assistant content block not mapped', { block_type: block['type'] });
       }
+    }
+    return events;
+  }
+
+  private toolUse(tooluId: string, name: string, rawInput: unknown): RunnerEvent {
+    const id = this.newEventId();
+    this.rememberTool(tooluId, id);
+    const input = isRecord(rawInput) ? rawInput : { value: rawInput };
+    const mcp = this.splitMcpName(name);
+    if (mcp?.server === CUSTOM_TOOL_SERVER) {
+      this.customToolEvents.add(id);
+      this.opts.onGated?.(tooluId, id, 'custom');
+      return { id, type: 'agent.custom_tool_use', name: mcp.tool, input };
+    }
+    const ask = (this.opts.permissionFor?.(name) ?? 'allow') === 'ask';
+    if (ask) this.opts.onGated?.(tooluId, id, 'confirm');
+    const permission = ask
+      ? ({ evaluated_permission: 'ask', evaluation: { type: 'always_ask' } } as const)
+      : ({ evaluated_permission: 'allow', evaluation: { type: 'always_allow' } } as const);
+    // The CLI names MCP tools `mcp__<server>__<tool>`; Managed Agents reports them as MCP events.
+    if (mcp) {
+      this.mcpToolEvents.add(id);
+      return { id, type: 'agent.mcp_tool_use', name: mcp.tool, mcp_server_name: mcp.server, input, ...permission };
+    }
+    return { id, type: 'agent.tool_use', name: TOOL_NAME_TO_MANAGED[name] ?? name, input, ...permission };
+  }
+
+  /** `mcp__<server>__<tool>` → the agent's server name and the tool; null for other tools. */
+  private splitMcpName(name: string): { server: string; tool: string } | null {
+    if (!name.startsWith('mcp__')) return null;
+    const servers = [CUSTOM_TOOL_SERVER, ...(this.opts.mcpServerNames ?? [])];
+    // Longest first: a server 'a' must not claim the tools of a server 'a__b'.
+    for (const server of servers.sort((a, b) => b.length - a.length)) {
+      const prefix = `mcp__${cliServerName(server)}__`;
+      if (name.startsWith(prefix) && name.length > prefix.length) return { server, tool: name.slice(prefix.length) };
+    }
+    const m = /^mcp__(.+?)__(.+)$/.exec(name);
+    return m ? { server: m[1]!, tool: m[2]! } : null;
+  }
+
+  /**
+   * MCP servers that did not connect when the CLI started: a `session.error` each. The session goes on without
+   * their tools (the CLI does not retry), hence `exhausted`.
+   */
+  private mcpFailures(servers: ReadonlyArray<{ name: string; status: string }> | undefined): RunnerEvent[] {
+    const events: RunnerEvent[] = [];
+    for (const s of servers ?? []) {
+      if (s.name === CUSTOM_TOOL_SERVER || (s.status !== 'failed' && s.status !== 'needs-auth')) continue;
+      const auth = s.status === 'needs-auth';
+      events.push({
+        id: this.newEventId(),
+        type: 'session.error',
+        error: {
+          type: auth ? 'mcp_authentication_failed_error' : 'mcp_connection_failed_error',
+          message: auth
+            ? `MCP server '${s.name}' refused the session's credentials. Add a vault credential for its URL (vault_ids on session create), or check the one you added.`
+            : `Could not connect to MCP server '${s.name}'; its tools are not available in this session. Check its URL and that the environment allows it (networking.allow_mcp_servers).`,
+          retry_status: { type: 'exhausted' },
+          mcp_server_name: s.name,
+        },
+      });
     }
     return events;
   }
@@ -193,6 +264,8 @@ export class EventMapper {
         this.anomaly('tool_result for an unknown tool_use', { tool_use_id: block['tool_use_id'] });
         continue;
       }
+      // The client's user.custom_tool_result is already in the history; the CLI's copy of it adds nothing.
+      if (this.customToolEvents.has(toolUseEventId)) continue;
       const common = {
         id: this.newEventId(),
         content: toolResultContent(block['content']),
@@ -316,6 +389,7 @@ export class EventMapper {
       if (!oldest.done) {
         this.toolEventIds.delete(oldest.value[0]);
         this.mcpToolEvents.delete(oldest.value[1]);
+        this.customToolEvents.delete(oldest.value[1]);
       }
     }
   }

@@ -1,4 +1,4 @@
-import type { Options } from '@anthropic-ai/claude-agent-sdk';
+import type { McpSdkServerConfigWithInstance, McpServerConfig, Options } from '@anthropic-ai/claude-agent-sdk';
 import type { SessionRunConfig } from '@berth/protocol';
 
 /**
@@ -23,6 +23,10 @@ export interface QueryOptionsInput {
   tmpDir: string;
   abortController: AbortController;
   spawnClaudeCodeProcess: NonNullable<Options['spawnClaudeCodeProcess']>;
+  /** The PreToolUse hooks that enforce the tool policy (see permissions.ts). */
+  preToolUse?: NonNullable<Options['hooks']>['PreToolUse'];
+  /** The in-process server of the agent's custom tools, when it has any. */
+  customTools?: McpSdkServerConfigWithInstance;
 }
 
 /**
@@ -40,7 +44,7 @@ export const NO_PROXY_LIST = 'localhost,127.0.0.1,::1';
  * egress is enforced structurally (the sandbox has no route but the forwarders).
  */
 export function buildCliEnv(
-  i: Omit<QueryOptionsInput, 'abortController' | 'spawnClaudeCodeProcess'>,
+  i: Omit<QueryOptionsInput, 'abortController' | 'spawnClaudeCodeProcess' | 'preToolUse' | 'customTools'>,
 ): Record<string, string> {
   return {
     PATH: i.path,
@@ -86,10 +90,12 @@ export function buildQueryOptions(i: QueryOptionsInput): Options {
   // allowedTools only pre-approves (everything is approved under bypassPermissions); `tools` is what limits
   // the set the model sees. An empty allowed_tools list means "the CLI's default set".
   if (c.allowed_tools.length > 0) options.tools = c.allowed_tools;
-  if (c.mcp_servers.length > 0) {
-    // Streamable HTTP; the CLI reaches them through HTTP(S)_PROXY, where the egress proxy decides and injects.
-    options.mcpServers = Object.fromEntries(c.mcp_servers.map((s) => [s.name, { type: 'http' as const, url: s.url }]));
-  }
+  const servers: Record<string, McpServerConfig> = {};
+  // Streamable HTTP; the CLI reaches them through HTTP(S)_PROXY, where the egress proxy decides and injects.
+  for (const s of c.mcp_servers) servers[s.name] = { type: 'http', url: s.url };
+  if (i.customTools) servers[i.customTools.name] = i.customTools;
+  if (Object.keys(servers).length > 0) options.mcpServers = servers;
+  if (i.preToolUse) options.hooks = { PreToolUse: i.preToolUse };
   if (c.system !== null) options.systemPrompt = c.system;
   if (i.resume) options.resume = c.sdk_session_id;
   else options.sessionId = c.sdk_session_id;

@@ -43,6 +43,10 @@ const config: SessionRunConfig = {
   allowed_tools: [],
   disallowed_tools: [],
   mcp_servers: [],
+  ask_tools: [],
+  allow_tools: [],
+  custom_tools: [],
+  web_domains: {},
   env: {},
 };
 

@@ -5,6 +5,9 @@ import type { Query, SDKMessage, SDKUserMessage } from '@anthropic-ai/claude-age
 import type { BerthdFrame, RunnerEvent, SessionRunConfig } from '@berth/protocol';
 import type { Logger } from '../log.js';
 import { EventMapper } from '../mapper/mapper.js';
+import { ActionGate, type ActionAnswer } from './actions.js';
+import { customToolServer } from './custom-tools.js';
+import { permissionFor, permissionHooks } from './permissions.js';
 import type { ProcessReaper } from '../proc/reaper.js';
 import { PushQueue } from './input.js';
 import { buildQueryOptions, SESSION_MARKER_ENV } from './options.js';
@@ -52,6 +55,8 @@ interface Run {
 }
 
 type UserMessageFrame = Extract<BerthdFrame, { type: 'user_message' }>;
+type ConfirmationFrame = Extract<BerthdFrame, { type: 'tool_confirmation' }>;
+type CustomResultFrame = Extract<BerthdFrame, { type: 'custom_tool_result' }>;
 
 /**
  * One agent session: one streaming SDK `query()` (one CLI process) serving every turn. The query starts as soon
@@ -60,6 +65,8 @@ type UserMessageFrame = Extract<BerthdFrame, { type: 'user_message' }>;
  */
 export class AgentSession {
   private readonly mapper: EventMapper;
+  /** Tool calls waiting for the client (ask-gated and custom tools). */
+  private readonly gate: ActionGate;
   private readonly timings: SessionTimings;
   private readonly log: Logger;
   /** The CLI's CLAUDE_CODE_TMPDIR, removed when the session stops. */
@@ -79,9 +86,18 @@ export class AgentSession {
     this.log = deps.log;
     this.timings = deps.timings ?? DEFAULT_TIMINGS;
     this.tmpDir = `/tmp/berth-cc-${deps.sessionId}`;
+    const config = deps.config;
     this.mapper = new EventMapper({
-      maxTurns: deps.config.max_turns,
+      maxTurns: config.max_turns,
       onAnomaly: (what, fields) => this.log.warn(`sdk mapping: ${what}`, fields),
+      permissionFor: (name) => permissionFor(config, name),
+      mcpServerNames: config.mcp_servers.map((s) => s.name),
+      onGated: (toolu, eventId, kind) => this.gate.expect(toolu, eventId, kind),
+    });
+    this.gate = new ActionGate({
+      spanOpen: () => this.mapper.spanOpen,
+      requiresAction: (ids) => this.mapper.requiresAction(ids),
+      resumed: () => this.mapper.resumed(),
     });
   }
 
@@ -114,6 +130,33 @@ export class AgentSession {
     });
   }
 
+  /** The client answered an ask-gated call. */
+  toolConfirmation(frame: ConfirmationFrame): void {
+    this.answer(frame.tool_use_id, { kind: 'confirm', result: frame.result, message: frame.deny_message });
+  }
+
+  /** The client sent a custom tool's result. */
+  customToolResult(frame: CustomResultFrame): void {
+    this.answer(frame.custom_tool_use_id, { kind: 'custom', content: frame.content, isError: frame.is_error });
+  }
+
+  private answer(eventId: string, answer: Exclude<ActionAnswer, { kind: 'cancelled' }>): void {
+    const events = this.gate.answer(eventId, answer);
+    if (events === null) {
+      this.log.warn('answer for a tool call that is not waiting; ignored', { event_id: eventId, kind: answer.kind });
+      return;
+    }
+    this.log.info('tool call answered', { event_id: eventId, kind: answer.kind });
+    void this.emitAll(events);
+  }
+
+  /** The CLI waits for the client's answer to the call `tooluId`. */
+  private waitForClient(tooluId: string, kind: 'confirm' | 'custom', signal: AbortSignal): Promise<ActionAnswer> {
+    const answer = this.gate.wait(tooluId, kind, signal);
+    void this.emitAll(this.gate.check());
+    return answer;
+  }
+
   /** Interrupts the running turn; a no-op when idle. */
   interrupt(): void {
     if (this.stopping || !this.mapper.requestInterrupt()) {
@@ -133,12 +176,15 @@ export class AgentSession {
       (receipt) => this.log.debug('interrupt acknowledged', { receipt }),
       (err: unknown) => this.log.warn('interrupt failed', { err }),
     );
+    // Calls parked on the client are refused so the CLI can end the turn.
+    this.gate.reset('the turn was interrupted');
   }
 
   /** Ends the query, kills the CLI and every process of the session, and waits for pending emits. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.clearWatchdog();
+      this.gate.reset('the session is stopping');
       const run = this.run;
       this.run = null;
       await this.cleanup;
@@ -183,6 +229,23 @@ export class AgentSession {
         resume,
         tmpDir: this.tmpDir,
         abortController: run.abort,
+        preToolUse: permissionHooks({
+          config: this.deps.config,
+          confirm: (toolu, signal) => this.waitForClient(toolu, 'confirm', signal),
+        }),
+        ...(this.deps.config.custom_tools.length > 0
+          ? {
+              customTools: customToolServer({
+                tools: this.deps.config.custom_tools,
+                result: (toolu, signal) => {
+                  const id = toolu ?? this.gate.unclaimedCustom();
+                  if (id === undefined)
+                    return Promise.resolve({ kind: 'cancelled', reason: 'no such call is pending' });
+                  return this.waitForClient(id, 'custom', signal);
+                },
+              }),
+            }
+          : {}),
         spawnClaudeCodeProcess: createCliSpawner({ log: this.log, onSpawn: (child) => (run.child = child) }),
       });
       this.log.info('starting query', { resume, model: this.deps.config.model });
@@ -212,7 +275,9 @@ export class AgentSession {
       this.clearWatchdog();
       await this.deps.reaper.reap(this.marker(run));
     }
-    await this.emitAll(this.mapper.map(msg));
+    // A result ends the turn: nothing of it waits for the client any more.
+    if (msg.type === 'result') this.gate.reset('the turn ended');
+    await this.emitAll([...this.mapper.map(msg), ...this.gate.check()]);
   }
 
   private async onRunDied(run: Run, failure: unknown): Promise<void> {
@@ -241,6 +306,7 @@ export class AgentSession {
    */
   private async retire(run: Run, events: RunnerEvent[], graceMs: number, awaitLoop: boolean): Promise<void> {
     this.run = null;
+    this.gate.reset('the agent process was restarted');
     this.clearWatchdog();
     const cleanup = this.killRun(run, graceMs, awaitLoop);
     this.cleanup = cleanup;

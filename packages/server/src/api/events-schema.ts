@@ -35,19 +35,45 @@ export const UserInterruptSchema = z.strictObject({
   session_thread_id: z.string().max(128).optional(),
 });
 
+export const ToolConfirmationSchema = z.strictObject({
+  type: z.literal('user.tool_confirmation'),
+  tool_use_id: z.string().min(1).max(128),
+  result: z.enum(['allow', 'deny'], { error: "result must be 'allow' or 'deny'" }),
+  deny_message: z.string().max(10_000).nullable().optional(),
+  session_thread_id: z.string().max(128).optional(),
+});
+
+export const CustomToolResultSchema = z.strictObject({
+  type: z.literal('user.custom_tool_result'),
+  custom_tool_use_id: z.string().min(1).max(128),
+  content: z
+    .array(
+      z.strictObject(
+        { type: z.literal('text'), text: z.string().max(1_000_000) },
+        {
+          error: 'custom tool results carry text blocks ({type:"text", text}) only',
+        },
+      ),
+    )
+    .max(100)
+    .optional(),
+  is_error: z.boolean().optional(),
+  session_thread_id: z.string().max(128).optional(),
+});
+
 const Unsupported = z
   .object({
-    type: z.enum([
-      'user.tool_confirmation',
-      'user.custom_tool_result',
-      'user.tool_result',
-      'user.define_outcome',
-      'system.message',
-    ]),
+    type: z.enum(['user.tool_result', 'user.define_outcome', 'system.message']),
   })
   .loose();
 
-export const SendEventSchema = z.discriminatedUnion('type', [UserMessageSchema, UserInterruptSchema, Unsupported]);
+export const SendEventSchema = z.discriminatedUnion('type', [
+  UserMessageSchema,
+  UserInterruptSchema,
+  ToolConfirmationSchema,
+  CustomToolResultSchema,
+  Unsupported,
+]);
 
 export const SendEventsBodySchema = z.strictObject({
   events: z.array(SendEventSchema).min(1, 'send at least one event').max(50, 'send at most 50 events at once'),

@@ -28,10 +28,16 @@ export const eventRoutes: RouteModule = (app, ctx) => {
     const b = parseInput(SendEventsBodySchema, req.body);
     await sessions.load(id);
     for (const e of b.events) {
-      if (e.type !== 'user.message' && e.type !== 'user.interrupt') {
+      if (e.type === 'user.tool_result') {
         throw new ApiError(
           'unsupported_feature',
-          `Events of type '${e.type}' are not supported by this Berth build yet: there is nothing pending that it could answer.`,
+          'user.tool_result answers tools of self_hosted environments, which Berth does not run. Answer custom tools with user.custom_tool_result.',
+        );
+      }
+      if (e.type === 'user.define_outcome' || e.type === 'system.message') {
+        throw new ApiError(
+          'unsupported_feature',
+          `Events of type '${e.type}' are not supported by this Berth build yet.`,
         );
       }
     }

@@ -1,4 +1,4 @@
-import { MANAGED_TO_TOOL_NAME, SANDBOX_PATHS, type SessionRunConfig } from '@berth/protocol';
+import { CUSTOM_TOOL_SERVER, MANAGED_TO_TOOL_NAME, SANDBOX_PATHS, type SessionRunConfig } from '@berth/protocol';
 import { ApiError } from '../errors.js';
 import type { JsonObject } from '../store/store.js';
 
@@ -7,51 +7,112 @@ interface ResolvedToolConfig {
   name: string;
   enabled: boolean;
   permission_policy: { type: string };
-  allowed_domains?: unknown;
-  blocked_domains?: unknown;
+  allowed_domains?: string[];
+  blocked_domains?: string[];
+  max_content_tokens?: unknown;
+  url_sources?: unknown;
+  user_location?: unknown;
 }
 interface ResolvedTool {
   type: string;
   name?: string;
+  description?: string;
+  input_schema?: Record<string, unknown>;
   mcp_server_name?: string;
   default_config?: { enabled: boolean; permission_policy: { type: string } };
   configs?: ResolvedToolConfig[];
 }
 
 /**
- * Refuses agent features this build cannot honour yet, so a definition is never silently weakened (DESIGN rule 5):
- * ask policies, custom tools, MCP servers, skills and web domain lists.
+ * Refuses agent features this build cannot honour, so a definition is never silently weakened (DESIGN rule 5): the
+ * `auto` permission policy, web tool options other than the domain lists, non-URL MCP servers, an MCP server that
+ * takes the custom tools' reserved name, and skills. Each refusal names the field.
  */
 export function assertRunnable(agent: JsonObject): void {
   const tools = (agent.tools ?? []) as unknown as ResolvedTool[];
   const refuse = (what: string) => {
     throw new ApiError(
       'unsupported_feature',
-      `This Berth build cannot run agents with ${what} yet; the session was not created. Remove it from the agent (or use agent_with_overrides).`,
+      `This Berth build cannot run agents with ${what}; the session was not created. Remove it from the agent (or use agent_with_overrides).`,
     );
   };
+  const checkPolicy = (policy: { type: string } | undefined, where: string) => {
+    if (policy?.type === 'auto') refuse(`the 'auto' permission policy (${where}; use always_allow or always_ask)`);
+  };
   for (const t of tools) {
-    if (t.type === 'custom') refuse(`custom tools ('${t.name ?? ''}')`);
     if (t.type === 'mcp_toolset') {
-      // Tools the server offers but the toolset does not list get the default config.
-      const d = t.default_config;
-      if (d?.enabled && d.permission_policy.type !== 'always_allow') {
-        refuse(
-          `the '${d.permission_policy.type}' permission policy (MCP toolset '${t.mcp_server_name ?? ''}' default_config; set it to always_allow)`,
-        );
-      }
+      if (t.default_config?.enabled)
+        checkPolicy(t.default_config.permission_policy, `MCP toolset '${t.mcp_server_name ?? ''}' default_config`);
     }
     for (const c of t.configs ?? []) {
       if (!c.enabled) continue;
-      if (c.permission_policy.type !== 'always_allow')
-        refuse(`the '${c.permission_policy.type}' permission policy (tool '${c.name}')`);
-      if (c.allowed_domains !== undefined || c.blocked_domains !== undefined) refuse(`domain lists (tool '${c.name}')`);
+      checkPolicy(c.permission_policy, `tool '${c.name}'`);
+      const web = c.name === 'web_fetch' || c.name === 'web_search';
+      if (!web && (c.allowed_domains !== undefined || c.blocked_domains !== undefined))
+        refuse(`domain lists on tool '${c.name}' (only web_fetch and web_search take them)`);
+      for (const field of ['max_content_tokens', 'url_sources', 'user_location'] as const) {
+        if (c[field] !== undefined) refuse(`${c.name}.${field} (not enforceable on the Claude Agent SDK)`);
+      }
     }
   }
   for (const s of (agent.mcp_servers ?? []) as unknown as Array<{ type?: string; name?: string }>) {
     if (s.type !== 'url') refuse(`MCP servers of type '${s.type ?? ''}' ('${s.name ?? ''}'); only 'url' servers run`);
+    if (s.name === CUSTOM_TOOL_SERVER)
+      refuse(`an MCP server named '${CUSTOM_TOOL_SERVER}' (the name is reserved for custom tools; rename it)`);
   }
   if (Array.isArray(agent.skills) && agent.skills.length) refuse('skills');
+}
+
+/** How the CLI names a server in `mcp__<server>__<tool>`: anything outside [A-Za-z0-9_-] becomes `_`. */
+function cliServer(name: string): string {
+  return name.replace(/[^A-Za-z0-9_-]/g, '_');
+}
+
+/**
+ * The agent's tool policy in Claude Code names: `ask_tools` wait for `user.tool_confirmation`; `allow_tools` are MCP
+ * tools allowed although their server asks by default. The toolset default is `always_allow`, an MCP toolset's
+ * `always_ask` (the resolved definition spells every default out).
+ */
+export function toolPolicies(agent: JsonObject): Pick<SessionRunConfig, 'ask_tools' | 'allow_tools' | 'web_domains'> {
+  const tools = (agent.tools ?? []) as unknown as ResolvedTool[];
+  const ask: string[] = [];
+  const allow: string[] = [];
+  const web: SessionRunConfig['web_domains'] = {};
+  for (const t of tools) {
+    if (t.type === 'agent_toolset_20260401') {
+      for (const c of t.configs ?? []) {
+        const cc = MANAGED_TO_TOOL_NAME[c.name];
+        if (!cc || !c.enabled) continue;
+        if (c.permission_policy.type === 'always_ask') ask.push(cc);
+        if ((cc === 'WebFetch' || cc === 'WebSearch') && (c.allowed_domains || c.blocked_domains)) {
+          web[cc] = {
+            ...(c.allowed_domains ? { allowed: c.allowed_domains } : {}),
+            ...(c.blocked_domains ? { blocked: c.blocked_domains } : {}),
+          };
+        }
+      }
+    } else if (t.type === 'mcp_toolset') {
+      const server = `mcp__${cliServer(t.mcp_server_name ?? '')}`;
+      const serverAsks = t.default_config?.permission_policy.type !== 'always_allow';
+      if (serverAsks) ask.push(server);
+      for (const c of t.configs ?? []) {
+        const name = `${server}__${c.name}`;
+        const asks = c.permission_policy.type === 'always_ask';
+        if (asks && !serverAsks) ask.push(name);
+        if (!asks && serverAsks) allow.push(name);
+      }
+    }
+  }
+  return { ask_tools: ask, allow_tools: allow, web_domains: web };
+}
+
+/** The agent's custom tools, for the runner's in-process MCP server. */
+export function customTools(agent: JsonObject): SessionRunConfig['custom_tools'] {
+  return ((agent.tools ?? []) as unknown as ResolvedTool[]).flatMap((t) =>
+    t.type === 'custom' && t.name
+      ? [{ name: t.name, description: t.description ?? '', input_schema: t.input_schema ?? { type: 'object' } }]
+      : [],
+  );
 }
 
 /**
@@ -69,8 +130,8 @@ export function disallowedTools(agent: JsonObject): string[] {
     .filter((t) => t.type === 'mcp_toolset')
     .flatMap((t) => {
       const server = t.mcp_server_name ?? '';
-      if (t.default_config && !t.default_config.enabled) return [`mcp__${server}`];
-      return (t.configs ?? []).filter((c) => !c.enabled).map((c) => `mcp__${server}__${c.name}`);
+      if (t.default_config && !t.default_config.enabled) return [`mcp__${cliServer(server)}`];
+      return (t.configs ?? []).filter((c) => !c.enabled).map((c) => `mcp__${cliServer(server)}__${c.name}`);
     });
   return [...builtin, ...mcp];
 }
@@ -110,5 +171,7 @@ export function buildRunConfig(i: RunConfigInput): SessionRunConfig {
     disallowed_tools: disallowedTools(i.agent),
     env: { ...i.env, CLAUDE_CODE_MAX_RETRIES: String(i.modelMaxRetries) },
     mcp_servers: mcpServers(i.agent),
+    ...toolPolicies(i.agent),
+    custom_tools: customTools(i.agent),
   };
 }

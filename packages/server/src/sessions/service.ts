@@ -1,11 +1,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { newId, type BerthdFrame, type RunnerEvent, type RunnerFrame } from '@berth/protocol';
+import { newId, type RunnerEvent, type RunnerFrame } from '@berth/protocol';
 import type { Clock } from '../api/common.js';
 import { ApiError, notFound } from '../errors.js';
 import { hashToken } from '../gateway/gateway.js';
 import type { Logger } from '../logger.js';
 import type { JsonObject, SessionRecord, SessionStatus, Store } from '../store/store.js';
-import type { EventInput, EventLog, WireEvent } from './event-log.js';
+import type { EventLog, WireEvent } from './event-log.js';
 import { CredentialInjector } from '../egress/inject.js';
 import { EgressPolicy } from '../egress/policy.js';
 import { VaultSecretError, type VaultService } from '../vaults/service.js';
@@ -15,9 +15,10 @@ import { SessionRuntime, type RuntimeDeps } from './runtime.js';
 import type { SandboxDriver } from '../drivers/driver.js';
 import { storedLifecycle } from '../lifecycle.js';
 import { SessionGuard, type Timers } from './guard.js';
+import { PendingActions } from './pending-actions.js';
+import { answersIn, frameFor, type InboundEvent } from './inbound.js';
 
-/** A user/system event as accepted by the API (already validated). */
-export type InboundEvent = EventInput & { type: 'user.message' | 'user.interrupt' };
+export type { InboundEvent } from './inbound.js';
 
 export interface SessionServiceOptions {
   maxTurns: number;
@@ -50,6 +51,8 @@ export class SessionService {
   /** The environment of every live (or starting) sandbox, for the concurrency limits. */
   private readonly live = new Map<string, string>();
   private readonly guard: SessionGuard;
+  /** Tool calls waiting for the client, per session. */
+  private readonly pending = new PendingActions();
 
   constructor(
     private readonly store: Store,
@@ -231,21 +234,15 @@ export class SessionService {
         `Session '${sessionId}' has terminated and cannot take events. Create a new session.`,
       );
     }
+    const answers = answersIn(inbound);
+    // Checked and taken before the await, so two requests cannot both answer one call.
+    this.pending.check(sessionId, answers);
+    for (const a of answers) this.pending.resolve(sessionId, a.eventId);
     const stored = await this.events.append(sessionId, inbound);
     const runtime = this.runtimes.get(sessionId);
-    for (const r of stored) {
-      const e = r.body as WireEvent;
-      if (e.type === 'user.interrupt') {
-        runtime?.dropQueuedMessages();
-        runtime?.send({ type: 'interrupt', session_id: sessionId });
-      } else if (e.type === 'user.message') {
-        runtime?.send({
-          type: 'user_message',
-          session_id: sessionId,
-          event_id: e.id,
-          content: e.content as Extract<BerthdFrame, { type: 'user_message' }>['content'],
-        });
-      }
+    for (const e of inbound) {
+      if (e.type === 'user.interrupt') runtime?.dropQueuedMessages();
+      runtime?.send(frameFor(sessionId, e));
     }
     return stored.map((r) => r.body as WireEvent);
   }
@@ -301,6 +298,7 @@ export class SessionService {
 
   private async stopRuntime(sessionId: string): Promise<void> {
     this.guard.forget(sessionId);
+    this.pending.forget(sessionId);
     this.live.delete(sessionId);
     const runtime = this.runtimes.get(sessionId);
     if (!runtime) return;
@@ -317,6 +315,7 @@ export class SessionService {
   private async onRunnerEvent(sessionId: string, frame: Extract<RunnerFrame, { type: 'event' }>): Promise<void> {
     const stored = await this.events.append(sessionId, [frame.event as RunnerEvent & JsonObject], frame.seq);
     for (const r of stored) {
+      this.pending.observe(sessionId, r.body as WireEvent);
       await this.applyStatus(sessionId, r.type);
       if (r.type === 'agent.tool_result' || r.type === 'agent.mcp_tool_result') await this.reportMemoryKills(sessionId);
     }

@@ -1,0 +1,51 @@
+import type { BerthdFrame } from '@berth/protocol';
+import type { EventInput } from './event-log.js';
+import type { ActionAnswerRef } from './pending-actions.js';
+
+type Text = { type: 'text'; text: string };
+type UserContent = Extract<BerthdFrame, { type: 'user_message' }>['content'];
+
+/** A client event as the API accepted it (validated), with its new event id. */
+export type InboundEvent = EventInput &
+  (
+    | { type: 'user.message'; content: UserContent }
+    | { type: 'user.interrupt' }
+    | { type: 'user.tool_confirmation'; tool_use_id: string; result: 'allow' | 'deny'; deny_message?: string | null }
+    | { type: 'user.custom_tool_result'; custom_tool_use_id: string; content?: Text[]; is_error?: boolean }
+  );
+
+/** The answers to waiting tool calls in a batch of client events. */
+export function answersIn(events: InboundEvent[]): ActionAnswerRef[] {
+  return events.flatMap((e): ActionAnswerRef[] => {
+    if (e.type === 'user.tool_confirmation') return [{ eventId: e.tool_use_id, kind: 'confirm', field: 'tool_use_id' }];
+    if (e.type === 'user.custom_tool_result')
+      return [{ eventId: e.custom_tool_use_id, kind: 'custom', field: 'custom_tool_use_id' }];
+    return [];
+  });
+}
+
+/** The control frame that hands a persisted client event to the session's runner. */
+export function frameFor(sessionId: string, e: InboundEvent): BerthdFrame {
+  switch (e.type) {
+    case 'user.message':
+      return { type: 'user_message', session_id: sessionId, event_id: e.id, content: e.content };
+    case 'user.interrupt':
+      return { type: 'interrupt', session_id: sessionId };
+    case 'user.tool_confirmation':
+      return {
+        type: 'tool_confirmation',
+        session_id: sessionId,
+        tool_use_id: e.tool_use_id,
+        result: e.result,
+        deny_message: e.deny_message ?? null,
+      };
+    case 'user.custom_tool_result':
+      return {
+        type: 'custom_tool_result',
+        session_id: sessionId,
+        custom_tool_use_id: e.custom_tool_use_id,
+        content: e.content ?? [],
+        is_error: e.is_error === true,
+      };
+  }
+}
