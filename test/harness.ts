@@ -91,13 +91,17 @@ export async function startTestBerth(
 
 type Ev = { id: string; type: string; [k: string]: unknown };
 
-/** Opens the stream, runs `start`, and collects events until idle (not requires_action) or terminated. */
+/**
+ * Opens the stream, runs `start`, and collects events until idle (not requires_action, unless `untilRequiresAction`)
+ * or terminated. `opts` may be a timeout in ms.
+ */
 export async function collectTurn(
   client: Anthropic,
   sessionId: string,
   start: () => Promise<unknown>,
-  timeoutMs = 60_000,
+  opts: number | { timeoutMs?: number; untilRequiresAction?: boolean } = {},
 ): Promise<Ev[]> {
+  const { timeoutMs = 60_000, untilRequiresAction = false } = typeof opts === 'number' ? { timeoutMs: opts } : opts;
   const stream = await client.beta.sessions.events.stream(sessionId);
   const events: Ev[] = [];
   const timer = setTimeout(() => stream.controller.abort(), timeoutMs);
@@ -107,7 +111,8 @@ export async function collectTurn(
       const e = raw as unknown as Ev;
       events.push(e);
       if (e.type === 'session.status_terminated') break;
-      if (e.type === 'session.status_idle' && (e.stop_reason as { type: string }).type !== 'requires_action') break;
+      if (e.type !== 'session.status_idle') continue;
+      if (untilRequiresAction || (e.stop_reason as { type: string }).type !== 'requires_action') break;
     }
   } finally {
     clearTimeout(timer);

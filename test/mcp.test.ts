@@ -63,18 +63,21 @@ describe.skipIf(e2eSkipReason() !== false)('URL MCP servers through the egress p
     mcp?.close();
   });
 
-  async function session(withVault: boolean): Promise<string> {
+  async function session(withVault: boolean, opts: { ask?: boolean; serverUrl?: string } = {}): Promise<string> {
     const agent = await t.client.beta.agents.create({
       name: 'mcp',
       model: 'claude-sonnet-4-5',
-      mcp_servers: [{ name: 'docs', type: 'url', url }],
+      mcp_servers: [{ name: 'docs', type: 'url', url: opts.serverUrl ?? url }],
       tools: [
         { type: 'agent_toolset_20260401' },
-        {
-          type: 'mcp_toolset',
-          mcp_server_name: 'docs',
-          default_config: { permission_policy: { type: 'always_allow' } },
-        },
+        // The reference's default for an MCP toolset is always_ask.
+        opts.ask
+          ? { type: 'mcp_toolset', mcp_server_name: 'docs' }
+          : {
+              type: 'mcp_toolset',
+              mcp_server_name: 'docs',
+              default_config: { permission_policy: { type: 'always_allow' } },
+            },
       ],
     });
     const env = await t.client.beta.environments.create({
@@ -112,11 +115,43 @@ describe.skipIf(e2eSkipReason() !== false)('URL MCP servers through the egress p
     expect(JSON.stringify(events)).not.toContain(TOKEN);
   });
 
-  it('without the vault the server sees no token and the tool never answers', async () => {
+  it('by default an MCP call waits for confirmation (always_ask), then runs', async () => {
+    const id = await session(true, { ask: true });
+    const first = (await collectTurn(t.client, id, () => say(t.client, id, '[scenario:mcp-lookup] look'), {
+      untilRequiresAction: true,
+    })) as Ev[];
+    const use = first.find((e) => e.type === 'agent.mcp_tool_use')!;
+    expect(use).toMatchObject({ mcp_server_name: 'docs', name: 'lookup', evaluated_permission: 'ask' });
+    expect(first.at(-1)).toMatchObject({ stop_reason: { type: 'requires_action', event_ids: [use.id] } });
+    const rest = (await collectTurn(t.client, id, () =>
+      t.client.beta.sessions.events.send(id, {
+        events: [{ type: 'user.tool_confirmation', tool_use_id: use.id, result: 'allow' }],
+      }),
+    )) as Ev[];
+    const result = rest.find((e) => e.type === 'agent.mcp_tool_result');
+    expect(result).toMatchObject({ mcp_tool_use_id: use.id, is_error: false });
+    expect(JSON.stringify(result)).toContain(MARKER);
+  });
+
+  it('without the vault the server sees no token: mcp_authentication_failed_error, and the tool never answers', async () => {
     const before = unauthorized;
     const id = await session(false);
     const events = (await collectTurn(t.client, id, () => say(t.client, id, '[scenario:mcp-lookup] look'))) as Ev[];
     expect(unauthorized).toBeGreaterThan(before);
     expect(JSON.stringify(events)).not.toContain(MARKER);
+    const err = events.find((e) => e.type === 'session.error');
+    expect(err).toMatchObject({ error: { type: 'mcp_authentication_failed_error', mcp_server_name: 'docs' } });
+  });
+
+  it('a server that cannot be reached: mcp_connection_failed_error naming it', async () => {
+    // A loopback port nothing listens on (bound and closed again).
+    const probe = http.createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.2', r));
+    const dead = `http://127.0.0.2:${(probe.address() as net.AddressInfo).port}/mcp`;
+    await new Promise((r) => probe.close(r));
+    const id = await session(true, { serverUrl: dead });
+    const events = (await collectTurn(t.client, id, () => say(t.client, id, '[scenario:mcp-lookup] look'))) as Ev[];
+    const err = events.find((e) => e.type === 'session.error');
+    expect(err).toMatchObject({ error: { type: 'mcp_connection_failed_error', mcp_server_name: 'docs' } });
   });
 });

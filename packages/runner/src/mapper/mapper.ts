@@ -55,6 +55,8 @@ export class EventMapper {
   private readonly mcpToolEvents = new Set<string>();
   /** Event ids of custom tool calls: their result is the client's `user.custom_tool_result`, so none is emitted. */
   private readonly customToolEvents = new Set<string>();
+  /** The CLI's error text per failed MCP server (from `mcpServerStatus()`), set before the init is mapped. */
+  private mcpErrors = new Map<string, string>();
 
   constructor(private readonly opts: EventMapperOptions) {
     this.newEventId = opts.newEventId ?? (() => newId('event'));
@@ -79,6 +81,11 @@ export class EventMapper {
       stop_reason: { type: 'requires_action', event_ids: eventIds },
       stop_details: null,
     };
+  }
+
+  /** Why each failed MCP server failed, in the CLI's words; used when the next `system/init` is mapped. */
+  setMcpErrors(errors: ReadonlyMap<string, string>): void {
+    this.mcpErrors = new Map(errors);
   }
 
   /** The client resolved every pending action: the turn runs again. */
@@ -236,15 +243,18 @@ export class EventMapper {
     const events: RunnerEvent[] = [];
     for (const s of servers ?? []) {
       if (s.name === CUSTOM_TOOL_SERVER || (s.status !== 'failed' && s.status !== 'needs-auth')) continue;
-      const auth = s.status === 'needs-auth';
+      const why = this.mcpErrors.get(s.name);
+      // A server that answers 401/403 fails the connection; the CLI's error text says which it was.
+      const auth = s.status === 'needs-auth' || /\b(401|403)\b|unauthori[sz]ed|forbidden/i.test(why ?? '');
+      const detail = why ? ` (${why.slice(0, 500)})` : '';
       events.push({
         id: this.newEventId(),
         type: 'session.error',
         error: {
           type: auth ? 'mcp_authentication_failed_error' : 'mcp_connection_failed_error',
           message: auth
-            ? `MCP server '${s.name}' refused the session's credentials. Add a vault credential for its URL (vault_ids on session create), or check the one you added.`
-            : `Could not connect to MCP server '${s.name}'; its tools are not available in this session. Check its URL and that the environment allows it (networking.allow_mcp_servers).`,
+            ? `MCP server '${s.name}' refused the session's credentials${detail}. Add a vault credential for its URL (vault_ids on session create), or check the one you added.`
+            : `Could not connect to MCP server '${s.name}'${detail}; its tools are not available in this session. Check its URL and that the environment allows it (networking.allow_mcp_servers).`,
           retry_status: { type: 'exhausted' },
           mcp_server_name: s.name,
         },

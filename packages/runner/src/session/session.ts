@@ -275,6 +275,11 @@ export class AgentSession {
       this.clearWatchdog();
       await this.deps.reaper.reap(this.marker(run));
     }
+    if (msg.type === 'system' && msg.subtype === 'init' && msg.mcp_servers.some((s) => s.status === 'failed')) {
+      // The init names failed servers but not why; the status call does (auth or connection).
+      const statuses = await run.query?.mcpServerStatus().catch(() => []);
+      this.mapper.setMcpErrors(new Map((statuses ?? []).flatMap((s) => (s.error ? [[s.name, s.error]] : []))));
+    }
     // A result ends the turn: nothing of it waits for the client any more.
     if (msg.type === 'result') this.gate.reset('the turn ended');
     await this.emitAll([...this.mapper.map(msg), ...this.gate.check()]);
