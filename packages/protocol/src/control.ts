@@ -160,6 +160,8 @@ export const BerthdFrameSchema = z.discriminatedUnion('type', [
     content: z.array(z.strictObject({ type: z.literal('text'), text: z.string() })).max(100),
     is_error: z.boolean(),
   }),
+  /** New tools or MCP servers for an idle session: the runner restarts its agent process with this config. */
+  z.strictObject({ type: z.literal('reconfigure'), session_id: sessionId, config: SessionRunConfigSchema }),
   /** End the session's query and kill its processes; the runner answers with `session_stopped`. */
   z.strictObject({ type: z.literal('stop_session'), session_id: sessionId }),
 ]);

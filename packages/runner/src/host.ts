@@ -65,7 +65,8 @@ export class SessionHost {
       case 'user_message':
       case 'interrupt':
       case 'tool_confirmation':
-      case 'custom_tool_result': {
+      case 'custom_tool_result':
+      case 'reconfigure': {
         const session = this.sessions.get(frame.session_id);
         if (!session) {
           log.warn('frame for a session this runner does not host; ignored', {
@@ -77,6 +78,7 @@ export class SessionHost {
         if (frame.type === 'user_message') session.userMessage(frame);
         else if (frame.type === 'tool_confirmation') session.toolConfirmation(frame);
         else if (frame.type === 'custom_tool_result') session.customToolResult(frame);
+        else if (frame.type === 'reconfigure') session.reconfigure(frame.config);
         else session.interrupt();
         return;
       }

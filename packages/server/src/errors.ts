@@ -17,6 +17,7 @@ export const ERROR_CODES = {
   not_found: { status: 404, type: 'not_found_error' },
   version_conflict: { status: 409, type: 'conflict_error' },
   environment_in_use: { status: 409, type: 'conflict_error' },
+  session_busy: { status: 409, type: 'conflict_error' },
   vault_credential_conflict: { status: 409, type: 'conflict_error' },
   vault_credential_unusable: { status: 409, type: 'conflict_error' },
   unsupported_feature: { status: 400, type: 'invalid_request_error' },

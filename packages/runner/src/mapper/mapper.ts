@@ -15,7 +15,7 @@ export interface EventMapperOptions {
   /** The Managed Agents permission of a Claude Code tool (default: every tool `allow`). */
   permissionFor?: (toolName: string) => 'allow' | 'ask';
   /** The agent's MCP server names, so `mcp__<server>__<tool>` splits right even when a name contains `__`. */
-  mcpServerNames?: readonly string[];
+  mcpServerNames?: () => readonly string[];
   /**
    * A tool use that waits for the client was mapped: an ask-gated call (`confirm`) or a custom tool call (`custom`).
    * Called synchronously, before the event is returned.
@@ -225,7 +225,7 @@ export class EventMapper {
   /** `mcp__<server>__<tool>` → the agent's server name and the tool; null for other tools. */
   private splitMcpName(name: string): { server: string; tool: string } | null {
     if (!name.startsWith('mcp__')) return null;
-    const servers = [CUSTOM_TOOL_SERVER, ...(this.opts.mcpServerNames ?? [])];
+    const servers = [CUSTOM_TOOL_SERVER, ...(this.opts.mcpServerNames?.() ?? [])];
     // Longest first: a server 'a' must not claim the tools of a server 'a__b'.
     for (const server of servers.sort((a, b) => b.length - a.length)) {
       const prefix = `mcp__${cliServerName(server)}__`;

@@ -65,6 +65,10 @@ type CustomResultFrame = Extract<BerthdFrame, { type: 'custom_tool_result' }>;
  */
 export class AgentSession {
   private readonly mapper: EventMapper;
+  /** The run config; `reconfigure` replaces it (new tools or MCP servers) for the next agent process. */
+  private config: SessionRunConfig;
+  /** A reconfigure arrived mid-turn: the agent process restarts once the turn ends. */
+  private restartAfterTurn = false;
   /** Tool calls waiting for the client (ask-gated and custom tools). */
   private readonly gate: ActionGate;
   private readonly timings: SessionTimings;
@@ -86,12 +90,12 @@ export class AgentSession {
     this.log = deps.log;
     this.timings = deps.timings ?? DEFAULT_TIMINGS;
     this.tmpDir = `/tmp/berth-cc-${deps.sessionId}`;
-    const config = deps.config;
+    this.config = deps.config;
     this.mapper = new EventMapper({
-      maxTurns: config.max_turns,
+      maxTurns: deps.config.max_turns,
       onAnomaly: (what, fields) => this.log.warn(`sdk mapping: ${what}`, fields),
-      permissionFor: (name) => permissionFor(config, name),
-      mcpServerNames: config.mcp_servers.map((s) => s.name),
+      permissionFor: (name) => permissionFor(this.config, name),
+      mcpServerNames: () => this.config.mcp_servers.map((s) => s.name),
       onGated: (toolu, eventId, kind) => this.gate.expect(toolu, eventId, kind),
     });
     this.gate = new ActionGate({
@@ -103,7 +107,7 @@ export class AgentSession {
 
   /** Starts the query (and so the CLI) ahead of the first message. */
   start(): void {
-    let resume = this.deps.config.resume;
+    let resume = this.config.resume;
     if (resume && !this.transcriptExists()) {
       this.log.warn('resume requested but the transcript is missing; starting the SDK session fresh');
       resume = false;
@@ -127,6 +131,29 @@ export class AgentSession {
       message: { role: 'user', content: frame.content as SDKUserMessage['message']['content'] },
       parent_tool_use_id: null,
       uuid,
+    });
+  }
+
+  /**
+   * New tools or MCP servers for this session: the agent process restarts with them and resumes the conversation
+   * from its transcript. berthd sends it only while the session is idle; mid-turn it waits for the turn's end.
+   */
+  reconfigure(config: SessionRunConfig): void {
+    if (this.stopping) return;
+    this.config = config;
+    this.log.info('reconfigured; the agent process restarts', { running: this.mapper.isRunning });
+    if (this.mapper.isRunning) this.restartAfterTurn = true;
+    else this.restart();
+  }
+
+  /** Replaces the agent process at once (idle only): the next one resumes the SDK session. */
+  private restart(): void {
+    this.restartAfterTurn = false;
+    const run = this.run;
+    if (!run) return;
+    void this.retire(run, [], this.timings.stopGraceMs, false).then(() => {
+      // Ready again as soon as possible, like at session start.
+      if (!this.stopping && this.run === null) this.run = this.launch(this.transcriptExists());
     });
   }
 
@@ -222,7 +249,7 @@ export class AgentSession {
       mkdirSync(this.tmpDir, { recursive: true, mode: 0o700 });
       const options = buildQueryOptions({
         sessionId: this.deps.sessionId,
-        config: this.deps.config,
+        config: this.config,
         baseUrl,
         proxyUrl,
         path: this.deps.path,
@@ -230,13 +257,13 @@ export class AgentSession {
         tmpDir: this.tmpDir,
         abortController: run.abort,
         preToolUse: permissionHooks({
-          config: this.deps.config,
+          config: this.config,
           confirm: (toolu, signal) => this.waitForClient(toolu, 'confirm', signal),
         }),
-        ...(this.deps.config.custom_tools.length > 0
+        ...(this.config.custom_tools.length > 0
           ? {
               customTools: customToolServer({
-                tools: this.deps.config.custom_tools,
+                tools: this.config.custom_tools,
                 result: (toolu, signal) => {
                   const id = toolu ?? this.gate.unclaimedCustom();
                   if (id === undefined)
@@ -248,7 +275,7 @@ export class AgentSession {
           : {}),
         spawnClaudeCodeProcess: createCliSpawner({ log: this.log, onSpawn: (child) => (run.child = child) }),
       });
-      this.log.info('starting query', { resume, model: this.deps.config.model });
+      this.log.info('starting query', { resume, model: this.config.model });
       run.query = sdk.query({ prompt: run.input, options });
       // Readiness is a hint for berthd (sandbox state 'ready'); a query that fails to initialise reports below.
       run.query.initializationResult().then(
@@ -283,6 +310,7 @@ export class AgentSession {
     // A result ends the turn: nothing of it waits for the client any more.
     if (msg.type === 'result') this.gate.reset('the turn ended');
     await this.emitAll([...this.mapper.map(msg), ...this.gate.check()]);
+    if (this.restartAfterTurn && !this.mapper.isRunning) this.restart();
   }
 
   private async onRunDied(run: Run, failure: unknown): Promise<void> {
@@ -361,9 +389,9 @@ export class AgentSession {
 
   /** Whether the SDK transcript of this session exists (`<config_dir>/projects/<cwd slug>/<id>.jsonl`). */
   private transcriptExists(): boolean {
-    const root = `${this.deps.config.config_dir}/projects`;
+    const root = `${this.config.config_dir}/projects`;
     try {
-      return readdirSync(root).some((dir) => existsSync(`${root}/${dir}/${this.deps.config.sdk_session_id}.jsonl`));
+      return readdirSync(root).some((dir) => existsSync(`${root}/${dir}/${this.config.sdk_session_id}.jsonl`));
     } catch {
       return false;
     }

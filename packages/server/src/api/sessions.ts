@@ -205,13 +205,19 @@ export const sessionRoutes: RouteModule = (app, { store, sessions, eventLog, clo
         'Session budgets are not enforced by this Berth build yet; send budget: null or leave it out.',
       );
     }
-    if (b.agent) {
-      throw new ApiError(
-        'unsupported_feature',
-        'Changing agent.tools or agent.mcp_servers of a live session is not supported by this Berth build yet.',
-      );
-    }
     const changed: JsonObject = {};
+    if (b.agent && (b.agent.tools || b.agent.mcp_servers)) {
+      if (s.status === 'terminated') {
+        throw new ApiError('session_terminated', `Session '${id}' has terminated; create a new session instead.`);
+      }
+      const tools = b.agent.tools ?? ToolsSchema.parse(s.agent.tools ?? []);
+      const servers = b.agent.mcp_servers ?? McpServersSchema.parse(s.agent.mcp_servers ?? []);
+      checkToolRefs(tools, servers);
+      const agent: JsonObject = { ...s.agent, tools: resolveTools(tools), mcp_servers: servers };
+      assertRunnable(agent);
+      await sessions.reconfigure(id, agent);
+      changed.agent = agent;
+    }
     if (b.title !== undefined && b.title !== s.title) changed.title = b.title;
     if (b.metadata) {
       const metadata = patchMetadata(s.metadata, b.metadata);

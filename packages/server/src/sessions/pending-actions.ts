@@ -70,6 +70,11 @@ export class PendingActions {
     this.bySession.get(sessionId)?.delete(eventId);
   }
 
+  /** Whether any call of the session waits for the client. */
+  has(sessionId: string): boolean {
+    return (this.bySession.get(sessionId)?.size ?? 0) > 0;
+  }
+
   forget(sessionId: string): void {
     this.bySession.delete(sessionId);
   }

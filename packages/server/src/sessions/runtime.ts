@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import { dirname, join } from 'node:path';
 import { RUNNER_ENV, SANDBOX_PATHS, type BerthdFrame, type RunnerFrame, type SessionRunConfig } from '@berth/protocol';
 import type { SandboxDriver, SandboxResources } from '../drivers/driver.js';
+import type { EgressPolicy } from '../egress/policy.js';
 import type { EgressListener, EgressProxy, EgressSessionContext } from '../egress/proxy.js';
 import { writeSandboxTrust, type SandboxTrust } from '../egress/trust.js';
 import type { ModelGateway } from '../gateway/gateway.js';
@@ -57,18 +58,21 @@ export class SessionRuntime {
   private readyWaiters: Array<(err?: Error) => void> = [];
   private stopWaiter: (() => void) | undefined;
   private starting: Promise<void> | undefined;
+  /** The egress listener's context: one object, so a reconfigure's new policy applies to the next connection. */
+  private readonly egressCtx: EgressSessionContext;
 
   constructor(
     readonly sessionId: string,
     sandboxId: string,
     private readonly tokenHash: string,
-    private readonly runConfig: SessionRunConfig,
+    private runConfig: SessionRunConfig,
     /** The session's egress policy (and credential rewrite), served on the sandbox's egress socket. */
-    private readonly egress: Omit<EgressSessionContext, 'sessionId'>,
+    egress: Omit<EgressSessionContext, 'sessionId'>,
     private readonly deps: RuntimeDeps,
     private readonly cb: RuntimeCallbacks,
   ) {
     this.sandboxId = sandboxId;
+    this.egressCtx = { ...egress, sessionId };
     this.log = deps.logger.child({ sessionId, sandboxId });
     this.runDir = join(deps.runRoot, sandboxId);
     const socket = join(this.runDir, 'control.sock');
@@ -104,9 +108,7 @@ export class SessionRuntime {
       this.deps.gateway
         .listen(join(this.runDir, 'model.sock'), (h) => (h === this.tokenHash ? this.sessionId : undefined))
         .then((s) => (this.gatewayServer = s)),
-      this.deps.egress
-        .listen(join(this.runDir, 'egress.sock'), { ...this.egress, sessionId: this.sessionId })
-        .then((l) => (this.egressListener = l)),
+      this.deps.egress.listen(join(this.runDir, 'egress.sock'), this.egressCtx).then((l) => (this.egressListener = l)),
     ]);
     // destroy() may have run meanwhile; it waits for this start to settle, so nothing is created after it.
     if (this.stopped) throw new Error(STOPPED);
@@ -135,6 +137,21 @@ export class SessionRuntime {
     });
     await ready;
     this.log.info({ ms: Math.round(performance.now() - t0) }, 'sandbox ready');
+  }
+
+  /**
+   * New tools or MCP servers for the idle session: the runner restarts its agent process with `config` (the
+   * conversation resumes from the transcript), and new connections follow `policy`.
+   */
+  /** The run config the runner has (it holds the gateway token, which berthd stores only hashed). */
+  get config(): SessionRunConfig {
+    return this.runConfig;
+  }
+
+  reconfigure(config: SessionRunConfig, policy: EgressPolicy): void {
+    this.runConfig = config;
+    this.egressCtx.policy = policy;
+    this.send({ type: 'reconfigure', session_id: this.sessionId, config });
   }
 
   /** Sends a frame now, or after the runner is ready. */

@@ -247,6 +247,37 @@ export class SessionService {
     return stored.map((r) => r.body as WireEvent);
   }
 
+  /**
+   * Gives an idle session a new agent snapshot (tools, MCP servers): its agent process restarts with it and resumes
+   * the conversation, and its egress policy follows the new MCP servers. The caller stores the snapshot.
+   */
+  async reconfigure(sessionId: string, agent: JsonObject): Promise<void> {
+    const s = await this.load(sessionId);
+    if (s.status === 'running' || this.pending.has(sessionId)) {
+      throw new ApiError(
+        'session_busy',
+        `Session '${sessionId}' is running or waits for tool confirmations or results; agent.tools and ` +
+          'agent.mcp_servers change only while it is idle. Wait for session.status_idle (or answer or interrupt), then retry.',
+      );
+    }
+    const runtime = this.runtimes.get(sessionId);
+    if (!runtime) return;
+    const old = runtime.config;
+    const policy = EgressPolicy.compile({
+      config: (await this.store.getEnvironment(s.environment_id))?.config ?? {},
+      mcpServers: mcpServers(agent),
+    });
+    const config = buildRunConfig({
+      agent,
+      gatewayToken: old.gateway_token,
+      sdkSessionId: old.sdk_session_id,
+      maxTurns: this.opts.maxTurns,
+      modelMaxRetries: this.opts.modelMaxRetries,
+      env: old.env,
+    });
+    runtime.reconfigure(config, policy);
+  }
+
   /** Stops the sandbox and marks the session archived (read-only). */
   async archive(sessionId: string): Promise<SessionRecord> {
     const s = await this.load(sessionId);
