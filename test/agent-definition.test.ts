@@ -95,6 +95,22 @@ describe.skipIf(e2eSkipReason() !== false)('agent definitions reach the model', 
     expect(loopRequests(m).length).toBeGreaterThan(0);
   });
 
+  it('a system.message mid-session is echoed and reaches the model as a turn marked as the system', async () => {
+    const { agentId, envId } = await agentAndEnv(t.client);
+    const s = await t.client.beta.sessions.create({ agent: agentId, environment_id: envId });
+    await collectTurn(t.client, s.id, () => say(t.client, s.id, 'hello'));
+    const note = `order-shipped-${nonce()}`;
+    const events = await collectTurn(t.client, s.id, () =>
+      t.client.beta.sessions.events.send(s.id, {
+        events: [{ type: 'system.message', content: [{ type: 'text', text: note }] }] as never,
+      }),
+    );
+    expect(events[0]).toMatchObject({ type: 'system.message', content: [{ type: 'text', text: note }] });
+    expect(events.at(-1)).toMatchObject({ type: 'session.status_idle', stop_reason: { type: 'end_turn' } });
+    const [req] = loopRequests(note);
+    expect(JSON.stringify(req!.messages)).toContain(`<system-message>\\n${note}`);
+  });
+
   it('sessions.update of agent.tools applies to the next turn and keeps the conversation', async () => {
     const { agentId, envId } = await agentAndEnv(t.client);
     const s = await t.client.beta.sessions.create({ agent: agentId, environment_id: envId });

@@ -61,9 +61,17 @@ export const CustomToolResultSchema = z.strictObject({
   session_thread_id: z.string().max(128).optional(),
 });
 
+export const SystemMessageSchema = z.strictObject({
+  type: z.literal('system.message'),
+  content: z
+    .array(z.strictObject({ type: z.literal('text'), text: z.string().min(1).max(1_000_000) }))
+    .min(1)
+    .max(100),
+});
+
 const Unsupported = z
   .object({
-    type: z.enum(['user.tool_result', 'user.define_outcome', 'system.message']),
+    type: z.enum(['user.tool_result', 'user.define_outcome']),
   })
   .loose();
 
@@ -72,6 +80,7 @@ export const SendEventSchema = z.discriminatedUnion('type', [
   UserInterruptSchema,
   ToolConfirmationSchema,
   CustomToolResultSchema,
+  SystemMessageSchema,
   Unsupported,
 ]);
 

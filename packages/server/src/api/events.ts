@@ -34,7 +34,7 @@ export const eventRoutes: RouteModule = (app, ctx) => {
           'user.tool_result answers tools of self_hosted environments, which Berth does not run. Answer custom tools with user.custom_tool_result.',
         );
       }
-      if (e.type === 'user.define_outcome' || e.type === 'system.message') {
+      if (e.type === 'user.define_outcome') {
         throw new ApiError(
           'unsupported_feature',
           `Events of type '${e.type}' are not supported by this Berth build yet.`,

@@ -9,6 +9,7 @@ type UserContent = Extract<BerthdFrame, { type: 'user_message' }>['content'];
 export type InboundEvent = EventInput &
   (
     | { type: 'user.message'; content: UserContent }
+    | { type: 'system.message'; content: Text[] }
     | { type: 'user.interrupt' }
     | { type: 'user.tool_confirmation'; tool_use_id: string; result: 'allow' | 'deny'; deny_message?: string | null }
     | { type: 'user.custom_tool_result'; custom_tool_use_id: string; content?: Text[]; is_error?: boolean }
@@ -29,6 +30,15 @@ export function frameFor(sessionId: string, e: InboundEvent): BerthdFrame {
   switch (e.type) {
     case 'user.message':
       return { type: 'user_message', session_id: sessionId, event_id: e.id, content: e.content };
+    case 'system.message':
+      // The SDK has no mid-conversation system role: the agent gets the text as a turn of its own, marked as coming
+      // from the application rather than the user.
+      return {
+        type: 'user_message',
+        session_id: sessionId,
+        event_id: e.id,
+        content: e.content.map((b) => ({ type: 'text', text: `<system-message>\n${b.text}\n</system-message>` })),
+      };
     case 'user.interrupt':
       return { type: 'interrupt', session_id: sessionId };
     case 'user.tool_confirmation':
