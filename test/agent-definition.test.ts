@@ -76,6 +76,27 @@ describe.skipIf(e2eSkipReason() !== false)('agent definitions reach the model', 
     expect((await t.client.beta.agents.retrieve(agentId)).system).toBe(base);
   });
 
+  it('model.effort reaches the model request; an effort the SDK lacks is refused by name', async () => {
+    const envId = (await t.client.beta.environments.create({ name: 'effort', config: { type: 'cloud' } })).id;
+    const agent = await t.client.beta.agents.create({
+      name: 'effort',
+      model: { id: 'claude-opus-4-6', effort: 'high' } as never,
+    });
+    const s = await t.client.beta.sessions.create({ agent: agent.id, environment_id: envId });
+    const m = `effort-${nonce()}`;
+    await collectTurn(t.client, s.id, () => say(t.client, s.id, m));
+    const [req] = loopRequests(m);
+    expect((req as { output_config?: unknown }).output_config).toEqual({ effort: 'high' });
+
+    const odd = await t.client.beta.agents.create({
+      name: 'odd',
+      model: { id: 'claude-opus-4-6', effort: { type: 'extreme' } } as never,
+    });
+    const err = await t.client.beta.sessions.create({ agent: odd.id, environment_id: envId }).catch((e: Error) => e);
+    expect(err).toMatchObject({ status: 400 });
+    expect((err as Error).message).toContain("model.effort 'extreme'");
+  });
+
   it('initial_events start the first turn at create', async () => {
     const { agentId, envId } = await agentAndEnv(t.client);
     const m = `initial-${nonce()}`;

@@ -109,6 +109,10 @@ export const SessionRunConfigSchema = z.strictObject({
     )
     .max(256)
     .default([]),
+  /** The agent model's reasoning effort (`model.effort`), or null for the model's default. */
+  effort: z.enum(['low', 'medium', 'high', 'xhigh', 'max']).nullable().default(null),
+  /** The agent model's `speed: 'fast'` (Claude Code's fast mode). */
+  fast_mode: z.boolean().default(false),
   /** Domain lists of the web tools (`web_fetch`, `web_search`), enforced before the tool runs. */
   web_domains: z.strictObject({ WebFetch: DomainLists.optional(), WebSearch: DomainLists.optional() }).default({}),
 });

@@ -102,6 +102,8 @@ function sessionConfig(over: Partial<SessionRunConfig> = {}): SessionRunConfig {
     allow_tools: [],
     custom_tools: [],
     web_domains: {},
+    effort: null,
+    fast_mode: false,
     // Host-side tests run as root, where bypassPermissions needs IS_SANDBOX; no retries keep error tests fast.
     env: { IS_SANDBOX: '1', CLAUDE_CODE_MAX_RETRIES: '0' },
     ...over,

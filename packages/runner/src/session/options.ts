@@ -74,7 +74,7 @@ export function buildQueryOptions(i: QueryOptionsInput): Options {
     // Load no user/project settings: the session is configured by berthd alone.
     settingSources: [],
     // WebFetch otherwise first asks claude.ai whether the domain is blocked; the egress proxy is the policy here.
-    settings: { skipWebFetchPreflight: true },
+    settings: { skipWebFetchPreflight: true, ...(c.fast_mode ? { fastMode: true } : {}) },
     maxTurns: c.max_turns,
     model: c.model,
     disallowedTools: c.disallowed_tools,
@@ -97,6 +97,7 @@ export function buildQueryOptions(i: QueryOptionsInput): Options {
   if (Object.keys(servers).length > 0) options.mcpServers = servers;
   if (i.preToolUse) options.hooks = { PreToolUse: i.preToolUse };
   if (c.system !== null) options.systemPrompt = c.system;
+  if (c.effort !== null) options.effort = c.effort;
   if (i.resume) options.resume = c.sdk_session_id;
   else options.sessionId = c.sdk_session_id;
   return options;

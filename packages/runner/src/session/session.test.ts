@@ -47,6 +47,8 @@ const config: SessionRunConfig = {
   allow_tools: [],
   custom_tools: [],
   web_domains: {},
+  effort: null,
+  fast_mode: false,
   env: {},
 };
 

@@ -61,7 +61,17 @@ export function assertRunnable(agent: JsonObject): void {
       refuse(`an MCP server named '${CUSTOM_TOOL_SERVER}' (the name is reserved for custom tools; rename it)`);
   }
   if (Array.isArray(agent.skills) && agent.skills.length) refuse('skills');
+  const effort = (agent.model as { effort?: { type?: string } } | undefined)?.effort?.type;
+  if (effort !== undefined && !EFFORTS.includes(effort as Effort)) {
+    refuse(`model.effort '${effort}' (the SDK takes ${EFFORTS.join(', ')})`);
+  }
+  if ((agent.model as { inference_geo?: unknown } | undefined)?.inference_geo !== undefined) {
+    refuse('model.inference_geo (the model gateway decides where requests go)');
+  }
 }
+
+const EFFORTS = ['low', 'medium', 'high', 'xhigh', 'max'] as const;
+type Effort = (typeof EFFORTS)[number];
 
 /** How the CLI names a server in `mcp__<server>__<tool>`: anything outside [A-Za-z0-9_-] becomes `_`. */
 function cliServer(name: string): string {
@@ -156,7 +166,7 @@ export interface RunConfigInput {
 
 /** The start_session config for the runner. Holds no secret: the gateway token only works through the gateway. */
 export function buildRunConfig(i: RunConfigInput): SessionRunConfig {
-  const model = i.agent.model as { id: string };
+  const model = i.agent.model as { id: string; effort?: { type: string }; speed?: string };
   return {
     model: model.id,
     system: typeof i.agent.system === 'string' ? i.agent.system : null,
@@ -173,5 +183,7 @@ export function buildRunConfig(i: RunConfigInput): SessionRunConfig {
     mcp_servers: mcpServers(i.agent),
     ...toolPolicies(i.agent),
     custom_tools: customTools(i.agent),
+    effort: (model.effort?.type as Effort | undefined) ?? null,
+    fast_mode: model.speed === 'fast',
   };
 }
