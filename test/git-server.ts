@@ -1,6 +1,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -80,14 +81,21 @@ export function makeRepo(root: string, dir: string, name: string): RepoFixture {
   }
 }
 
-/** Starts the server on `host` (a loopback address) with an empty root; add repositories with {@link makeRepo}. */
-export async function startGitServer(host: string, token: string): Promise<GitServer> {
+/**
+ * Starts the server on `host` (a loopback address) with an empty root; add repositories with {@link makeRepo}.
+ * With `tls`, it serves HTTPS (`base` is then `https://…`).
+ */
+export async function startGitServer(
+  host: string,
+  token: string,
+  tls?: { key: string; cert: string },
+): Promise<GitServer> {
   const root = mkdtempSync(join(tmpdir(), 'gitsrv-'));
   const backend = join(git(['--exec-path']), 'git-http-backend');
   const basic = (t: string) => `Basic ${Buffer.from(`x-access-token:${t}`).toString('base64')}`;
   let expected = basic(token);
   const seen: GitServer['seen'] = [];
-  const server = http.createServer((req, res) => {
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://x');
     seen.push({ method: req.method ?? '', url: req.url ?? '', authorization: req.headers.authorization });
     if (url.pathname.startsWith('/forbidden/')) {
@@ -146,11 +154,12 @@ export async function startGitServer(host: string, token: string): Promise<GitSe
     cgi.stdout.on('end', () => res.end());
     cgi.stderr.resume();
     cgi.on('error', () => res.destroy());
-  });
+  };
+  const server = tls ? https.createServer(tls, handler) : http.createServer(handler);
   await new Promise<void>((r) => server.listen(0, host, r));
   const port = (server.address() as net.AddressInfo).port;
   return {
-    base: `http://${host}:${port}`,
+    base: `${tls ? 'https' : 'http'}://${host}:${port}`,
     host,
     port,
     root,
