@@ -46,11 +46,30 @@ export const SessionReadyFrameSchema = z.strictObject({
   session_id: sessionId,
 });
 
+/**
+ * The answer to `prepare_repository`. `phase` says which step failed (`clone`: fetching; `checkout`: the branch or
+ * commit); `message` is the tail of git's stderr (text from the repository server may appear in it).
+ */
+export const RepositoryPreparedFrameSchema = z.strictObject({
+  type: z.literal('repository_prepared'),
+  session_id: sessionId,
+  request_id: z.string().min(1).max(64),
+  ok: z.boolean(),
+  phase: z.enum(['clone', 'checkout']).optional(),
+  /** The checked-out commit, when ok. */
+  head: z
+    .string()
+    .regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/)
+    .optional(),
+  message: z.string().max(4096).optional(),
+});
+
 export const RunnerFrameSchema = z.discriminatedUnion('type', [
   HelloFrameSchema,
   EventFrameSchema,
   SessionStoppedFrameSchema,
   SessionReadyFrameSchema,
+  RepositoryPreparedFrameSchema,
 ]);
 export type RunnerFrame = z.infer<typeof RunnerFrameSchema>;
 
@@ -132,7 +151,32 @@ export const UserContentBlockSchema = z.union([
   }),
 ]);
 
+/** A branch or a full commit sha to check out (the Managed Agents `checkout` of a `github_repository` resource). */
+export const RepositoryCheckoutSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('branch'), name: z.string().min(1).max(255) }),
+  z.strictObject({ type: z.literal('commit'), sha: z.string().regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/) }),
+]);
+export type RepositoryCheckout = z.infer<typeof RepositoryCheckoutSchema>;
+
+/**
+ * Clone a git repository into the sandbox before the session starts (see docs/adr/git-repository-resources.md). The
+ * runner runs git as the sandbox user through the egress proxy; no credential is ever part of this frame: the proxy
+ * adds it. `transport_url`, when set, is the plain-HTTP form git must use instead of `url` (an `https://` URL whose
+ * TLS berthd's proxy originates); the runner records it as `url.<transport_url>.insteadOf` in the clone.
+ */
+export const PrepareRepositoryFrameSchema = z.strictObject({
+  type: z.literal('prepare_repository'),
+  session_id: sessionId,
+  request_id: z.string().min(1).max(64),
+  url: z.string().min(1).max(4096),
+  transport_url: z.string().min(1).max(4096).nullable(),
+  /** Absolute path inside the sandbox; created by git, must not exist or be empty. */
+  path: z.string().startsWith('/').max(1024),
+  checkout: RepositoryCheckoutSchema.nullable(),
+});
+
 export const BerthdFrameSchema = z.discriminatedUnion('type', [
+  PrepareRepositoryFrameSchema,
   z.strictObject({
     type: z.literal('welcome'),
     /** Per session, the highest seq berthd has persisted; the runner re-sends everything above it. */

@@ -1,4 +1,5 @@
 import {
+  SANDBOX_PATHS,
   BerthdFrameSchema,
   MAX_FRAME_BYTES,
   RunnerEventSchema,
@@ -9,6 +10,7 @@ import type { ControlChannel } from './control/channel.js';
 import type { Logger, SecretScrubber } from './log.js';
 import { fitEvent } from './mapper/fit.js';
 import type { ProcessReaper } from './proc/reaper.js';
+import { prepareRepository } from './repository.js';
 import { AgentSession, type SdkApi, type SessionTimings } from './session/session.js';
 
 /** What the {@link SessionHost} is built from (wired in core.ts). */
@@ -85,6 +87,9 @@ export class SessionHost {
       case 'stop_session':
         void this.stopSession(frame.session_id);
         return;
+      case 'prepare_repository':
+        void this.prepareRepository(frame);
+        return;
     }
   }
 
@@ -120,6 +125,20 @@ export class SessionHost {
     this.sessions.set(sessionId, session);
     log.info('session started', { model: config.model, resume: config.resume, cwd: config.cwd });
     session.start();
+  }
+
+  /** Clones a repository before the session starts (berthd sends start_session after every answer was ok). */
+  private async prepareRepository(frame: Extract<BerthdFrame, { type: 'prepare_repository' }>): Promise<void> {
+    const log = this.deps.log.child({ session_id: frame.session_id });
+    log.info('preparing repository', { path: frame.path, checkout: frame.checkout?.type ?? 'default' });
+    const answer = await prepareRepository(frame, {
+      proxyUrl: await this.deps.proxyUrl(),
+      path: this.deps.path,
+      home: SANDBOX_PATHS.home,
+      log,
+    });
+    if (!answer.ok) log.warn('repository preparation failed', { phase: answer.phase, message: answer.message });
+    if (!this.deps.channel.repositoryPrepared(answer)) log.warn('repository answer could not be sent');
   }
 
   private async stopSession(sessionId: string): Promise<void> {

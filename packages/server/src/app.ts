@@ -46,6 +46,8 @@ export interface BerthApp {
   vaults: VaultService;
   /** Every enabled driver by name (`--drivers`), the default one included. */
   drivers: ReadonlyMap<string, SandboxDriver>;
+  /** The session service (e.g. `updateRepositoryToken`, for the session resources routes and tests). */
+  sessions: SessionService;
   close(): Promise<void>;
 }
 
@@ -204,6 +206,7 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
     driver,
     vaults,
     drivers,
+    sessions,
     close() {
       closing ??= (async () => {
         const steps: Array<[string, () => Promise<unknown>]> = [

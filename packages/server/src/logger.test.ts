@@ -18,7 +18,9 @@ describe('logger redaction', () => {
     log.info({ auth: { refresh: { refresh_token: 's3', client_secret: 's4' }, secret_value: 's5' } }, 'y');
     log.info({ cred: { accessToken: 's6', refresh: { refreshToken: 's7', clientSecret: 's8' } } }, 'z');
     log.info({ vaultMasterKey: 's9', config: { vaultMasterKey: 's10' } }, 'w');
-    for (let i = 0; i <= 10; i++) expect(out).not.toContain(`"s${i}"`);
-    expect(out.match(/\[redacted\]/g)?.length).toBe(11);
+    // A github_repository resource's token, as it sits in a session create body.
+    log.info({ body: { resources: [{ url: 'u', authorization_token: 's11' }] } }, 'v');
+    for (let i = 0; i <= 11; i++) expect(out).not.toContain(`"s${i}"`);
+    expect(out.match(/\[redacted\]/g)?.length).toBe(12);
   });
 });

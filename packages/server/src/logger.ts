@@ -24,6 +24,7 @@ export const REDACT_PATHS = dedupe([
     'refresh_token',
     'client_secret',
     'secret_value',
+    'authorization_token',
     'accessToken',
     'refreshToken',
     'clientSecret',

@@ -1,4 +1,4 @@
-import type { RunnerEvent } from '@berth/protocol';
+import type { RunnerEvent, RunnerFrame } from '@berth/protocol';
 import type { Logger } from '../log.js';
 import { ControlClient, type Backoff } from './client.js';
 import { encodeFrame } from '@berth/protocol/wire';
@@ -109,6 +109,14 @@ export class ControlChannel {
   sessionReady(sessionId: string): void {
     this.readySessions.add(sessionId);
     if (this.ready) this.announceReady(sessionId);
+  }
+
+  /**
+   * Answers a `prepare_repository`. Sent once, not re-sent after a reconnect: berthd gives up on a request whose
+   * answer was lost (its own timeout) and ends the session with a clone error.
+   */
+  repositoryPrepared(frame: Extract<RunnerFrame, { type: 'repository_prepared' }>): boolean {
+    return this.client.write(encodeFrame(frame, this.opts.maxFrameBytes));
   }
 
   /** Flushes and closes the connection for good (runner shutdown). */

@@ -13,6 +13,7 @@ import { parseInput } from './validate.js';
 import { ResourcesSchema, resolveResources, resourceDefaults } from '../resources.js';
 import { capabilitiesOf } from './drivers.js';
 import { LifecycleSchema, lifecycleDefaults, resolveLifecycle } from '../lifecycle.js';
+import { parseGitResources } from '../session-resources/git-create.js';
 
 /** The wire form of a session (§2 Session), with usage from the gateway's ledger. */
 export function serializeSession(s: SessionRecord, u: UsageTotals, service: SessionService): object {
@@ -114,12 +115,17 @@ export const sessionRoutes: RouteModule = (app, { store, sessions, eventLog, clo
         `Environment '${env.id}' is self_hosted; Berth runs sessions in cloud environments only.`,
       );
     }
-    if (b.resources?.length) {
+    // github_repository resources (session-resources/git*.ts); other resource types are not supported yet.
+    const entries = (b.resources ?? []).map((value, index) => ({ index, value }));
+    const other = entries.find((e) => e.value.type !== 'github_repository');
+    if (other) {
       throw new ApiError(
         'unsupported_feature',
-        'Session resources are not supported by this Berth build yet; create the session without resources.',
+        `Session resources of type '${other.value.type}' are not supported by this Berth build yet; ` +
+          'only github_repository resources are. Create the session without it.',
       );
     }
+    const git = parseGitResources(entries, env.config, clock());
     if (b.budget) {
       throw new ApiError(
         'unsupported_feature',
@@ -151,7 +157,7 @@ export const sessionRoutes: RouteModule = (app, { store, sessions, eventLog, clo
         agent: agentSnapshot,
         title: b.title ?? null,
         metadata: b.metadata ?? {},
-        resources: [],
+        resources: git.resources,
         vault_ids: b.vault_ids ?? [],
         budget: b.budget ?? null,
         status: 'idle',
@@ -173,6 +179,7 @@ export const sessionRoutes: RouteModule = (app, { store, sessions, eventLog, clo
         archived_at: null,
       },
       { envMaxSessions: typeof envMax === 'number' ? envMax : undefined },
+      git.tokens,
     );
     if (b.initial_events?.length) {
       await sessions.send(

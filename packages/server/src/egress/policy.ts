@@ -37,6 +37,12 @@ export interface PolicyInput {
   config: Record<string, unknown>;
   /** The agent's MCP servers (`[{name, type:'url', url}]`). */
   mcpServers: Array<{ name: string; url: string }>;
+  /**
+   * The session's git repository resources: each repository's `host:port` is allowed implicitly, like an MCP server
+   * under `allow_mcp_servers`. An IP literal in a special range (loopback, private, …) is not: the environment must
+   * list it in `allowed_hosts`, as for any other target (the API checks this at session create).
+   */
+  repositories?: Array<{ resourceId: string; url: string }>;
 }
 
 /** A session's compiled egress policy. Immutable; `decide` is pure. */
@@ -63,8 +69,14 @@ export class EgressPolicy {
     }
     if (networking.allow_mcp_servers === true) {
       for (const s of input.mcpServers) {
-        const rule = mcpRule(s.url);
+        const rule = urlRule(s.url);
         if (rule) rules.push({ rule, source: `allow_mcp_servers (MCP server '${s.name}')` });
+      }
+    }
+    for (const r of input.repositories ?? []) {
+      const rule = urlRule(r.url);
+      if (rule && !(rule.kind === 'ip' && specialRange(rule.address) !== null)) {
+        rules.push({ rule, source: `github_repository resource '${r.resourceId}'` });
       }
     }
     if (networking.allow_package_managers === true) {
@@ -148,8 +160,8 @@ function tryParse(entry: string): HostRule | null {
   }
 }
 
-/** The exact `host:port` an MCP server URL names (its scheme's port when none is given). */
-function mcpRule(url: string): HostRule | null {
+/** The exact `host:port` a URL (MCP server, git repository) names (its scheme's port when none is given). */
+function urlRule(url: string): HostRule | null {
   let u: URL;
   try {
     u = new URL(url);

@@ -1,6 +1,7 @@
 import { lookup } from 'node:dns/promises';
 import { chmod, rm } from 'node:fs/promises';
 import http, { type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../logger.js';
@@ -19,9 +20,22 @@ export interface OutboundRequest {
   headers: OutgoingHttpHeaders;
 }
 
+/** What a rewriter made of a request. */
+export interface RewriteResult {
+  req: OutboundRequest;
+  body: Buffer | null;
+  /**
+   * Send it over TLS to the same host and port (verified against the default CAs, SNI = host). Only a git repository
+   * route asks for this (egress/git-auth.ts): the sandbox speaks plain HTTP to the proxy for that repository alone.
+   */
+  upstreamTls?: boolean;
+  /** Handed back to `onResponse` with the upstream status. */
+  tag?: string;
+}
+
 /**
- * Rewrites allowed plain-HTTP requests before they leave (vault credential injection, see inject.ts). TLS tunnels
- * pass through untouched: nothing can be injected into them.
+ * Rewrites allowed plain-HTTP requests before they leave (vault credential injection, see inject.ts; repository
+ * tokens, see git-auth.ts). TLS tunnels pass through untouched: nothing can be injected into them.
  */
 export interface RequestRewriter {
   /** True when it would never change anything (the hook is skipped). */
@@ -29,7 +43,9 @@ export interface RequestRewriter {
   /** True when request bodies should be buffered (up to MAX_INJECT_BODY) so that it can change them. */
   wantsBody(): boolean;
   /** The request to send; may throw to refuse it (e.g. a credential that cannot be decrypted: fail closed). */
-  rewrite(req: OutboundRequest, body: Buffer | null): Promise<{ req: OutboundRequest; body: Buffer | null }>;
+  rewrite(req: OutboundRequest, body: Buffer | null): Promise<RewriteResult>;
+  /** The upstream status of a request whose rewrite returned `tag`. */
+  onResponse?(tag: string | undefined, status: number): void;
 }
 
 /** One sandbox's listener. */
@@ -55,6 +71,8 @@ export interface EgressProxyDeps {
   /** Name resolution (all addresses); the host's resolver by default. Sandboxes have no DNS of their own. */
   resolve?: (host: string) => Promise<string[]>;
   connectTimeoutMs?: number;
+  /** CA certificates for TLS the proxy originates (repository routes); node's default store when absent. */
+  upstreamCa?: string | undefined;
 }
 
 /** Headers that belong to one hop and are never forwarded (RFC 9110 §7.6.1, plus the proxy's own). */
@@ -295,6 +313,8 @@ export class EgressProxy {
     let out: OutboundRequest = { host: normaliseHost(host)!, port, path: `${url.pathname}${url.search}`, headers };
     let body: Buffer | null = null;
     let up = 0;
+    let tls = false;
+    let tag: string | undefined;
     const rw = ctx.rewriter;
     if (rw && !rw.empty) {
       const length = Number(req.headers['content-length'] ?? NaN);
@@ -303,7 +323,9 @@ export class EgressProxy {
         up = body.length;
       }
       try {
-        ({ req: out, body } = await rw.rewrite(out, body));
+        const r = await rw.rewrite(out, body);
+        ({ req: out, body, tag } = r);
+        tls = r.upstreamTls === true;
       } catch (err) {
         const reason = `the request could not be prepared: ${(err as Error).message}`;
         this.deps.audit.finish(id, { status: 502, reason, duration_ms: Math.round(performance.now() - started) });
@@ -315,19 +337,28 @@ export class EgressProxy {
     let down = 0;
     let status: number | null = null;
     let failure: string | null = null;
-    const upstream = http.request({
+    const options = {
       host: t.address,
       port,
       method,
       path: out.path,
       headers: out.headers,
-      agent: false,
+      agent: false as const,
       timeout: this.deps.connectTimeoutMs ?? 10_000,
-    });
+    };
+    const upstream = tls
+      ? https.request({
+          ...options,
+          // The certificate must be valid for the name the sandbox asked for, not for the address it resolved to.
+          ...(net.isIP(out.host) === 0 ? { servername: out.host } : {}),
+          ...(this.deps.upstreamCa ? { ca: this.deps.upstreamCa } : {}),
+        })
+      : http.request(options);
     upstream.on('timeout', () => upstream.destroy(new Error('upstream timed out')));
     upstream.on('response', (upRes) => {
       upstream.setTimeout(0);
       status = upRes.statusCode ?? 502;
+      rw?.onResponse?.(tag, status);
       const h: OutgoingHttpHeaders = {};
       for (const [k, v] of Object.entries(upRes.headers)) if (!HOP_BY_HOP.has(k) && v !== undefined) h[k] = v;
       res.writeHead(status, upRes.statusMessage, h);

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { dirname, join } from 'node:path';
@@ -9,8 +10,11 @@ import { writeSandboxTrust, type SandboxTrust } from '../egress/trust.js';
 import type { ModelGateway } from '../gateway/gateway.js';
 import type { Logger } from '../logger.js';
 import { ControlServer } from './control-server.js';
+import { RepositoryPrepareFailure, type RepositoryJob } from './repositories.js';
 
 const STOPPED = 'the session was stopped before its sandbox was ready';
+
+type RepositoryAnswer = Extract<RunnerFrame, { type: 'repository_prepared' }>;
 
 /** Longest unix socket path Linux accepts (sun_path is 108 bytes including the NUL). */
 const MAX_SOCKET_PATH = 107;
@@ -60,6 +64,11 @@ export class SessionRuntime {
   private starting: Promise<void> | undefined;
   /** The egress listener's context: one object, so a reconfigure's new policy applies to the next connection. */
   private readonly egressCtx: EgressSessionContext;
+  private readyTimer: NodeJS.Timeout | undefined;
+  /** Repositories are cloned once, before start_session; answers are matched by request id. */
+  private preparing: Promise<void> | undefined;
+  private prepared = false;
+  private readonly pending = new Map<string, (a: RepositoryAnswer | Error) => void>();
 
   constructor(
     readonly sessionId: string,
@@ -70,6 +79,8 @@ export class SessionRuntime {
     egress: Omit<EgressSessionContext, 'sessionId'>,
     private readonly deps: RuntimeDeps,
     private readonly cb: RuntimeCallbacks,
+    /** Git repositories the runner clones before the agent starts (session resources). */
+    private readonly repositories: readonly RepositoryJob[] = [],
   ) {
     this.sandboxId = sandboxId;
     this.egressCtx = { ...egress, sessionId };
@@ -175,6 +186,8 @@ export class SessionRuntime {
     if (this.stopped) return;
     this.stopped = true;
     for (const w of this.readyWaiters.splice(0)) w(new Error(STOPPED));
+    for (const p of this.pending.values()) p(new Error(STOPPED));
+    this.pending.clear();
     // A start in flight finishes (or gives up) first: a create that landed after our driver.destroy would leak.
     await this.starting?.catch(() => undefined);
     if (this.ready && this.control.connected) {
@@ -205,6 +218,7 @@ export class SessionRuntime {
         () => reject(new Error(`the runner did not report ready within ${this.deps.readyTimeoutMs} ms`)),
         this.deps.readyTimeoutMs,
       );
+      this.readyTimer = timer;
       this.readyWaiters.push((err) => {
         clearTimeout(timer);
         if (err) reject(err);
@@ -215,9 +229,62 @@ export class SessionRuntime {
 
   private async onHello(hello: Extract<RunnerFrame, { type: 'hello' }>): Promise<void> {
     this.control.send(await this.cb.welcome());
-    if (!hello.sessions.some((s) => s.session_id === this.sessionId)) {
-      this.control.send({ type: 'start_session', session_id: this.sessionId, config: this.runConfig });
+    const hosted = hello.sessions.some((s) => s.session_id === this.sessionId);
+    if (!hosted && !this.prepared && this.repositories.length > 0) {
+      // The runner is up; the clones have their own time limit. Not awaited: their answers arrive as frames, which
+      // the control server hands over one at a time, after this handler returns.
+      clearTimeout(this.readyTimer);
+      this.preparing ??= this.prepareThenStart();
+      return;
     }
+    if (!hosted) this.control.send({ type: 'start_session', session_id: this.sessionId, config: this.runConfig });
+    this.markReady();
+  }
+
+  /** Clones every repository in order, then starts the session; the first failure fails the start. */
+  private async prepareThenStart(): Promise<void> {
+    try {
+      for (const job of this.repositories) {
+        const answer = await this.request(job);
+        if (answer instanceof Error) throw answer;
+        if (!answer.ok) throw new RepositoryPrepareFailure(job, answer);
+      }
+    } catch (err) {
+      for (const w of this.readyWaiters.splice(0)) w(err as Error);
+      return;
+    }
+    this.prepared = true;
+    if (this.stopped) return;
+    this.control.send({ type: 'start_session', session_id: this.sessionId, config: this.runConfig });
+    this.markReady();
+  }
+
+  private request(job: RepositoryJob): Promise<RepositoryAnswer | Error> {
+    const requestId = randomUUID();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(requestId);
+        resolve(new RepositoryPrepareFailure(job, null, `no answer from the sandbox within ${job.timeoutMs} ms`));
+      }, job.timeoutMs);
+      this.pending.set(requestId, (a) => {
+        clearTimeout(timer);
+        resolve(a);
+      });
+      const sent = this.control.send({
+        type: 'prepare_repository',
+        session_id: this.sessionId,
+        request_id: requestId,
+        ...job.frame,
+      });
+      if (!sent) {
+        const done = this.pending.get(requestId);
+        this.pending.delete(requestId);
+        done?.(new RepositoryPrepareFailure(job, null, 'the runner disconnected'));
+      }
+    });
+  }
+
+  private markReady(): void {
     this.ready = true;
     const queued = this.queue.splice(0);
     for (const f of queued) this.control.send(f);
@@ -235,6 +302,13 @@ export class SessionRuntime {
     }
     if (frame.type === 'session_ready') {
       this.cb.onAgentReady();
+      return;
+    }
+    if (frame.type === 'repository_prepared') {
+      const done = this.pending.get(frame.request_id);
+      this.pending.delete(frame.request_id);
+      if (done) done(frame);
+      else this.log.warn('repository answer for no pending request; dropped');
       return;
     }
     await this.cb.onEvent(frame);

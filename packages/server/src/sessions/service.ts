@@ -16,7 +16,15 @@ import type { SandboxDriver } from '../drivers/driver.js';
 import { storedLifecycle } from '../lifecycle.js';
 import { SessionGuard, type Timers } from './guard.js';
 import { PendingActions } from './pending-actions.js';
+import { Admission } from './admission.js';
 import { answersIn, frameFor, type InboundEvent } from './inbound.js';
+import type { GitAuthRewriter } from '../egress/git-auth.js';
+import { gitResourcesOf, type GitRepositoryResource } from '../session-resources/git.js';
+import { RepositoryTokens } from '../session-resources/tokens.js';
+import { RepositoryPrepareFailure, repositoryError, repositorySetup } from './repositories.js';
+
+/** Longest a repository clone may take at session start. */
+const CLONE_TIMEOUT_MS = 10 * 60_000;
 
 export type { InboundEvent } from './inbound.js';
 
@@ -33,9 +41,6 @@ export interface SessionServiceOptions {
   timers?: Timers;
 }
 
-/** Seconds a client refused for a concurrency limit is told to wait (`retry-after`). */
-const RETRY_AFTER_S = 10;
-
 /**
  * Session lifecycle: starts a sandbox per session, relays user events to its runner, persists what the runner
  * emits, and tears everything down on delete or archive. The API layer validates input; this layer owns state.
@@ -48,11 +53,14 @@ export class SessionService {
   private readonly oomReported = new Map<string, number>();
   /** The driver each live session's sandbox runs on. */
   private readonly drivers = new Map<string, SandboxDriver>();
-  /** The environment of every live (or starting) sandbox, for the concurrency limits. */
-  private readonly live = new Map<string, string>();
+  /** The concurrency limits, with every live (or starting) sandbox's environment. */
+  private readonly admission: Admission;
   private readonly guard: SessionGuard;
   /** Tool calls waiting for the client, per session. */
   private readonly pending = new PendingActions();
+  /** Repository tokens (memory only) and each live session's repository rewriter (for failure classification). */
+  private readonly repoTokens = new RepositoryTokens();
+  private readonly gitAuth = new Map<string, GitAuthRewriter>();
 
   constructor(
     private readonly store: Store,
@@ -63,6 +71,7 @@ export class SessionService {
     private readonly logger: Logger,
     private readonly opts: SessionServiceOptions,
   ) {
+    this.admission = new Admission(opts.maxSessions ?? 0);
     this.guard = new SessionGuard(
       {
         turnTimedOut: (id, s) => void this.turnTimedOut(id, s),
@@ -84,36 +93,6 @@ export class SessionService {
       },
       opts.timers,
     );
-  }
-
-  /**
-   * Refuses a session beyond the global or the environment's concurrency limit (429), else reserves its place.
-   * Synchronous, so two concurrent creates cannot both take the last place.
-   */
-  private admit(sessionId: string, environmentId: string, envMax: number | undefined): void {
-    const global = this.opts.maxSessions ?? 0;
-    if (global > 0 && this.live.size >= global) {
-      throw new ApiError(
-        'too_many_sessions',
-        `This server already runs ${this.live.size} live sessions, its limit (--max-sessions / BERTH_MAX_SESSIONS ` +
-          `= ${global}). Delete or archive a session you no longer need, or retry later.`,
-        { limit: 'server', max_sessions: global },
-        true,
-        RETRY_AFTER_S,
-      );
-    }
-    const inEnv = [...this.live.values()].filter((e) => e === environmentId).length;
-    if (envMax !== undefined && inEnv >= envMax) {
-      throw new ApiError(
-        'too_many_sessions',
-        `Environment '${environmentId}' already runs ${inEnv} live sessions, its limit (berth.max_sessions = ` +
-          `${envMax}). Delete or archive one of its sessions, raise the environment's berth.max_sessions, or retry later.`,
-        { limit: 'environment', max_sessions: envMax },
-        true,
-        RETRY_AFTER_S,
-      );
-    }
-    this.live.set(sessionId, environmentId);
   }
 
   /**
@@ -153,18 +132,21 @@ export class SessionService {
   async create(
     record: Omit<SessionRecord, 'gateway_token_hash' | 'sdk_session_id' | 'sandbox_id' | 'sandbox_state'>,
     limits: { envMaxSessions?: number } = {},
+    /** Tokens of the record's github_repository resources, by resource id (never stored). */
+    repositoryTokens: ReadonlyMap<string, string> = new Map(),
   ): Promise<SessionRecord> {
-    this.admit(record.id, record.environment_id, limits.envMaxSessions);
+    this.admission.admit(record.id, record.environment_id, limits.envMaxSessions);
     try {
-      return await this.createAdmitted(record);
+      return await this.createAdmitted(record, repositoryTokens);
     } catch (err) {
-      if (!this.runtimes.has(record.id)) this.live.delete(record.id);
+      if (!this.runtimes.has(record.id)) this.admission.release(record.id);
       throw err;
     }
   }
 
   private async createAdmitted(
     record: Omit<SessionRecord, 'gateway_token_hash' | 'sdk_session_id' | 'sandbox_id' | 'sandbox_state'>,
+    repositoryTokens: ReadonlyMap<string, string>,
   ): Promise<SessionRecord> {
     const token = `bgt_${randomBytes(32).toString('base64url')}`;
     const session: SessionRecord = {
@@ -177,10 +159,19 @@ export class SessionService {
     const driver = this.driverFor(session);
     // Before anything is stored: a credential that cannot be decrypted refuses the session (fail closed).
     const injector = await this.injectorFor(session);
+    const repos = gitResourcesOf(session.resources);
     const policy = EgressPolicy.compile({
       config: (await this.store.getEnvironment(session.environment_id))?.config ?? {},
       mcpServers: mcpServers(session.agent),
+      repositories: repos.map((r) => ({ resourceId: r.id, url: r.url })),
     });
+    const { rewriter, jobs, gitAuth } = repositorySetup(repos, injector, {
+      token: (rid) => this.repoTokens.get(session.id, rid),
+      log: this.logger.child({ sessionId: session.id, component: 'egress' }),
+      timeoutMs: CLONE_TIMEOUT_MS,
+    });
+    if (gitAuth) this.gitAuth.set(session.id, gitAuth);
+    for (const [rid, token] of repositoryTokens) this.repoTokens.set(session.id, rid, token);
     await this.store.createSession(session);
     this.drivers.set(session.id, driver);
     const runtime = new SessionRuntime(
@@ -195,7 +186,7 @@ export class SessionService {
         modelMaxRetries: this.opts.modelMaxRetries,
         env: { ...this.opts.sessionEnv, ...injector?.env() },
       }),
-      { policy, rewriter: injector },
+      { policy, rewriter },
       { ...this.runtimeDeps, driver },
       {
         onEvent: (f) => this.onRunnerEvent(session.id, f),
@@ -208,6 +199,7 @@ export class SessionService {
         onLost: (reason) => void this.lost(session.id, reason),
         onAgentReady: () => void this.setSandboxState(session.id, 'ready'),
       },
+      jobs,
     );
     this.runtimes.set(session.id, runtime);
     this.guard.watch(session.id, storedLifecycle(session.berth.lifecycle), Date.parse(session.created_at));
@@ -215,9 +207,31 @@ export class SessionService {
     void runtime.start(toSandboxResources(session.berth.resources)).catch((err: unknown) => {
       // A session archived or deleted while its sandbox was starting did not fail: it was stopped on purpose.
       if (this.runtimes.get(session.id) !== runtime) return;
+      if (err instanceof RepositoryPrepareFailure) {
+        const body = repositoryError(err, this.gitAuth.get(session.id)?.statusesOf(err.job.resourceId) ?? []);
+        return this.fail(session.id, body.message, 'failure', body);
+      }
       return this.fail(session.id, `The sandbox failed to start: ${(err as Error).message}.`);
     });
     return session;
+  }
+
+  /**
+   * Replaces a github_repository resource's token (`resources.update`): later fetches through the proxy use it.
+   * Returns the updated resource; 404 when the session has no such repository resource.
+   */
+  async updateRepositoryToken(sessionId: string, resourceId: string, token: string): Promise<GitRepositoryResource> {
+    const s = await this.load(sessionId);
+    const current = gitResourcesOf(s.resources).find((r) => r.id === resourceId);
+    if (!current) throw notFound('github_repository resource', resourceId);
+    // Only a live session can use it; a stopped one keeps nothing.
+    if (this.runtimes.has(sessionId)) this.repoTokens.set(sessionId, resourceId, token);
+    const updated: GitRepositoryResource = { ...current, updated_at: this.clock() };
+    await this.store.updateSession(sessionId, {
+      resources: s.resources.map((r) => (r === current ? updated : r)),
+    });
+    this.logger.info({ sessionId, resourceId }, 'repository token replaced');
+    return updated;
   }
 
   /**
@@ -330,7 +344,9 @@ export class SessionService {
   private async stopRuntime(sessionId: string): Promise<void> {
     this.guard.forget(sessionId);
     this.pending.forget(sessionId);
-    this.live.delete(sessionId);
+    this.admission.release(sessionId);
+    this.repoTokens.forget(sessionId);
+    this.gitAuth.delete(sessionId);
     const runtime = this.runtimes.get(sessionId);
     if (!runtime) return;
     this.runtimes.delete(sessionId);
@@ -443,7 +459,13 @@ export class SessionService {
    * Records a terminal failure: session.error, then status_terminated, and stops the sandbox. `limit`: a lifecycle
    * limit ended the session on purpose (logged at info, not as an error).
    */
-  private async fail(sessionId: string, message: string, why: 'failure' | 'limit' = 'failure'): Promise<void> {
+  private async fail(
+    sessionId: string,
+    message: string,
+    why: 'failure' | 'limit' = 'failure',
+    /** The error type and its extra fields when not `unknown_error` (e.g. a repository error). */
+    error: { type: string; repository_url?: string } = { type: 'unknown_error' },
+  ): Promise<void> {
     if (why === 'limit') this.logger.info({ sessionId, message }, 'session stopped by a lifecycle limit');
     else this.logger.error({ sessionId, message }, 'session failed');
     try {
@@ -451,7 +473,7 @@ export class SessionService {
         {
           id: newId('event'),
           type: 'session.error',
-          error: { type: 'unknown_error', message, retry_status: { type: 'terminal' } },
+          error: { ...error, message, retry_status: { type: 'terminal' } },
         },
         { id: newId('event'), type: 'session.status_terminated' },
       ]);
