@@ -291,15 +291,45 @@ describe.skipIf(e2eSkipReason() !== false)('agent tool policies', () => {
   });
 
   it('refuses fields it cannot honour with a 400 that names them', async () => {
-    const agent = await t.client.beta.agents.create({
-      name: 'auto',
-      model: 'claude-sonnet-4-5',
-      tools: [
-        { type: 'agent_toolset_20260401', configs: [{ name: 'read', permission_policy: { type: 'auto' } }] },
-      ] as never,
+    const refused = async (agent: object, needle: string, env = envId) => {
+      const a = await t.client.beta.agents.create({ name: 'refused', model: 'claude-sonnet-4-5', ...agent });
+      const err = await t.client.beta.sessions.create({ agent: a.id, environment_id: env }).catch((e: Error) => e);
+      expect(err).toMatchObject({ status: 400 });
+      expect((err as Error).message).toContain(needle);
+    };
+    const toolset = (config: object) => ({ tools: [{ type: 'agent_toolset_20260401', configs: [config] }] });
+    await refused(
+      toolset({ name: 'read', permission_policy: { type: 'auto' } }),
+      "'auto' permission policy (tool 'read'",
+    );
+    await refused(toolset({ name: 'web_fetch', max_content_tokens: 100 }), 'web_fetch.max_content_tokens');
+    await refused(toolset({ name: 'bash', allowed_domains: ['x.test'] }), "domain lists on tool 'bash'");
+    await refused({ model: { id: 'claude-sonnet-4-5', inference_geo: 'eu' } }, 'model.inference_geo');
+    const pkgEnv = await t.client.beta.environments.create({
+      name: 'pkgs',
+      config: {
+        type: 'cloud',
+        networking: { type: 'limited', allow_package_managers: true },
+        packages: { npm: ['left-pad'] },
+      },
     });
-    const err = await t.client.beta.sessions.create({ agent: agent.id, environment_id: envId }).catch((e: Error) => e);
-    expect(err).toMatchObject({ status: 400 });
-    expect((err as Error).message).toContain("'auto' permission policy (tool 'read'");
+    await refused({}, 'config.packages (npm)', pkgEnv.id);
+    await refused({ skills: [{ type: 'anthropic', skill_id: 'pdf' }] }, 'skills');
+    const selfHosted = await t.client.beta.environments.create({ name: 'sh', config: { type: 'self_hosted' } });
+    await refused({}, 'self_hosted', selfHosted.id);
+    const plain = await t.client.beta.agents.create({ name: 'plain', model: 'claude-sonnet-4-5' });
+    const memory = await t.client.beta.sessions
+      .create({
+        agent: plain.id,
+        environment_id: envId,
+        resources: [{ type: 'memory_store', memory_store_id: 'memstore_1' }],
+      } as never)
+      .catch((e: Error) => e);
+    expect(memory).toMatchObject({ status: 400 });
+    expect((memory as Error).message).toContain("'memory_store'");
+    const multi = await t.client.beta.agents
+      .create({ name: 'multi', model: 'claude-sonnet-4-5', multiagent: { type: 'coordinator' } } as never)
+      .catch((e: Error) => e);
+    expect(multi).toMatchObject({ status: 400 });
   });
 });

@@ -115,6 +115,18 @@ export const sessionRoutes: RouteModule = (app, { store, sessions, eventLog, clo
         `Environment '${env.id}' is self_hosted; Berth runs sessions in cloud environments only.`,
       );
     }
+    const pkgs = (env.config.packages ?? {}) as Record<string, unknown>;
+    const wanted = Object.entries(pkgs)
+      .filter(([, v]) => Array.isArray(v) && v.length > 0)
+      .map(([k]) => k);
+    if (wanted.length > 0) {
+      throw new ApiError(
+        'unsupported_feature',
+        `Environment '${env.id}' lists config.packages (${wanted.join(', ')}), which this Berth build does not install ` +
+          'into sandboxes yet. Remove them from the environment (install what the agent needs on the host image), or ' +
+          'let the agent install them itself with allow_package_managers.',
+      );
+    }
     // github_repository resources (session-resources/git*.ts); other resource types are not supported yet.
     const entries = (b.resources ?? []).map((value, index) => ({ index, value }));
     const other = entries.find((e) => e.value.type !== 'github_repository');
