@@ -13,6 +13,7 @@ import { parseInput } from './validate.js';
 import { ResourcesSchema, resolveResources, resourceDefaults } from '../resources.js';
 import { capabilitiesOf } from './drivers.js';
 import { LifecycleSchema, lifecycleDefaults, resolveLifecycle } from '../lifecycle.js';
+import { prepareResources } from '../session-resources/index.js';
 
 /** The wire form of a session (§2 Session), with usage from the gateway's ledger. */
 export function serializeSession(s: SessionRecord, u: UsageTotals, service: SessionService): object {
@@ -114,12 +115,7 @@ export const sessionRoutes: RouteModule = (app, { store, sessions, eventLog, clo
         `Environment '${env.id}' is self_hosted; Berth runs sessions in cloud environments only.`,
       );
     }
-    if (b.resources?.length) {
-      throw new ApiError(
-        'unsupported_feature',
-        'Session resources are not supported by this Berth build yet; create the session without resources.',
-      );
-    }
+    const resources = await prepareResources(b.resources ?? [], { store, clock });
     if (b.budget) {
       throw new ApiError(
         'unsupported_feature',
@@ -151,7 +147,7 @@ export const sessionRoutes: RouteModule = (app, { store, sessions, eventLog, clo
         agent: agentSnapshot,
         title: b.title ?? null,
         metadata: b.metadata ?? {},
-        resources: [],
+        resources,
         vault_ids: b.vault_ids ?? [],
         budget: b.budget ?? null,
         status: 'idle',
