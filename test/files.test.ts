@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { toFile } from '@anthropic-ai/sdk';
+import { Parser } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentAndEnv, collectTurn, e2eSkipReason, say, startTestBerth, type TestBerth } from './harness.js';
 
@@ -202,12 +203,28 @@ describe.skipIf(e2eSkipReason() !== false)('files: Files API, file resources, wo
     expect(await (await raw(`${base}/content${q('real/a.txt')}`)).text()).toBe('inside\n');
     expect(await (await raw(`${base}/content${q('up/load/new.txt')}`)).text()).toBe('uploaded\n');
 
-    const tar = Buffer.from(await (await raw(`${base}/archive`)).arrayBuffer());
-    const text = tar.toString('latin1');
-    expect(text).toContain('workspace/real/a.txt');
-    expect(text).toContain('inside\n');
-    expect(text).toContain('workspace/passwd');
-    expect(text).not.toContain('root:x:0:0'); // the host's /etc/passwd was not followed into
+    const tarBytes = Buffer.from(await (await raw(`${base}/archive`)).arrayBuffer());
+    const entries = new Map<string, { type: string; linkpath?: string; body: string }>();
+    const parser = new Parser({
+      onReadEntry: (e) => {
+        const chunks: Buffer[] = [];
+        e.on('data', (c: Buffer) => chunks.push(c));
+        e.on('end', () =>
+          entries.set(e.path, { type: e.type, linkpath: e.header.linkpath, body: Buffer.concat(chunks).toString() }),
+        );
+      },
+    });
+    await new Promise<void>((res, rej) => {
+      parser.on('end', res);
+      parser.on('error', rej);
+      parser.end(tarBytes);
+    });
+    expect(entries.get('workspace/real/a.txt')).toMatchObject({ type: 'File', body: 'inside\n' });
+    expect(entries.get('workspace/passwd')).toMatchObject({ type: 'SymbolicLink', linkpath: '/etc/passwd' });
+    expect(entries.get('workspace/etcdir')).toMatchObject({ type: 'SymbolicLink', linkpath: '/etc' });
+    expect([...entries.keys()].some((k) => k.startsWith('workspace/etcdir/'))).toBe(false);
+    expect(entries.has('workspace/fifo')).toBe(false); // FIFOs are skipped, never opened for reading
+    expect(tarBytes.toString('latin1')).not.toContain('root:x:0:0'); // the host's /etc/passwd never followed
 
     const del = await raw(`${base}${q('up')}&recursive=true`, { method: 'DELETE' });
     expect(del.status).toBe(200);
