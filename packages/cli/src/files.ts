@@ -3,7 +3,6 @@ import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ReadableStream as WebReadable } from 'node:stream/web';
 import type Anthropic from '@anthropic-ai/sdk';
 
 type Print = (l: string) => void;

@@ -219,7 +219,7 @@ export const CONFIG_FIELDS = {
       .min(1)
       .max(2 ** 40)
       .default(100 * 1024 * 1024)
-      .describe('Largest file `PUT /v1/berth/sessions/{id}/files` writes into a workspace; larger gets 413.'),
+      .describe('Largest file `PUT /v1/berth/sessions/{id}/files/content` writes into a workspace; larger gets 413.'),
   },
   sseHeartbeatMs: {
     env: 'BERTH_SSE_HEARTBEAT_MS',
