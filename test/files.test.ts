@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { toFile } from '@anthropic-ai/sdk';
 import { Parser } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -52,7 +54,7 @@ const scenarios = [
 describe.skipIf(e2eSkipReason() !== false)('files: Files API, file resources, workspace files route', () => {
   let t: TestBerth;
   beforeAll(async () => {
-    t = await startTestBerth({ scenarios, config: { maxFileBytes: 64 * 1024, maxWorkspaceUploadBytes: 32 * 1024 } });
+    t = await startTestBerth({ scenarios, config: { maxFileBytes: 12 * 1048576, maxWorkspaceUploadBytes: 32 * 1024 } });
   });
   afterAll(async () => t?.close());
 
@@ -86,10 +88,15 @@ describe.skipIf(e2eSkipReason() !== false)('files: Files API, file resources, wo
   it('refuses an oversized upload with 413 file_too_large and keeps nothing', async () => {
     const before = (await t.client.beta.files.list({ limit: 100 })).data.length;
     const err = await t.client.beta.files
-      .upload({ file: await toFile(Buffer.alloc(64 * 1024 + 1, 1), 'big.bin') })
+      .upload({ file: await toFile(Buffer.alloc(12 * 1048576 + 1, 1), 'big.bin') })
       .catch((e: unknown) => e);
     expect(err).toMatchObject({ status: 413, error: { error: { details: { error_code: 'file_too_large' } } } });
     expect((await t.client.beta.files.list({ limit: 100 })).data.length).toBe(before);
+    expect(readdirSync(join(t.dataDir, 'files')).filter((n) => n.startsWith('.tmp-'))).toEqual([]);
+    // The file limit, not the JSON body limit (--max-body-bytes, 8 MiB), governs uploads.
+    const nine = await t.client.beta.files.upload({ file: await toFile(Buffer.alloc(9 * 1048576, 7), 'nine.bin') });
+    expect(nine).toMatchObject({ size_bytes: 9 * 1048576, mime_type: 'application/octet-stream' });
+    await t.client.beta.files.delete(nine.id);
     const form = new FormData();
     form.append('nope', new Blob(['x']), 'x.txt');
     const wrong = await raw('/v1/files', { method: 'POST', body: form });
