@@ -15,7 +15,8 @@ const FILE_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBL
  * could swap a directory for a symlink between its lstat and its readdir. This walk opens every directory and file
  * relative to its already-opened parent with O_NOFOLLOW: symlinks are archived as symlinks, FIFOs, sockets and
  * devices are skipped, and each file's size is fixed by fstat of the open handle (a file that grows meanwhile is cut
- * there, one that shrinks is padded with zeros), so the archive is always well-formed.
+ * there, one that shrinks is padded with zeros), so the archive is always well-formed. Modes keep only the
+ * permission bits (no setuid, setgid or sticky bit from the sandbox reaches whoever extracts the archive).
  */
 export function tarStream(root: SafeRoot, parts: string[], prefix: string): Readable {
   return Readable.from(generate(root, parts, prefix), { objectMode: false });
@@ -25,7 +26,7 @@ async function* generate(root: SafeRoot, parts: string[], prefix: string): Async
   const dir = await root.openDir(parts);
   try {
     const st = await dir.stat();
-    yield* header({ path: `${prefix}/`, type: 'Directory', mode: st.mode & 0o7777, mtime: st.mtime, size: 0 });
+    yield* header({ path: `${prefix}/`, type: 'Directory', mode: st.mode & 0o777, mtime: st.mtime, size: 0 });
     yield* walk(dir, prefix, 0);
   } finally {
     await dir.close();
@@ -41,7 +42,7 @@ async function* walk(dir: FileHandle, prefix: string, depth: number): AsyncGener
     const path = `${prefix}/${name}`;
     const st = await lstat(at(dir, name)).catch(() => undefined);
     if (!st) continue;
-    const base = { path, mode: st.mode & 0o7777, mtime: st.mtime, uid: 0, gid: 0 };
+    const base = { path, mode: st.mode & 0o777, mtime: st.mtime, uid: 0, gid: 0 };
     if (st.isSymbolicLink()) {
       const target = await readlink(at(dir, name)).catch(() => undefined);
       if (target !== undefined) yield* header({ ...base, type: 'SymbolicLink', linkpath: target, size: 0 });
