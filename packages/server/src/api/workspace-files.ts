@@ -115,7 +115,15 @@ async function workspaceOf(ctx: ApiContext, id: string): Promise<{ root: SafeRoo
       s.sandbox_state === 'starting'
         ? 'its sandbox is still starting; retry in a moment'
         : 'its sandbox was removed with its workspace (the session was archived or stopped, or berthd restarted)';
-    throw new ApiError('workspace_unavailable', `Session '${id}' has no workspace to read: ${why}.`, {}, false);
+    // Only a sandbox still starting will have a workspace later; the SDK retries 409 unless told not to.
+    const retry = s.sandbox_state === 'starting';
+    throw new ApiError(
+      'workspace_unavailable',
+      `Session '${id}' has no workspace to read: ${why}.`,
+      {},
+      retry,
+      retry ? 1 : undefined,
+    );
   }
   const root = await SafeRoot.open(info.workspaceDir).catch(() => {
     throw new ApiError('workspace_unavailable', `The workspace of session '${id}' is gone from this host.`, {}, false);
