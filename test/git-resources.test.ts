@@ -160,8 +160,14 @@ describe.skipIf(e2eSkipReason() !== false)('github_repository resources cloned i
 
     // Token rotation: the server now takes only the new token; the agent's own fetch gets it at egress.
     git.setToken(ROTATED);
-    const updated = await t.app.sessions.updateRepositoryToken(session.id, resources[0]!.id as string, ROTATED);
+    const updated = await t.client.beta.sessions.resources.update(resources[0]!.id as string, {
+      session_id: session.id,
+      authorization_token: ROTATED,
+    });
+    expect(updated).toMatchObject({ id: resources[0]!.id, type: 'github_repository' });
     expect(updated).not.toHaveProperty('authorization_token');
+    const listed = await t.client.beta.sessions.resources.list(session.id);
+    expect(JSON.stringify(listed.data)).toContain(resources[0]!.id as string);
     const fetch = (await collectTurn(t.client, session.id, () => say(t.client, session.id, 'fetch again'))) as Ev[];
     const fetched = fetch.filter((e) => e.type === 'agent.tool_result').map((e) => JSON.stringify(e.content));
     expect(fetched[0]).toContain('fetch-rc=0');
@@ -231,6 +237,7 @@ describe.skipIf(e2eSkipReason() !== false)('github_repository resources cloned i
     await bad({ url: `${git.base}/private/repo.git`, checkout: { type: 'commit', sha: 'abc' } }, /full commit sha/);
     // Another loopback port is not in the environment's allowed_hosts.
     await bad({ url: `http://127.0.0.3:1/private/repo.git` }, /refused by the environment's egress/);
-    await expect(create([{ type: 'file', file_id: 'file_x' }])).rejects.toMatchObject({ status: 400 });
+    // A file resource is checked against the Files API: an unknown file is a 404.
+    await expect(create([{ type: 'file', file_id: 'file_x' }])).rejects.toMatchObject({ status: 404 });
   });
 });

@@ -7,6 +7,7 @@ import { doctor } from './doctor.js';
 import { runPrompt } from './run.js';
 import { addConfigOptions, configFromFlags, serve } from './serve.js';
 import { sessionCommands } from './sessions.js';
+import { fileCommands, workspaceCommands } from './files.js';
 
 const print = (l: string) => process.stdout.write(l + '\n');
 
@@ -125,6 +126,94 @@ clientCmd(
   sessions.command('delete').argument('<id>', 'session id', sessionId).description('Delete a session and its sandbox.'),
 ).action(async (id: string, o: { url?: string; apiKey?: string; dataDir?: string }) =>
   sessionCommands.delete(makeClient(clientOptions(o)), print, id),
+);
+
+type Conn = { url?: string; apiKey?: string; dataDir?: string };
+
+function fileId(v: string): string {
+  if (!/^file_[0-9A-Za-z]+$/.test(v)) throw new InvalidArgumentError("expected a file id like 'file_…'");
+  return v;
+}
+
+const wsFiles = sessions.command('files').description("A session's workspace files (while its workspace exists).");
+clientCmd(
+  wsFiles
+    .command('ls')
+    .argument('<id>', 'session id', sessionId)
+    .argument('[path]', 'directory relative to /workspace', '')
+    .description('List a workspace directory.'),
+)
+  .option('-r, --recursive', 'everything below it', false)
+  .option('--json', 'one JSON entry per line', false)
+  .action(async (id: string, path: string, o: Conn & { recursive: boolean; json: boolean }) =>
+    workspaceCommands.ls(makeClient(clientOptions(o)), print, id, path, o),
+  );
+clientCmd(
+  wsFiles
+    .command('get')
+    .argument('<id>', 'session id', sessionId)
+    .argument('<path>', 'file relative to /workspace')
+    .description('Download a workspace file (to stdout, or -o FILE).'),
+)
+  .option('-o, --output <file>', 'write to this new file')
+  .action(async (id: string, path: string, o: Conn & { output?: string }) =>
+    workspaceCommands.get(makeClient(clientOptions(o)), print, id, path, o),
+  );
+clientCmd(
+  wsFiles
+    .command('put')
+    .argument('<id>', 'session id', sessionId)
+    .argument('<local>', 'local file to upload')
+    .argument('[path]', 'destination relative to /workspace (default: the file name)')
+    .description('Upload a file into the workspace (parent directories are made).'),
+).action(async (id: string, local: string, path: string | undefined, o: Conn) =>
+  workspaceCommands.put(makeClient(clientOptions(o)), print, id, local, path),
+);
+clientCmd(
+  wsFiles
+    .command('rm')
+    .argument('<id>', 'session id', sessionId)
+    .argument('<path>', 'file or directory relative to /workspace')
+    .description('Remove a workspace file, symlink or empty directory.'),
+)
+  .option('-r, --recursive', 'remove a directory tree', false)
+  .action(async (id: string, path: string, o: Conn & { recursive: boolean }) =>
+    workspaceCommands.rm(makeClient(clientOptions(o)), print, id, path, o),
+  );
+clientCmd(
+  wsFiles
+    .command('tar')
+    .argument('<id>', 'session id', sessionId)
+    .argument('[path]', 'directory relative to /workspace', '')
+    .description('Download a directory as a tar archive (to stdout, or -o FILE).'),
+)
+  .option('-o, --output <file>', 'write to this new file')
+  .action(async (id: string, path: string, o: Conn & { output?: string }) =>
+    workspaceCommands.tar(makeClient(clientOptions(o)), print, id, path, o),
+  );
+
+const files = program.command('files').description('The Files API: uploads that sessions can mount.');
+clientCmd(files.command('upload').argument('<path>', 'local file').description('Upload a file.')).action(
+  async (path: string, o: Conn) => fileCommands.upload(makeClient(clientOptions(o)), print, path),
+);
+clientCmd(files.command('list').description('List files, newest first.'))
+  .option('--limit <n>', 'how many', positiveInt, 20)
+  .action(async (o: Conn & { limit: number }) => fileCommands.list(makeClient(clientOptions(o)), print, o));
+clientCmd(
+  files.command('get').argument('<id>', 'file id', fileId).description("Show a file's metadata as JSON."),
+).action(async (id: string, o: Conn) => fileCommands.get(makeClient(clientOptions(o)), print, id));
+clientCmd(
+  files
+    .command('download')
+    .argument('<id>', 'file id', fileId)
+    .description("Download a file's content (to stdout, or -o FILE)."),
+)
+  .option('-o, --output <file>', 'write to this new file')
+  .action(async (id: string, o: Conn & { output?: string }) =>
+    fileCommands.download(makeClient(clientOptions(o)), print, id, o),
+  );
+clientCmd(files.command('delete').argument('<id>', 'file id', fileId).description('Delete a file.')).action(
+  async (id: string, o: Conn) => fileCommands.delete(makeClient(clientOptions(o)), print, id),
 );
 
 addConfigOptions(program.command('doctor').description('Check that this host can run Berth sandboxes.')).action(

@@ -52,6 +52,7 @@ export const ID_PREFIX = {
   egress: 'egr_',
   vault: 'vlt_',
   vaultCredential: 'vcrd_',
+  file: 'file_',
   sessionResource: 'sesrsc_',
 } as const;
 

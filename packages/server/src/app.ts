@@ -25,6 +25,8 @@ import type { JsonObject, Store } from './store/store.js';
 import { VaultCipher } from './vaults/crypto.js';
 import { loadMasterKey } from './vaults/master-key.js';
 import { VaultService } from './vaults/service.js';
+import { FileBlobs } from './files/blobs.js';
+import { sandboxFilesOf } from './session-resources/index.js';
 
 /** The Berth installation root (the repository or package root that holds packages/runner). */
 export const INSTALL_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -92,6 +94,8 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
   );
   const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   const vaults = new VaultService(store, new VaultCipher(vaultKey), logger.child({ component: 'vaults' }));
+  const files = new FileBlobs(join(config.dataDir, 'files'));
+  await files.init();
 
   let scriptedModel: ScriptedModel | undefined;
   let upstream: Upstream;
@@ -166,6 +170,7 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
       modelMaxRetries: config.modelMaxRetries,
       ...(trust ? { sessionEnv: sandboxTrustEnv() } : {}),
       vaults,
+      sandboxFiles: (s) => sandboxFilesOf(s.resources, files),
     },
   );
   const http = buildHttpApi({
@@ -175,6 +180,8 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
     eventLog,
     vaults,
     drivers: Object.fromEntries([...drivers].map(([name, d]) => [name, d.capabilities])),
+    sandboxDrivers: drivers,
+    files,
     logger,
     clock: systemClock,
     authenticate: keyChecker(adminKey),

@@ -201,6 +201,26 @@ export const CONFIG_FIELDS = {
       .default(8 * 1024 * 1024)
       .describe('Largest accepted API request body.'),
   },
+  maxFileBytes: {
+    env: 'BERTH_MAX_FILE_BYTES',
+    schema: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(2 ** 40)
+      .default(500 * 1024 * 1024)
+      .describe('Largest file the Files API (`POST /v1/files`) accepts; larger uploads get 413 file_too_large.'),
+  },
+  maxWorkspaceUploadBytes: {
+    env: 'BERTH_MAX_WORKSPACE_UPLOAD_BYTES',
+    schema: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(2 ** 40)
+      .default(100 * 1024 * 1024)
+      .describe('Largest file `PUT /v1/berth/sessions/{id}/files/content` writes into a workspace; larger gets 413.'),
+  },
   sseHeartbeatMs: {
     env: 'BERTH_SSE_HEARTBEAT_MS',
     schema: z.coerce

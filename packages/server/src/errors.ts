@@ -23,6 +23,11 @@ export const ERROR_CODES = {
   unsupported_feature: { status: 400, type: 'invalid_request_error' },
   too_many_sessions: { status: 429, type: 'rate_limit_error' },
   request_too_large: { status: 413, type: 'request_too_large' },
+  file_too_large: { status: 413, type: 'request_too_large' },
+  unsafe_path: { status: 400, type: 'invalid_request_error' },
+  invalid_mount_path: { status: 400, type: 'invalid_request_error' },
+  workspace_unavailable: { status: 409, type: 'conflict_error' },
+  workspace_full: { status: 413, type: 'request_too_large' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error' },
   internal: { status: 500, type: 'api_error' },
 } as const satisfies Record<string, { status: number; type: string }>;

@@ -7,6 +7,8 @@ import type { EventLog } from '../sessions/event-log.js';
 import type { VaultService } from '../vaults/service.js';
 import type { EnabledDrivers } from './drivers.js';
 import type { Clock } from './common.js';
+import type { FileBlobs } from '../files/blobs.js';
+import type { SandboxDriver } from '../drivers/driver.js';
 
 /** What every route module receives from the composition root. */
 export interface ApiContext {
@@ -18,6 +20,10 @@ export interface ApiContext {
   vaults: VaultService;
   /** The enabled sandbox drivers and what each can enforce (limits a driver cannot enforce are refused). */
   drivers: EnabledDrivers;
+  /** The enabled drivers themselves by name, for host-side access to a session's sandbox (workspace files). */
+  sandboxDrivers: ReadonlyMap<string, SandboxDriver>;
+  /** Content of Files API uploads. */
+  files: FileBlobs;
   /** Checks an API key; true when it may call the API. */
   authenticate: (key: string) => boolean;
   logger: Logger;

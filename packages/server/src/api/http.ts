@@ -10,6 +10,9 @@ import { eventRoutes } from './events.js';
 import { sessionRoutes } from './sessions.js';
 import { credentialRoutes } from './credentials.js';
 import { vaultRoutes } from './vaults.js';
+import { fileRoutes } from './files.js';
+import { sessionResourceRoutes } from './session-resources.js';
+import { workspaceFileRoutes } from './workspace-files.js';
 
 /**
  * Builds the HTTP API: Managed-Agents-compatible routes under /v1, health under /healthz and /readyz.
@@ -104,6 +107,9 @@ export function buildHttpApi(ctx: ApiContext): FastifyInstance {
     vaultRoutes,
     credentialRoutes,
     egressRoutes,
+    fileRoutes,
+    sessionResourceRoutes,
+    workspaceFileRoutes,
   ]) {
     routes(app, ctx);
   }

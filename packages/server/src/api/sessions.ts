@@ -14,6 +14,7 @@ import { ResourcesSchema, resolveResources, resourceDefaults } from '../resource
 import { capabilitiesOf } from './drivers.js';
 import { LifecycleSchema, lifecycleDefaults, resolveLifecycle } from '../lifecycle.js';
 import { parseGitResources } from '../session-resources/git-create.js';
+import { checkMountPaths, prepareResources } from '../session-resources/index.js';
 
 /** The wire form of a session (§2 Session), with usage from the gateway's ledger. */
 export function serializeSession(s: SessionRecord, u: UsageTotals, service: SessionService): object {
@@ -127,17 +128,17 @@ export const sessionRoutes: RouteModule = (app, { store, sessions, eventLog, clo
           'let the agent install them itself with allow_package_managers.',
       );
     }
-    // github_repository resources (session-resources/git*.ts); other resource types are not supported yet.
+    // github_repository resources (session-resources/git*.ts) keep their tokens apart; every other type goes through
+    // the per-type handlers (session-resources/index.ts), which refuse types this build cannot mount.
     const entries = (b.resources ?? []).map((value, index) => ({ index, value }));
-    const other = entries.find((e) => e.value.type !== 'github_repository');
-    if (other) {
-      throw new ApiError(
-        'unsupported_feature',
-        `Session resources of type '${other.value.type}' are not supported by this Berth build yet; ` +
-          'only github_repository resources are. Create the session without it.',
-      );
-    }
-    const git = parseGitResources(entries, env.config, clock());
+    const isGit = (e: { value: { type: string } }) => e.value.type === 'github_repository';
+    const git = parseGitResources(entries.filter(isGit), env.config, clock());
+    const others = await prepareResources(
+      entries.filter((e) => !isGit(e)).map((e) => e.value),
+      { store, clock },
+    );
+    const resources = [...others, ...git.resources];
+    checkMountPaths(resources);
     if (b.budget) {
       throw new ApiError(
         'unsupported_feature',
@@ -169,7 +170,7 @@ export const sessionRoutes: RouteModule = (app, { store, sessions, eventLog, clo
         agent: agentSnapshot,
         title: b.title ?? null,
         metadata: b.metadata ?? {},
-        resources: git.resources,
+        resources: resources,
         vault_ids: b.vault_ids ?? [],
         budget: b.budget ?? null,
         status: 'idle',

@@ -7,6 +7,7 @@ import { Harness } from './conformance/harness.js';
 import { isolationTests } from './conformance/isolation.js';
 import { lifecycleTests } from './conformance/lifecycle.js';
 import { limitTests } from './conformance/limits.js';
+import { readOnlyFileTests } from './conformance/readonly-files.js';
 
 export type { DriverUnderTest } from './conformance/context.js';
 
@@ -51,5 +52,6 @@ export function runDriverConformance(opts: DriverConformanceOptions): void {
     isolationTests(ctx);
     lifecycleTests(ctx);
     limitTests(ctx);
+    readOnlyFileTests(ctx);
   });
 }

@@ -54,6 +54,19 @@ export interface SandboxSpec {
    */
   installPaths?: string[];
   resources: SandboxResources;
+  /**
+   * Host files shown read-only inside the sandbox at `dest` (e.g. Files API uploads attached as session
+   * resources). The driver copies each into the sandbox's own directory at create() (root:<sandbox gid>, 0440) and
+   * binds the copy read-only; the sandbox can read it and change nothing. Destinations are checked with
+   * `mountPathProblem` (absolute, normalised, outside system paths, the workspace and home).
+   */
+  readOnlyFiles?: ReadOnlyFile[];
+}
+
+/** One read-only file of a sandbox: host `source`, sandbox path `dest`. */
+export interface ReadOnlyFile {
+  source: string;
+  dest: string;
 }
 
 export type SandboxStatus = 'running' | 'exited';

@@ -19,6 +19,11 @@ export class RepositoryTokens {
   }
 
   /** Drops every token of a session (its sandbox is gone). */
+  /** Drops one resource's token (the resource was deleted). */
+  drop(sessionId: string, resourceId: string): void {
+    this.bySession.get(sessionId)?.delete(resourceId);
+  }
+
   forget(sessionId: string): void {
     this.bySession.delete(sessionId);
   }

@@ -3,7 +3,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { dirname, join } from 'node:path';
 import { RUNNER_ENV, SANDBOX_PATHS, type BerthdFrame, type RunnerFrame, type SessionRunConfig } from '@berth/protocol';
-import type { SandboxDriver, SandboxResources } from '../drivers/driver.js';
+import type { ReadOnlyFile, SandboxDriver, SandboxResources } from '../drivers/driver.js';
 import type { EgressPolicy } from '../egress/policy.js';
 import type { EgressListener, EgressProxy, EgressSessionContext } from '../egress/proxy.js';
 import { writeSandboxTrust, type SandboxTrust } from '../egress/trust.js';
@@ -105,12 +105,12 @@ export class SessionRuntime {
    * Creates the sockets and the sandbox, and resolves when the runner has said hello and got its session (the
    * agent process then starts; `onAgentReady` reports when it can take messages without delay).
    */
-  start(resources: SandboxResources): Promise<void> {
-    this.starting ??= this.doStart(resources);
+  start(resources: SandboxResources, readOnlyFiles: ReadOnlyFile[] = []): Promise<void> {
+    this.starting ??= this.doStart(resources, readOnlyFiles);
     return this.starting;
   }
 
-  private async doStart(resources: SandboxResources): Promise<void> {
+  private async doStart(resources: SandboxResources, readOnlyFiles: ReadOnlyFile[]): Promise<void> {
     const t0 = performance.now();
     await mkdir(this.runDir, { recursive: true, mode: 0o711 });
     if (this.deps.trust) await writeSandboxTrust(this.runDir, this.deps.trust);
@@ -145,6 +145,7 @@ export class SessionRuntime {
       // inside the installation stay out of the sandbox.
       installPaths: ['node_modules', dirname(this.deps.runnerEntry)],
       resources,
+      ...(readOnlyFiles.length ? { readOnlyFiles } : {}),
     });
     await ready;
     this.log.info({ ms: Math.round(performance.now() - t0) }, 'sandbox ready');

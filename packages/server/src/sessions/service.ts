@@ -12,7 +12,7 @@ import { VaultSecretError, type VaultService } from '../vaults/service.js';
 import { buildRunConfig, mcpServers } from './run-config.js';
 import { toSandboxResources } from '../resources.js';
 import { SessionRuntime, type RuntimeDeps } from './runtime.js';
-import type { SandboxDriver } from '../drivers/driver.js';
+import type { ReadOnlyFile, SandboxDriver } from '../drivers/driver.js';
 import { storedLifecycle } from '../lifecycle.js';
 import { SessionGuard, type Timers } from './guard.js';
 import { PendingActions } from './pending-actions.js';
@@ -35,6 +35,8 @@ export interface SessionServiceOptions {
   sessionEnv?: Record<string, string>;
   /** Vault credentials, injected at egress for sessions created with `vault_ids`. */
   vaults?: VaultService;
+  /** The read-only files (file resources) a session's sandbox mounts. */
+  sandboxFiles?: (session: SessionRecord) => ReadOnlyFile[];
   /** Most live sandboxes at once (0: no limit). */
   maxSessions?: number;
   /** Timers of the lifecycle guard (tests inject their own). */
@@ -204,7 +206,8 @@ export class SessionService {
     this.runtimes.set(session.id, runtime);
     this.guard.watch(session.id, storedLifecycle(session.berth.lifecycle), Date.parse(session.created_at));
     // 'starting' until the agent process reports ready; messages sent meanwhile queue in order.
-    void runtime.start(toSandboxResources(session.berth.resources)).catch((err: unknown) => {
+    const files = this.opts.sandboxFiles?.(session) ?? [];
+    void runtime.start(toSandboxResources(session.berth.resources), files).catch((err: unknown) => {
       // A session archived or deleted while its sandbox was starting did not fail: it was stopped on purpose.
       if (this.runtimes.get(session.id) !== runtime) return;
       if (err instanceof RepositoryPrepareFailure) {
@@ -232,6 +235,11 @@ export class SessionService {
     });
     this.logger.info({ sessionId, resourceId }, 'repository token replaced');
     return updated;
+  }
+
+  /** A github_repository resource was deleted: its token goes (the clone stays in the workspace). */
+  dropRepositoryToken(sessionId: string, resourceId: string): void {
+    this.repoTokens.drop(sessionId, resourceId);
   }
 
   /**

@@ -3,6 +3,7 @@ import { StaticMigrationProvider, type SqlDialect } from './migrations.js';
 import type { Database } from './schema.js';
 import type { Store } from './store.js';
 import { KyselyVaults } from './kysely-vaults.js';
+import { KyselyFiles } from './kysely-files.js';
 import { decodeCursor, encodeCursor, isSeqCursor } from './cursor.js';
 import { listEgress, recordEgress, updateEgress } from './egress-queries.js';
 import { keysetPage, mapPage, rangeWhere } from './query.js';
@@ -25,12 +26,21 @@ import {
 /** The Store over Kysely; the same code serves SQLite and PostgreSQL. */
 export class KyselyStore implements Store {
   private readonly vaults: KyselyVaults;
+  private readonly files: KyselyFiles;
   constructor(
     private readonly db: Kysely<Database>,
     readonly dialect: SqlDialect,
   ) {
     this.vaults = new KyselyVaults(db);
+    this.files = new KyselyFiles(db);
   }
+
+  // ---- files (kysely-files.ts) -----------------------------------------------------------------------------------
+
+  createFile: Store['createFile'] = (f) => this.files.createFile(f);
+  getFile: Store['getFile'] = (id) => this.files.getFile(id);
+  listFiles: Store['listFiles'] = (opts) => this.files.listFiles(opts);
+  deleteFile: Store['deleteFile'] = (id) => this.files.deleteFile(id);
 
   // ---- vaults (kysely-vaults.ts) ---------------------------------------------------------------------------------
 

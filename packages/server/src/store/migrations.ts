@@ -170,6 +170,21 @@ function buildMigrations(dialect: SqlDialect): Record<string, Migration> {
         await db.schema.createIndex('egress_audit_session').on('egress_audit').columns(['session_id', 'ord']).execute();
       },
     },
+    '0004_files': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('files')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('filename', 'text', (c) => c.notNull())
+          .addColumn('mime_type', 'text', (c) => c.notNull())
+          .addColumn('size_bytes', 'bigint', (c) => c.notNull())
+          .addColumn('sha256', 'text', (c) => c.notNull())
+          .addColumn('downloadable', 'integer', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('files_created').on('files').columns(['created_at', 'id']).execute();
+      },
+    },
   };
 }
 

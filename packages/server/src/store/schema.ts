@@ -14,6 +14,7 @@ export interface Database {
   egress_audit: EgressAuditTable;
   vaults: VaultsTable;
   vault_credentials: VaultCredentialsTable;
+  files: FilesTable;
 }
 
 export interface AgentsTable {
@@ -144,4 +145,18 @@ export interface VaultCredentialsTable {
   created_at: string;
   updated_at: string;
   archived_at: string | null;
+}
+
+/** A Files API upload's metadata; its content is a blob under `<dataDir>/files/` (see files/blobs.ts). */
+export interface FilesTable {
+  id: string;
+  filename: string;
+  mime_type: string;
+  /** bigint: PostgreSQL returns it as a string, so rows are converted on read. */
+  size_bytes: number | string;
+  /** Hex SHA-256 of the content, checked when the blob is read back. */
+  sha256: string;
+  /** 1 when the content may be downloaded (uploads are), 0 otherwise. */
+  downloadable: number;
+  created_at: string;
 }

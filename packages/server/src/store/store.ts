@@ -17,9 +17,11 @@ import type {
   UsageTotals,
 } from './types.js';
 import type { VaultCredentialRecord, VaultRecord } from './vault-types.js';
+import type { FileListOptions, FileRecord } from './file-types.js';
 
 export type * from './types.js';
 export type * from './vault-types.js';
+export type * from './file-types.js';
 export { VersionConflictError, BadCursorError } from './types.js';
 export { DuplicateCredentialError } from './vault-types.js';
 
@@ -119,4 +121,11 @@ export interface Store {
   /** Archives the credential and purges its sealed secret; the public fields stay. */
   archiveCredential(vaultId: string, id: string, now: string): Promise<VaultCredentialRecord | undefined>;
   deleteCredential(vaultId: string, id: string): Promise<boolean>;
+
+  /** Metadata of a Files API upload (its content is a blob the caller wrote first). */
+  createFile(file: FileRecord): Promise<void>;
+  getFile(id: string): Promise<FileRecord | undefined>;
+  /** Newest first; `ids` restricts the listing to those files. */
+  listFiles(opts: FileListOptions): Promise<Page<FileRecord>>;
+  deleteFile(id: string): Promise<boolean>;
 }

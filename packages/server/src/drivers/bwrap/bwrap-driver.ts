@@ -36,6 +36,7 @@ import type { Launched } from './launcher.js';
 import { unmountUnder } from './mounts.js';
 import { readRecord, writeRecord, type SandboxRecord } from './record.js';
 import { asDriverError, closeQuietly, infoOf } from './util.js';
+import { stageReadOnlyFiles } from '../readonly-files.js';
 import { fitsPool, startPooled } from './claim.js';
 import { LauncherPool, sweepPoolGroups } from './pool.js';
 import { checkResources, diskOf, resolveSpecDir, validateSpec } from './spec.js';
@@ -220,6 +221,7 @@ export class BwrapDriver implements SandboxDriver {
         resolveSpecDir(spec.runDir, 'runDir', this.#dir),
         createSandboxDir(paths).then(() => (made.dir = true)),
       ]);
+      const readOnly = await stageReadOnlyFiles(paths.dir, spec.readOnlyFiles, uid);
       logFile = open(paths.logFile, 'a', 0o600);
       const direct = Promise.all([installDir, runDir].map((d) => traversable(d, uid, uid)));
       const prepared = Promise.all([
@@ -238,7 +240,7 @@ export class BwrapDriver implements SandboxDriver {
         home: paths.home,
         passwd: host.passwd,
         group: host.group,
-        extra: host.node === undefined ? [] : [{ source: host.node, dest: host.node }],
+        extra: [...(host.node === undefined ? [] : [{ source: host.node, dest: host.node }]), ...readOnly],
       };
       launched = await launchDirect({
         host,

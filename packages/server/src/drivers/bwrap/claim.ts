@@ -16,6 +16,7 @@ import { traversable } from './host.js';
 import type { LauncherPool, PoolEntry } from './pool.js';
 import { writeRecord, type SandboxRecord } from './record.js';
 import { diskOf, resolveSpecDir } from './spec.js';
+import { stageReadOnlyFiles } from '../readonly-files.js';
 
 /** What starting a sandbox on a pooled launcher needs from the driver. */
 export interface ClaimContext {
@@ -72,6 +73,7 @@ export async function startPooled(
       return undefined;
     }
     touched = true;
+    const readOnly = await stageReadOnlyFiles(paths.dir, spec.readOnlyFiles, uid);
     await allOrThrow([
       ctx.cgroups.limit(entry.cgroup, spec.resources),
       makeOwnedDirs(paths, uid, uid, diskOf(spec, formatted)),
@@ -101,7 +103,7 @@ export async function startPooled(
     await writeRecord(paths.dir, record);
     ctx.pool.handedOver(entry);
     const { host } = ctx;
-    const extra = host.node === undefined ? [] : [{ source: host.node, dest: host.node }];
+    const extra = [...(host.node === undefined ? [] : [{ source: host.node, dest: host.node }]), ...readOnly];
     const sources = {
       install: installDir,
       installPaths: spec.installPaths,

@@ -152,7 +152,12 @@ export async function removeSandboxDirs(paths: SandboxPaths, keepWorkspace: bool
     sandboxPaths(dirname(paths.dir), basename(paths.dir), false),
     sandboxPaths(dirname(paths.dir), basename(paths.dir), true),
   ].map((p) => p.home);
-  await Promise.all([...homes.map((h) => rm(h, { recursive: true, force: true })), rm(paths.logFile, { force: true })]);
+  await Promise.all([
+    ...homes.map((h) => rm(h, { recursive: true, force: true })),
+    rm(paths.logFile, { force: true }),
+    // The copies of read-only files (see ../readonly-files.ts) belong to the sandbox, not its workspace.
+    rm(join(paths.dir, 'ro'), { recursive: true, force: true }),
+  ]);
   // The record goes last: a crash half-way leaves a record, so a later destroy() still finds the sandbox.
   await rm(join(paths.dir, RECORD_FILE), { force: true });
 }

@@ -4,6 +4,7 @@ import { isId } from '@berth/protocol';
 import type { DriverCapabilities, SandboxResources, SandboxSpec } from '../driver.js';
 import { DISK_MIB_MAX, DISK_MIB_MIN } from '../disk/index.js';
 import { SandboxDriverError } from '../errors.js';
+import { validateReadOnlyFiles } from '../readonly-files.js';
 
 const invalid = (msg: string): SandboxDriverError => new SandboxDriverError('invalid_spec', msg);
 
@@ -40,6 +41,7 @@ export function validateSpec(spec: SandboxSpec): void {
         throw invalid(`installPaths[${i}] must be a normalised relative path inside installDir, got '${p}'`);
     });
   }
+  validateReadOnlyFiles(spec.readOnlyFiles);
 }
 
 /**

@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { newId, SANDBOX_PATHS } from '@berth/protocol';
-import type { SandboxDriver, SandboxInfo, SandboxResources } from '../driver.js';
+import type { ReadOnlyFile, SandboxDriver, SandboxInfo, SandboxResources } from '../driver.js';
 
 /**
  * Prepended to every probe: `report(obj)` sends one JSON line to the test over the control socket in /run/berth,
@@ -48,7 +48,12 @@ export class Harness {
   /** Starts a sandbox running `code` (after PRELUDE) with a control socket listening in its runDir. */
   async probe(
     code: string,
-    opts: { env?: Record<string, string>; resources?: SandboxResources; id?: string } = {},
+    opts: {
+      env?: Record<string, string>;
+      resources?: SandboxResources;
+      id?: string;
+      readOnlyFiles?: ReadOnlyFile[];
+    } = {},
   ): Promise<Probe> {
     const runDir = await mkdtemp(join(this.root, 'run-'));
     const queue: Record<string, unknown>[] = [];
@@ -81,6 +86,7 @@ export class Harness {
       runDir,
       installDir: this.installDir,
       resources: opts.resources ?? {},
+      ...(opts.readOnlyFiles ? { readOnlyFiles: opts.readOnlyFiles } : {}),
     });
     const next = (ms = 20_000): Promise<Record<string, unknown>> => {
       const queued = queue.shift();

@@ -32,6 +32,7 @@ import type {
 import { SandboxDriverError } from '../errors.js';
 import type { DriverLogger } from '../logger.js';
 import { ociConfig } from './bundle.js';
+import { stageReadOnlyFiles } from '../readonly-files.js';
 import { checkGvisorHost } from './check.js';
 import { discoverGvisorHost, writeBundle, type GvisorHost } from './host.js';
 import { hostLimits } from './limits.js';
@@ -190,6 +191,7 @@ export class GvisorDriver implements SandboxDriver {
         resolveSpecDir(spec.runDir, 'runDir', this.#dir),
         createSandboxDir(paths).then(() => (made.dir = true)),
       ]);
+      const readOnly = await stageReadOnlyFiles(paths.dir, spec.readOnlyFiles, uid);
       const limits = hostLimits(spec.resources, this.#cgroups.enforceable.has('pids'));
       await Promise.all([
         this.#cgroups.create(spec.id, limits.cgroup).then(() => (made.cgroup = true)),
@@ -206,7 +208,7 @@ export class GvisorDriver implements SandboxDriver {
           home: paths.home,
           passwd: host.passwd,
           group: host.group,
-          extra: host.node === undefined ? [] : [{ source: host.node, dest: host.node }],
+          extra: [...(host.node === undefined ? [] : [{ source: host.node, dest: host.node }]), ...readOnly],
         },
         command: spec.command,
         env: spec.env,
