@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   too_many_sessions: { status: 429, type: 'rate_limit_error' },
   request_too_large: { status: 413, type: 'request_too_large' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error' },
+  not_ready: { status: 503, type: 'api_error' },
   internal: { status: 500, type: 'api_error' },
 } as const satisfies Record<string, { status: number; type: string }>;
 

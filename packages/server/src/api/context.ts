@@ -7,6 +7,8 @@ import type { EventLog } from '../sessions/event-log.js';
 import type { VaultService } from '../vaults/service.js';
 import type { EnabledDrivers } from './drivers.js';
 import type { Clock } from './common.js';
+import type { BerthMetrics } from '../observability/metrics.js';
+import type { Tracing } from '../observability/tracing.js';
 
 /** What every route module receives from the composition root. */
 export interface ApiContext {
@@ -24,6 +26,8 @@ export interface ApiContext {
   clock: Clock;
   /** Resolves when the API is ready to serve (store migrated, driver checked). */
   ready: () => Promise<{ ok: boolean; problems: string[] }>;
+  /** Metrics served at `/metrics` and the tracer of API requests (absent: neither). */
+  observability?: { metrics: BerthMetrics; tracing: Tracing };
 }
 
 export type RouteModule = (app: FastifyInstance, ctx: ApiContext) => void;

@@ -4,6 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { newId } from '@berth/protocol';
 import { Agent, request } from 'undici';
 import type { Logger } from '../logger.js';
+import type { GatewayObserver, ModelRequestProbe } from '../observability/observer.js';
 import type { Store } from '../store/store.js';
 import { SseUsageTap, usageFromJson, type ObservedUsage } from './usage.js';
 
@@ -43,13 +44,17 @@ export class ModelGateway {
     private readonly upstream: Upstream,
     private readonly store: Store,
     private readonly logger: Logger,
+    /** Told about every request (metrics, traces). */
+    private readonly observer?: GatewayObserver,
   ) {}
 
   /** Starts a listener for one sandbox; `sessionFor` maps a token hash to the session it belongs to. */
   async listen(path: string, sessionFor: (tokenHash: string) => string | undefined): Promise<Server> {
     await rm(path, { force: true });
     const server = createServer((req, res) => {
-      this.handle(req, res, sessionFor).catch((err: unknown) => {
+      const probe: { current?: ModelRequestProbe } = {};
+      this.handle(req, res, sessionFor, probe).catch((err: unknown) => {
+        probe.current?.end({ status: 502, failed: true });
         this.logger.error({ err }, 'gateway request failed');
         if (!res.headersSent) reply(res, 502, 'api_error', 'The model gateway could not complete the request.');
         else res.destroy();
@@ -71,6 +76,7 @@ export class ModelGateway {
     req: IncomingMessage,
     res: ServerResponse,
     sessionFor: (tokenHash: string) => string | undefined,
+    probe: { current?: ModelRequestProbe },
   ): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://gateway');
     if ((req.method === 'HEAD' || req.method === 'GET') && url.pathname === '/api/hello') {
@@ -80,19 +86,23 @@ export class ModelGateway {
     const token = headerToken(req);
     const sessionId = token ? sessionFor(hashToken(token)) : undefined;
     if (!sessionId) {
+      this.observer?.modelRequestRejected('unauthenticated');
       reply(res, 401, 'authentication_error', 'Unknown session token. Only the session runner may call the gateway.');
       return;
     }
     if (req.method !== 'POST' || !ROUTES.has(url.pathname)) {
+      this.observer?.modelRequestRejected('bad_route');
       reply(res, 404, 'not_found_error', `The gateway serves POST /v1/messages and /v1/messages/count_tokens only.`);
       return;
     }
     const body = await readBody(req);
     if (!body) {
+      this.observer?.modelRequestRejected('too_large');
       reply(res, 413, 'request_too_large', `Model requests are limited to ${MAX_REQUEST_BYTES} bytes.`);
       return;
     }
     const started = Date.now();
+    probe.current = this.observer?.modelRequest(sessionId, isMessagesPath(url.pathname) ? 'messages' : 'count_tokens');
     const abort = new AbortController();
     res.on('close', () => abort.abort());
     const headers: Record<string, string> = { 'x-api-key': this.upstream.apiKey };
@@ -117,6 +127,7 @@ export class ModelGateway {
     const isMessages = url.pathname === '/v1/messages';
     const tap = type.includes('text/event-stream') ? new SseUsageTap() : undefined;
     const jsonParts: Buffer[] = [];
+    let failed = false;
     try {
       for await (const chunk of up.body) {
         const buf = chunk as Buffer;
@@ -127,12 +138,14 @@ export class ModelGateway {
       res.end();
     } catch (err) {
       // The sandbox hung up mid-reply (an interrupt does that): expected, not a gateway failure.
-      if (!abort.signal.aborted) throw err;
+      failed = !abort.signal.aborted;
+      if (failed) throw err;
       this.logger.debug({ sessionId }, 'model reply cut short by the client');
     } finally {
+      const usage = isMessages ? currentUsage(tap, jsonParts) : undefined;
+      probe.current?.end({ status: failed ? 502 : up.statusCode, usage, failed });
       // Tokens already spent are recorded even when the reply was cut short, so aborting cannot hide usage.
-      if (isMessages) {
-        const usage = tap ? tap.usage : usageFromJson(Buffer.concat(jsonParts).toString('utf8'));
+      if (usage) {
         await this.record(sessionId, up.statusCode, usage, Date.now() - started).catch((err: unknown) =>
           this.logger.error({ err, sessionId }, 'could not record model usage'),
         );
@@ -156,6 +169,15 @@ export class ModelGateway {
       created_at: new Date().toISOString(),
     });
   }
+}
+
+function isMessagesPath(path: string): boolean {
+  return path === '/v1/messages';
+}
+
+/** The usage seen so far: from the SSE tap, or the buffered JSON reply. */
+function currentUsage(tap: SseUsageTap | undefined, jsonParts: Buffer[]): ObservedUsage {
+  return tap ? tap.usage : usageFromJson(Buffer.concat(jsonParts).toString('utf8'));
 }
 
 function headerToken(req: IncomingMessage): string | undefined {

@@ -15,6 +15,7 @@ import { SessionRuntime, type RuntimeDeps } from './runtime.js';
 import type { SandboxDriver } from '../drivers/driver.js';
 import { storedLifecycle } from '../lifecycle.js';
 import { SessionGuard, type Timers } from './guard.js';
+import type { SessionObserver } from '../observability/observer.js';
 
 /** A user/system event as accepted by the API (already validated). */
 export type InboundEvent = EventInput & { type: 'user.message' | 'user.interrupt' };
@@ -30,6 +31,10 @@ export interface SessionServiceOptions {
   maxSessions?: number;
   /** Timers of the lifecycle guard (tests inject their own). */
   timers?: Timers;
+  /** Told about sessions, turns and messages (metrics, traces). */
+  observer?: SessionObserver;
+  /** Targets every session's egress allows, whatever its environment says (see `PolicyInput.operatorTargets`). */
+  operatorTargets?: Array<{ url: string; source: string }>;
 }
 
 /** Seconds a client refused for a concurrency limit is told to wait (`retry-after`). */
@@ -177,6 +182,7 @@ export class SessionService {
     const policy = EgressPolicy.compile({
       config: (await this.store.getEnvironment(session.environment_id))?.config ?? {},
       mcpServers: mcpServers(session.agent),
+      operatorTargets: this.opts.operatorTargets,
     });
     await this.store.createSession(session);
     this.drivers.set(session.id, driver);
@@ -203,10 +209,14 @@ export class SessionService {
           ],
         }),
         onLost: (reason) => void this.lost(session.id, reason),
-        onAgentReady: () => void this.setSandboxState(session.id, 'ready'),
+        onAgentReady: () => {
+          this.opts.observer?.agentReady(session.id);
+          void this.setSandboxState(session.id, 'ready');
+        },
       },
     );
     this.runtimes.set(session.id, runtime);
+    this.opts.observer?.sessionStarted(session.id, session.sandbox_id!, driver.name);
     this.guard.watch(session.id, storedLifecycle(session.berth.lifecycle), Date.parse(session.created_at));
     // 'starting' until the agent process reports ready; messages sent meanwhile queue in order.
     void runtime.start(toSandboxResources(session.berth.resources)).catch((err: unknown) => {
@@ -239,6 +249,7 @@ export class SessionService {
         runtime?.dropQueuedMessages();
         runtime?.send({ type: 'interrupt', session_id: sessionId });
       } else if (e.type === 'user.message') {
+        this.opts.observer?.messageSent(sessionId);
         runtime?.send({
           type: 'user_message',
           session_id: sessionId,
@@ -306,6 +317,9 @@ export class SessionService {
     if (!runtime) return;
     this.runtimes.delete(sessionId);
     this.drivers.delete(sessionId);
+    await this.opts.observer?.sessionStopping(sessionId).catch((err: unknown) => {
+      this.logger.debug({ err, sessionId }, 'could not take the last usage sample');
+    });
     try {
       await runtime.destroy();
     } catch (err) {
@@ -365,6 +379,7 @@ export class SessionService {
     };
     const status = next[type];
     if (!status) return;
+    this.opts.observer?.statusChanged(sessionId, status);
     const s = await this.store.getSession(sessionId);
     if (!s) return;
     const stats: JsonObject = { ...s.stats };
