@@ -19,7 +19,7 @@ export interface OtlpReceiver {
   url: string;
   spans: ReceivedSpan[];
   /** Every request (path and content type), traces or not (the CLI also exports metrics and logs). */
-  requests: Array<{ path: string; contentType: string; body: string }>;
+  requests: Array<{ path: string; contentType: string; headers: Record<string, string | undefined>; body: string }>;
   close(): Promise<void>;
 }
 
@@ -47,7 +47,9 @@ export async function startOtlpReceiver(host = '127.0.0.1'): Promise<OtlpReceive
       if (req.headers['content-encoding'] === 'gzip') raw = gunzipSync(raw);
       const body = raw.toString('utf8');
       const path = (req.url ?? '/').split('?')[0]!;
-      requests.push({ path, contentType: String(req.headers['content-type'] ?? ''), body });
+      const headers: Record<string, string | undefined> = {};
+      for (const [k, v] of Object.entries(req.headers)) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+      requests.push({ path, contentType: String(req.headers['content-type'] ?? ''), headers, body });
       if (path === '/v1/traces' && String(req.headers['content-type']).includes('json')) {
         const doc = JSON.parse(body) as {
           resourceSpans?: Array<{

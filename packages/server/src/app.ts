@@ -21,7 +21,8 @@ import { loadSandboxTrust, sandboxTrustEnv } from './egress/trust.js';
 import { ModelGateway, type Upstream } from './gateway/gateway.js';
 import { createLogger, type Logger } from './logger.js';
 import { Observability } from './observability/index.js';
-import { cliTelemetry, parseOtlpHeaders } from './observability/cli-env.js';
+import { cliTelemetryEnv, parseOtlpHeaders } from './observability/cli-env.js';
+import { OtlpRelay } from './gateway/otlp-relay.js';
 import { startMetricsServer } from './observability/http.js';
 import { EventLog } from './sessions/event-log.js';
 import { SessionService } from './sessions/service.js';
@@ -141,19 +142,26 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
   // Pre-place a launcher in its cgroup now, so the first session does not pay the kernel's cgroup-move delay.
   driver.warmUp().catch((err: unknown) => logger.warn({ err }, 'launcher pool warm-up failed'));
 
+  const otlpHeaders = parseOtlpHeaders(config.otlpHeaders);
   const observability = new Observability({
     readUsage: async (name, sandboxId) => drivers.get(name)?.stats(sandboxId),
     tracing: config.otlpEndpoint
       ? {
           endpoint: config.otlpEndpoint,
-          headers: parseOtlpHeaders(config.otlpHeaders),
+          headers: otlpHeaders,
           serviceName: config.otelServiceName,
         }
       : undefined,
     logger: logger.child({ component: 'observability' }),
   });
-  const cliOtel = cliTelemetry(config.otlpEndpoint, config.otelCli);
-  const gateway = new ModelGateway(upstream, store, logger.child({ component: 'gateway' }), observability);
+  const cliOtelEnv = cliTelemetryEnv(config.otlpEndpoint, config.otelCli);
+  const gateway = new ModelGateway(
+    upstream,
+    store,
+    logger.child({ component: 'gateway' }),
+    observability,
+    cliOtelEnv && config.otlpEndpoint ? new OtlpRelay(config.otlpEndpoint.replace(/\/+$/, ''), otlpHeaders) : undefined,
+  );
   const trust = config.sandboxCaFile ? await loadSandboxTrust(config.sandboxCaFile) : undefined;
   const egressLog = logger.child({ component: 'egress' });
   const egressAudit = new EgressAudit(store, egressLog, systemClock, observability);
@@ -182,10 +190,9 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
       maxTurns: config.maxTurns,
       maxSessions: config.maxSessions,
       modelMaxRetries: config.modelMaxRetries,
-      sessionEnv: { ...(trust ? sandboxTrustEnv() : {}), ...cliOtel?.env },
+      sessionEnv: { ...(trust ? sandboxTrustEnv() : {}), ...cliOtelEnv },
       vaults,
       observer: observability,
-      operatorTargets: cliOtel?.operatorTargets ?? [],
     },
   );
   const http = buildHttpApi({

@@ -37,11 +37,6 @@ export interface PolicyInput {
   config: Record<string, unknown>;
   /** The agent's MCP servers (`[{name, type:'url', url}]`). */
   mcpServers: Array<{ name: string; url: string }>;
-  /**
-   * Targets berthd itself sends every session to (e.g. the OTLP collector of `--otel-cli`): each URL's exact
-   * `host:port` is allowed whatever the environment says, `source` explains it in the audit.
-   */
-  operatorTargets?: Array<{ url: string; source: string }>;
 }
 
 /** A session's compiled egress policy. Immutable; `decide` is pure. */
@@ -59,14 +54,9 @@ export class EgressPolicy {
       allow_mcp_servers?: boolean;
       allow_package_managers?: boolean;
     };
-    const operator: SourcedRule[] = [];
-    for (const t of input.operatorTargets ?? []) {
-      const rule = mcpRule(t.url);
-      if (rule) operator.push({ rule, source: t.source });
-    }
     // self_hosted environments have no networking block: they get the default, deny everything.
-    if (networking.type === 'unrestricted') return new EgressPolicy('unrestricted', operator);
-    const rules: SourcedRule[] = [...operator];
+    if (networking.type === 'unrestricted') return new EgressPolicy('unrestricted', []);
+    const rules: SourcedRule[] = [];
     for (const entry of networking.allowed_hosts ?? []) {
       const rule = tryParse(entry);
       if (rule) rules.push({ rule, source: `allowed_hosts entry '${entry}'` });

@@ -6,6 +6,7 @@ import { Agent, request } from 'undici';
 import type { Logger } from '../logger.js';
 import type { GatewayObserver, ModelRequestProbe } from '../observability/observer.js';
 import type { Store } from '../store/store.js';
+import { OTLP_PATHS, type OtlpRelay } from './otlp-relay.js';
 import { SseUsageTap, usageFromJson, type ObservedUsage } from './usage.js';
 
 /** Where model requests really go, and the credential that only berthd holds. */
@@ -46,6 +47,8 @@ export class ModelGateway {
     private readonly logger: Logger,
     /** Told about every request (metrics, traces). */
     private readonly observer?: GatewayObserver,
+    /** Relays the CLI's OpenTelemetry exports to berthd's collector (`--otel-cli`); absent, they are refused. */
+    private readonly otlp?: OtlpRelay,
   ) {}
 
   /** Starts a listener for one sandbox; `sessionFor` maps a token hash to the session it belongs to. */
@@ -70,6 +73,7 @@ export class ModelGateway {
 
   async close(): Promise<void> {
     await this.dispatcher.close();
+    await this.otlp?.close();
   }
 
   private async handle(
@@ -88,6 +92,10 @@ export class ModelGateway {
     if (!sessionId) {
       this.observer?.modelRequestRejected('unauthenticated');
       reply(res, 401, 'authentication_error', 'Unknown session token. Only the session runner may call the gateway.');
+      return;
+    }
+    if (this.otlp && req.method === 'POST' && OTLP_PATHS.has(url.pathname)) {
+      await this.relayTelemetry(this.otlp, req, res, url.pathname, sessionId);
       return;
     }
     if (req.method !== 'POST' || !ROUTES.has(url.pathname)) {
@@ -150,6 +158,28 @@ export class ModelGateway {
           this.logger.error({ err, sessionId }, 'could not record model usage'),
         );
       }
+    }
+  }
+
+  /** A telemetry export from the session's CLI: relayed, never counted as a model request. */
+  private async relayTelemetry(
+    otlp: OtlpRelay,
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    sessionId: string,
+  ): Promise<void> {
+    const body = await readBody(req);
+    if (!body) {
+      reply(res, 413, 'request_too_large', `Telemetry exports are limited to ${MAX_REQUEST_BYTES} bytes.`);
+      return;
+    }
+    try {
+      await otlp.relay(path, req.headers['content-type'], body, res);
+    } catch (err) {
+      // A collector that is down must not fill the log with errors, nor fail the agent: the export is dropped.
+      this.logger.warn({ err, sessionId, path }, 'relaying a telemetry export to the OTLP collector failed');
+      if (!res.headersSent) reply(res, 502, 'api_error', 'The OTLP collector could not be reached.');
     }
   }
 

@@ -33,8 +33,6 @@ export interface SessionServiceOptions {
   timers?: Timers;
   /** Told about sessions, turns and messages (metrics, traces). */
   observer?: SessionObserver;
-  /** Targets every session's egress allows, whatever its environment says (see `PolicyInput.operatorTargets`). */
-  operatorTargets?: Array<{ url: string; source: string }>;
 }
 
 /** Seconds a client refused for a concurrency limit is told to wait (`retry-after`). */
@@ -182,7 +180,6 @@ export class SessionService {
     const policy = EgressPolicy.compile({
       config: (await this.store.getEnvironment(session.environment_id))?.config ?? {},
       mcpServers: mcpServers(session.agent),
-      operatorTargets: this.opts.operatorTargets,
     });
     await this.store.createSession(session);
     this.drivers.set(session.id, driver);
