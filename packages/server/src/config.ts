@@ -295,7 +295,7 @@ export const CONFIG_FIELDS = {
     schema: bool
       .default(false)
       .describe(
-        "Pass the OTLP endpoint to every session's Claude CLI (CLAUDE_CODE_ENABLE_TELEMETRY, OTLP metrics and logs) and let it through the session's egress to that endpoint alone. Headers are never passed: sandboxes hold no secret.",
+        "Turn on every session's Claude CLI telemetry (CLAUDE_CODE_ENABLE_TELEMETRY: OTLP metrics and log events); its exports reach the collector through the model gateway, which adds the OTLP headers. Needs the OTLP endpoint. The sandbox never gets the collector's URL or headers.",
       ),
   },
   logLevel: {
