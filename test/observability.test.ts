@@ -1,3 +1,5 @@
+import { request } from 'node:http';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentAndEnv, collectTurn, e2eSkipReason, startTestBerth, type TestBerth } from './harness.js';
@@ -26,7 +28,23 @@ const scenarios = [
       { content: [{ type: 'text', text: 'Done.' }], usage: USAGE[1] },
     ],
   },
+  { name: 'overloaded', turns: [{ error: { status: 529, type: 'overloaded_error', message: 'try later' } }] },
 ];
+
+/** A request to a sandbox's model gateway socket, as a process inside it would send one; resolves the status. */
+function gatewayCall(socketPath: string, apiKey: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { socketPath, path: '/v1/messages', method: 'POST', headers: { 'x-api-key': apiKey } },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
+    req.on('error', reject);
+    req.end('{}');
+  });
+}
 
 /** A W3C trace context the client sends with its request: berthd's request span must continue it. */
 const CLIENT_TRACE = '0af7651916cd43dd8448eb211c80319c';
@@ -36,6 +54,8 @@ describe.skipIf(e2eSkipReason() !== false)('observability: metrics, tracing and 
   let t: TestBerth;
   let otlp: OtlpReceiver;
   let log = '';
+  /** The session whose model requests failed upstream (its spans are checked once they are flushed). */
+  let overloaded = '';
   beforeAll(async () => {
     otlp = await startOtlpReceiver();
     t = await startTestBerth({
@@ -71,6 +91,36 @@ describe.skipIf(e2eSkipReason() !== false)('observability: metrics, tracing and 
     const ready = await fetch(`${t.app.url}/readyz`);
     expect(ready.status).toBe(200);
     expect(await ready.json()).toEqual({ status: 'ready', problems: [] });
+  });
+
+  it('counts upstream errors and requests the gateway refuses', async () => {
+    const { client } = t;
+    const before = await scrape();
+    const { agentId, envId } = await agentAndEnv(client);
+    const session = await client.beta.sessions.create({ agent: agentId, environment_id: envId });
+    overloaded = session.id;
+    const seen = t.app.scriptedModel!.requests.length;
+    const events = await collectTurn(client, session.id, () =>
+      client.beta.sessions.events.send(session.id, {
+        events: [{ type: 'user.message', content: [{ type: 'text', text: '[scenario:overloaded] hi' }] }],
+      }),
+    );
+    expect(events.some((e) => e.type === 'session.error' || e.type === 'session.status_idle')).toBe(true);
+    const failed = t.app.scriptedModel!.requests.slice(seen).filter((r) => r.path === '/v1/messages').length;
+    expect(failed).toBeGreaterThanOrEqual(1);
+    // A process in the sandbox with a wrong token: refused by the gateway, never sent upstream.
+    const s = (await client.beta.sessions.retrieve(session.id)) as unknown as { berth: { sandbox: { id: string } } };
+    const socket = join(t.dataDir, 'run', s.berth.sandbox.id, 'model.sock');
+    expect(await gatewayCall(socket, 'bgt_not-a-session-token')).toBe(401);
+    const after = await scrape();
+    const delta = (name: string, labels?: Record<string, string>) =>
+      after.value(name, labels) - before.value(name, labels);
+    expect(delta('berth_model_requests_total', { route: 'messages', code: '529' })).toBe(failed);
+    expect(delta('berth_model_request_errors_total', { kind: 'upstream' })).toBe(failed);
+    expect(delta('berth_model_request_errors_total', { kind: 'unauthenticated' })).toBe(1);
+    expect(delta('berth_model_requests_total', { route: 'messages', code: '200' })).toBe(0);
+    expect(delta('berth_model_tokens_total', { type: 'input' })).toBe(0);
+    await client.beta.sessions.delete(session.id);
   });
 
   it('counts a turn exactly: model requests, tokens, latency, sandbox, turn, egress; bounded labels', async () => {
@@ -164,7 +214,9 @@ describe.skipIf(e2eSkipReason() !== false)('observability: metrics, tracing and 
     // Tracing: flushed at shutdown. API request → session turn → model requests, with parent links.
     await t.close();
     const spans = otlp.spans;
-    const request = spans.find((s) => s.name === 'POST /v1/sessions/:id/events');
+    const request = spans.find(
+      (s) => s.name === 'POST /v1/sessions/:id/events' && s.attributes['berth.session_id'] === session.id,
+    );
     expect(request, JSON.stringify(spans.map((s) => s.name))).toBeDefined();
     expect(request!.kind).toBe(2); // SERVER
     expect(request!.traceId).toBe(CLIENT_TRACE);
@@ -176,13 +228,23 @@ describe.skipIf(e2eSkipReason() !== false)('observability: metrics, tracing and 
     const turn = turns[0]!;
     expect(turn.traceId).toBe(CLIENT_TRACE);
     expect(turn.parentSpanId).toBe(request!.spanId);
-    const models: ReceivedSpan[] = spans.filter((s) => s.name === 'model messages');
+    const models: ReceivedSpan[] = spans.filter(
+      (s) => s.name === 'model messages' && s.attributes['berth.session_id'] === session.id,
+    );
     expect(models).toHaveLength(modelCalls.length);
     for (const m of models) {
       expect(m.kind).toBe(3); // CLIENT
       expect(m.traceId).toBe(CLIENT_TRACE);
       expect(m.parentSpanId).toBe(turn.spanId);
       expect(m.attributes['http.response.status_code']).toBe(200);
+    }
+    const failedModels = spans.filter(
+      (s) => s.name === 'model messages' && s.attributes['berth.session_id'] === overloaded,
+    );
+    expect(failedModels.length).toBeGreaterThanOrEqual(1);
+    for (const m of failedModels) {
+      expect(m.status?.code).toBe(2); // ERROR
+      expect(m.attributes['http.response.status_code']).toBe(529);
     }
     const scriptedInput = models.map((m) => m.attributes['gen_ai.usage.input_tokens']);
     expect(scriptedInput).toEqual(expect.arrayContaining(USAGE.map((u) => u.input_tokens)));
