@@ -20,10 +20,7 @@ import { EgressProxy } from './egress/proxy.js';
 import { loadSandboxTrust, sandboxTrustEnv } from './egress/trust.js';
 import { ModelGateway, type Upstream } from './gateway/gateway.js';
 import { createLogger, type Logger } from './logger.js';
-import { Observability } from './observability/index.js';
-import { cliTelemetryEnv, parseOtlpHeaders } from './observability/cli-env.js';
-import { OtlpRelay } from './gateway/otlp-relay.js';
-import { startMetricsServer } from './observability/http.js';
+import { listenMetrics, setUpObservability } from './observability/setup.js';
 import { EventLog } from './sessions/event-log.js';
 import { SessionService } from './sessions/service.js';
 import { openStore } from './store/open.js';
@@ -142,26 +139,8 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
   // Pre-place a launcher in its cgroup now, so the first session does not pay the kernel's cgroup-move delay.
   driver.warmUp().catch((err: unknown) => logger.warn({ err }, 'launcher pool warm-up failed'));
 
-  const otlpHeaders = parseOtlpHeaders(config.otlpHeaders);
-  const observability = new Observability({
-    readUsage: async (name, sandboxId) => drivers.get(name)?.stats(sandboxId),
-    tracing: config.otlpEndpoint
-      ? {
-          endpoint: config.otlpEndpoint,
-          headers: otlpHeaders,
-          serviceName: config.otelServiceName,
-        }
-      : undefined,
-    logger: logger.child({ component: 'observability' }),
-  });
-  const cliOtelEnv = cliTelemetryEnv(config.otlpEndpoint, config.otelCli);
-  const gateway = new ModelGateway(
-    upstream,
-    store,
-    logger.child({ component: 'gateway' }),
-    observability,
-    cliOtelEnv && config.otlpEndpoint ? new OtlpRelay(config.otlpEndpoint.replace(/\/+$/, ''), otlpHeaders) : undefined,
-  );
+  const { observability, otlpRelay, cliEnv: cliOtelEnv } = setUpObservability(config, drivers, logger);
+  const gateway = new ModelGateway(upstream, store, logger.child({ component: 'gateway' }), observability, otlpRelay);
   const trust = config.sandboxCaFile ? await loadSandboxTrust(config.sandboxCaFile) : undefined;
   const egressLog = logger.child({ component: 'egress' });
   const egressAudit = new EgressAudit(store, egressLog, systemClock, observability);
@@ -214,10 +193,10 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
     },
   });
   await http.listen({ host: config.host, port: config.port });
-  const metricsServer =
-    config.metricsPort === undefined
-      ? undefined
-      : await startMetricsServer(config.metricsHost, config.metricsPort, observability.metrics, logger);
+  const metricsServer = await listenMetrics(config, observability, logger).catch(async (err: unknown) => {
+    await http.close();
+    throw err;
+  });
   const url = urlOf(config.host, http.server.address(), config.port);
   logger.info(
     { url, dataDir: config.dataDir, upstream: config.scriptedModel ? 'scripted' : upstream.url },
