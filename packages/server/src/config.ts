@@ -352,6 +352,11 @@ export function loadConfig(
       'Invalid configuration:\n- vaultMasterKey: set either env BERTH_VAULT_MASTER_KEY or flag --vault-master-key-file, not both',
     );
   }
+  if (c.otelCli && c.otlpEndpoint === undefined) {
+    throw new ConfigError(
+      'Invalid configuration:\n- otelCli: needs an OTLP endpoint to send the CLI telemetry to; set flag --otlp-endpoint or env OTEL_EXPORTER_OTLP_ENDPOINT, or turn --otel-cli off',
+    );
+  }
   const overlap =
     c.gvisorUidRangeStart < c.uidRangeStart + c.uidRangeCount &&
     c.uidRangeStart < c.gvisorUidRangeStart + c.uidRangeCount;

@@ -1,5 +1,6 @@
 import { trace } from '@opentelemetry/api';
 import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../config.js';
 import { cliTelemetryEnv, parseOtlpHeaders } from './cli-env.js';
 import { parentFrom } from './tracing.js';
 
@@ -21,6 +22,20 @@ describe('--otel-cli', () => {
 });
 
 describe('OTLP settings', () => {
+  it('reads the standard OTEL_* variables and refuses what cannot work', () => {
+    const c = loadConfig({
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
+      OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer%20x',
+      OTEL_SERVICE_NAME: 'berthd-eu',
+      BERTH_OTEL_CLI: '1',
+    });
+    expect(c).toMatchObject({ otlpEndpoint: 'http://collector:4318', otelServiceName: 'berthd-eu', otelCli: true });
+    expect(() => loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'ftp://collector' })).toThrow(/http:\/\/ or https:\/\//);
+    expect(() => loadConfig({ OTEL_EXPORTER_OTLP_HEADERS: 'no-equals-sign' })).toThrow(/key=value/);
+    expect(() => loadConfig({ BERTH_OTEL_CLI: 'true' })).toThrow(ConfigError);
+    expect(() => loadConfig({ BERTH_OTEL_CLI: 'true' })).toThrow(/--otlp-endpoint/);
+  });
+
   it('parses OTEL_EXPORTER_OTLP_HEADERS, percent-decoding values', () => {
     expect(parseOtlpHeaders('authorization=Bearer%20abc,x-tenant=t1')).toEqual({
       authorization: 'Bearer abc',
