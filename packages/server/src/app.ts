@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { access, chmod, mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { newId } from '@berth/protocol';
 import { builtinScenarios, loadScenarioDir, startScriptedModel, type ScriptedModel } from '@berth/scripted-model';
@@ -18,6 +20,7 @@ import { EgressProxy } from './egress/proxy.js';
 import { loadSandboxTrust, sandboxTrustEnv } from './egress/trust.js';
 import { ModelGateway, type Upstream } from './gateway/gateway.js';
 import { createLogger, type Logger } from './logger.js';
+import { listenMetrics, setUpObservability } from './observability/setup.js';
 import { EventLog } from './sessions/event-log.js';
 import { SessionService } from './sessions/service.js';
 import { openStore } from './store/open.js';
@@ -50,6 +53,8 @@ export interface BerthApp {
   drivers: ReadonlyMap<string, SandboxDriver>;
   /** The session service (e.g. `updateRepositoryToken`, for the session resources routes and tests). */
   sessions: SessionService;
+  /** Base URL of the unauthenticated metrics listener (`--metrics-port`), when there is one. */
+  metricsUrl: string | undefined;
   close(): Promise<void>;
 }
 
@@ -140,10 +145,11 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
   // Pre-place a launcher in its cgroup now, so the first session does not pay the kernel's cgroup-move delay.
   driver.warmUp().catch((err: unknown) => logger.warn({ err }, 'launcher pool warm-up failed'));
 
-  const gateway = new ModelGateway(upstream, store, logger.child({ component: 'gateway' }));
+  const { observability, otlpRelay, cliEnv: cliOtelEnv } = setUpObservability(config, drivers, logger);
+  const gateway = new ModelGateway(upstream, store, logger.child({ component: 'gateway' }), observability, otlpRelay);
   const trust = config.sandboxCaFile ? await loadSandboxTrust(config.sandboxCaFile) : undefined;
   const egressLog = logger.child({ component: 'egress' });
-  const egressAudit = new EgressAudit(store, egressLog, systemClock);
+  const egressAudit = new EgressAudit(store, egressLog, systemClock, observability);
   const egress = new EgressProxy({ audit: egressAudit, logger: egressLog });
   const eventLog = new EventLog(store, systemClock, logger);
   const sessions = new SessionService(
@@ -161,6 +167,7 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
       runnerEntry: RUNNER_ENTRY,
       readyTimeoutMs: config.runnerReadyTimeoutMs,
       logLevel: config.logLevel,
+      observer: observability,
     },
     systemClock,
     logger.child({ component: 'sessions' }),
@@ -168,9 +175,10 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
       maxTurns: config.maxTurns,
       maxSessions: config.maxSessions,
       modelMaxRetries: config.modelMaxRetries,
-      ...(trust ? { sessionEnv: sandboxTrustEnv() } : {}),
+      sessionEnv: { ...(trust ? sandboxTrustEnv() : {}), ...cliOtelEnv },
       vaults,
       sandboxFiles: (s) => sandboxFilesOf(s.resources, files),
+      observer: observability,
     },
   );
   const http = buildHttpApi({
@@ -185,6 +193,7 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
     logger,
     clock: systemClock,
     authenticate: keyChecker(adminKey),
+    observability,
     ready: async () => {
       const problems: string[] = [];
       await store.ping().catch((err: unknown) => problems.push(`store: ${(err as Error).message}`));
@@ -193,9 +202,11 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
     },
   });
   await http.listen({ host: config.host, port: config.port });
-  const addr = http.server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : config.port;
-  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  const metricsServer = await listenMetrics(config, observability, logger).catch(async (err: unknown) => {
+    await http.close();
+    throw err;
+  });
+  const url = urlOf(config.host, http.server.address(), config.port);
   logger.info(
     { url, dataDir: config.dataDir, upstream: config.scriptedModel ? 'scripted' : upstream.url },
     'berthd ready',
@@ -214,15 +225,19 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
     vaults,
     drivers,
     sessions,
+    metricsUrl: metricsServer && urlOf(config.metricsHost, metricsServer.address()),
     close() {
       closing ??= (async () => {
         const steps: Array<[string, () => Promise<unknown>]> = [
           ['http', () => http.close()],
+          ['metrics listener', async () => metricsServer && (await closeServer(metricsServer))],
           // This build does not re-adopt sandboxes after a restart, so a graceful stop removes them.
           ['sessions', () => sessions.stopAll()],
           ['drivers', () => Promise.all([...drivers.values()].map(async (d) => d.close?.()))],
           ['gateway', () => gateway.close()],
           ['egress audit', () => egressAudit.flush()],
+          // After the sessions: their open turn spans end when they stop, and are flushed here.
+          ['tracing', () => observability.close()],
           ['scripted model', async () => scriptedModel?.close()],
           ['store', () => store.close()],
         ];
@@ -234,6 +249,16 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
       return closing;
     },
   };
+}
+
+/** `http://host:port` of a listening server (IPv6 hosts bracketed). */
+function urlOf(host: string, addr: string | AddressInfo | null, fallbackPort = 0): string {
+  const port = typeof addr === 'object' && addr ? addr.port : fallbackPort;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
 }
 
 /**

@@ -276,6 +276,48 @@ export const CONFIG_FIELDS = {
         'First host uid given to gVisor sandboxes (uid-range-count of them; must not overlap the bwrap range).',
       ),
   },
+  metricsPort: {
+    env: 'BERTH_METRICS_PORT',
+    schema: port
+      .optional()
+      .describe(
+        'Also serve GET /metrics without authentication on this port (at metrics-host), for scrapers that should not hold the admin key. Unset: /metrics is only on the API port, behind the admin key.',
+      ),
+  },
+  metricsHost: {
+    env: 'BERTH_METRICS_HOST',
+    schema: z.string().min(1).default('127.0.0.1').describe('Address the unauthenticated metrics listener binds.'),
+  },
+  otlpEndpoint: {
+    env: 'OTEL_EXPORTER_OTLP_ENDPOINT',
+    schema: z
+      .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
+      .optional()
+      .describe(
+        'OTLP/HTTP collector base URL (spans go to <url>/v1/traces, JSON encoded). Setting it turns tracing on; unset, berthd exports nothing.',
+      ),
+  },
+  otlpHeaders: {
+    env: 'OTEL_EXPORTER_OTLP_HEADERS',
+    secret: true,
+    schema: z
+      .string()
+      .regex(/^[^=,\s]+=[^,]*(,[^=,\s]+=[^,]*)*$/, "must be 'key=value' pairs separated by commas")
+      .optional()
+      .describe('Headers sent with every OTLP export, e.g. an auth token (key=value,key2=value2). berthd only.'),
+  },
+  otelServiceName: {
+    env: 'OTEL_SERVICE_NAME',
+    schema: z.string().min(1).max(200).default('berthd').describe('service.name of the spans berthd exports.'),
+  },
+  otelCli: {
+    env: 'BERTH_OTEL_CLI',
+    schema: bool
+      .default(false)
+      .describe(
+        "Turn on every session's Claude CLI telemetry (CLAUDE_CODE_ENABLE_TELEMETRY: OTLP metrics and log events); its exports reach the collector through the model gateway, which adds the OTLP headers. Needs the OTLP endpoint. The sandbox never gets the collector's URL or headers.",
+      ),
+  },
   logLevel: {
     env: 'BERTH_LOG_LEVEL',
     schema: z
@@ -328,6 +370,11 @@ export function loadConfig(
   if (c.vaultMasterKey !== undefined && c.vaultMasterKeyFile !== undefined) {
     throw new ConfigError(
       'Invalid configuration:\n- vaultMasterKey: set either env BERTH_VAULT_MASTER_KEY or flag --vault-master-key-file, not both',
+    );
+  }
+  if (c.otelCli && c.otlpEndpoint === undefined) {
+    throw new ConfigError(
+      'Invalid configuration:\n- otelCli: needs an OTLP endpoint to send the CLI telemetry to; set flag --otlp-endpoint or env OTEL_EXPORTER_OTLP_ENDPOINT, or turn --otel-cli off',
     );
   }
   const overlap =

@@ -29,6 +29,7 @@ export const ERROR_CODES = {
   workspace_unavailable: { status: 409, type: 'conflict_error' },
   workspace_full: { status: 413, type: 'request_too_large' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error' },
+  not_ready: { status: 503, type: 'api_error' },
   internal: { status: 500, type: 'api_error' },
 } as const satisfies Record<string, { status: number; type: string }>;
 

@@ -65,6 +65,24 @@ describe('buildQueryOptions', () => {
     });
   });
 
+  it("points the CLI's own telemetry at the model forwarder with the session token when berthd turned it on", () => {
+    const on = { ...base, config: { ...config, env: { ...config.env, CLAUDE_CODE_ENABLE_TELEMETRY: '1' } } };
+    expect(buildQueryOptions(on).env).toMatchObject({
+      CLAUDE_CODE_ENABLE_TELEMETRY: '1',
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4000',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_EXPORTER_OTLP_HEADERS: 'x-api-key=gw_0123456789abcdef',
+      OTEL_RESOURCE_ATTRIBUTES: 'berth.session_id=sesn_01J00000000000000000000000',
+    });
+    // A session's env cannot send the export anywhere else.
+    const elsewhere = {
+      ...on,
+      config: { ...on.config, env: { ...on.config.env, OTEL_EXPORTER_OTLP_ENDPOINT: 'http://x' } },
+    };
+    expect(buildQueryOptions(elsewhere).env!.OTEL_EXPORTER_OTLP_ENDPOINT).toBe('http://127.0.0.1:4000');
+    expect(Object.keys(buildQueryOptions(base).env!).some((k) => k.startsWith('OTEL_'))).toBe(false);
+  });
+
   it('maps the run config onto SDK options', () => {
     const o = buildQueryOptions(base);
     expect(o).toMatchObject({

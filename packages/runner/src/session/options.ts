@@ -63,6 +63,22 @@ export function buildCliEnv(
     // Without it the CLI also calls the public API host directly (feature flags, telemetry), which has no route.
     CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
     [SESSION_MARKER_ENV]: i.sessionId,
+    ...(i.config.env.CLAUDE_CODE_ENABLE_TELEMETRY === '1' ? telemetryEnv(i) : {}),
+  };
+}
+
+/**
+ * Where the CLI's own OpenTelemetry export goes when berthd turned it on (`--otel-cli`): to the model forwarder,
+ * authenticated with the session token like a model call; berthd's gateway relays it to the collector. The CLI's
+ * OTLP exporter ignores HTTP(S)_PROXY, so the egress path is not an option, and 127.0.0.1 is in NO_PROXY anyway.
+ * The resource attribute ties its metrics and events to the Berth session.
+ */
+function telemetryEnv(i: Pick<QueryOptionsInput, 'baseUrl' | 'config' | 'sessionId'>): Record<string, string> {
+  return {
+    OTEL_EXPORTER_OTLP_ENDPOINT: i.baseUrl,
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+    OTEL_EXPORTER_OTLP_HEADERS: `x-api-key=${i.config.gateway_token}`,
+    OTEL_RESOURCE_ATTRIBUTES: `berth.session_id=${i.sessionId}`,
   };
 }
 

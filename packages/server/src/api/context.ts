@@ -9,6 +9,8 @@ import type { EnabledDrivers } from './drivers.js';
 import type { Clock } from './common.js';
 import type { FileBlobs } from '../files/blobs.js';
 import type { SandboxDriver } from '../drivers/driver.js';
+import type { BerthMetrics } from '../observability/metrics.js';
+import type { Tracing } from '../observability/tracing.js';
 
 /** What every route module receives from the composition root. */
 export interface ApiContext {
@@ -30,6 +32,8 @@ export interface ApiContext {
   clock: Clock;
   /** Resolves when the API is ready to serve (store migrated, driver checked). */
   ready: () => Promise<{ ok: boolean; problems: string[] }>;
+  /** Metrics served at `/metrics` and the tracer of API requests (absent: neither). */
+  observability?: { metrics: BerthMetrics; tracing: Tracing };
 }
 
 export type RouteModule = (app: FastifyInstance, ctx: ApiContext) => void;

@@ -13,6 +13,7 @@ import { vaultRoutes } from './vaults.js';
 import { fileRoutes } from './files.js';
 import { sessionResourceRoutes } from './session-resources.js';
 import { workspaceFileRoutes } from './workspace-files.js';
+import { logSessionIds, metricsRoute, traceRequests } from '../observability/http.js';
 
 /**
  * Builds the HTTP API: Managed-Agents-compatible routes under /v1, health under /healthz and /readyz.
@@ -32,6 +33,9 @@ export function buildHttpApi(ctx: ApiContext): FastifyInstance {
     forceCloseConnections: true,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
   }) as unknown as FastifyInstance;
+  // First hook of all, so the request span covers authentication and its context reaches the handlers.
+  if (ctx.observability) traceRequests(app, ctx.observability.tracing);
+  logSessionIds(app);
 
   // Only JSON is accepted; fastify's built-in text/plain parser would let other bodies through to validation.
   app.removeContentTypeParser('text/plain');
@@ -79,7 +83,9 @@ export function buildHttpApi(ctx: ApiContext): FastifyInstance {
 
   app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
     const apiErr = toApiError(err);
-    if (apiErr.status >= 500) req.log.error({ err }, 'unhandled error (this is a bug)');
+    if (apiErr.code === 'internal') req.log.error({ err }, 'unhandled error (this is a bug)');
+    // not_ready repeats on every probe while it lasts; its body carries the problems, the log need not.
+    else if (apiErr.status >= 500) req.log.debug({ code: apiErr.code }, apiErr.message);
     if (apiErr.shouldRetry !== undefined) reply.header('x-should-retry', String(apiErr.shouldRetry));
     if (apiErr.retryAfterS !== undefined) reply.header('retry-after', String(apiErr.retryAfterS));
     void reply.status(apiErr.status).send(errorBody(apiErr, String(req.id)));
@@ -94,10 +100,19 @@ export function buildHttpApi(ctx: ApiContext): FastifyInstance {
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_req, reply) => {
+  app.get('/readyz', async () => {
     const r = await ctx.ready();
-    return reply.status(r.ok ? 200 : 503).send({ status: r.ok ? 'ready' : 'not_ready', problems: r.problems });
+    if (!r.ok) {
+      throw new ApiError(
+        'not_ready',
+        `berthd is not ready: ${r.problems.join('; ')}. Fix these and retry; /healthz reports only that the process is alive.`,
+        { problems: r.problems },
+        true,
+      );
+    }
+    return { status: 'ready', problems: [] };
   });
+  if (ctx.observability) metricsRoute(app, ctx.observability.metrics);
 
   for (const routes of [
     agentRoutes,

@@ -1,5 +1,6 @@
 import { newId } from '@berth/protocol';
 import type { Logger } from '../logger.js';
+import type { EgressObserver } from '../observability/observer.js';
 import type { EgressAuditRecord, EgressAuditUpdate, Store } from '../store/store.js';
 
 /** What the proxy reports about one request or tunnel. */
@@ -22,6 +23,8 @@ export class EgressAudit {
     private readonly store: Store,
     private readonly log: Logger,
     private readonly clock: () => string,
+    /** Told about every decision (metrics). */
+    private readonly observer?: EgressObserver,
   ) {}
 
   /** Records a decision now; returns its id for `finish`. */
@@ -37,6 +40,7 @@ export class EgressAudit {
       duration_ms: null,
       created_at: this.clock(),
     };
+    this.observer?.egressDecision(e.decision, e.method === 'CONNECT' ? 'connect' : 'http');
     const level = e.decision === 'denied' ? 'warn' : 'info';
     this.log[level](
       { sessionId, method: e.method, host: e.host, port: e.port, rule: e.rule, reason: e.reason ?? undefined },

@@ -4,7 +4,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { newId } from '@berth/protocol';
 import { Agent, request } from 'undici';
 import type { Logger } from '../logger.js';
+import type { GatewayObserver, ModelRequestProbe } from '../observability/observer.js';
 import type { Store } from '../store/store.js';
+import { OTLP_PATHS, type OtlpRelay } from './otlp-relay.js';
 import { SseUsageTap, usageFromJson, type ObservedUsage } from './usage.js';
 
 /** Where model requests really go, and the credential that only berthd holds. */
@@ -43,13 +45,19 @@ export class ModelGateway {
     private readonly upstream: Upstream,
     private readonly store: Store,
     private readonly logger: Logger,
+    /** Told about every request (metrics, traces). */
+    private readonly observer?: GatewayObserver,
+    /** Relays the CLI's OpenTelemetry exports to berthd's collector (`--otel-cli`); absent, they are refused. */
+    private readonly otlp?: OtlpRelay,
   ) {}
 
   /** Starts a listener for one sandbox; `sessionFor` maps a token hash to the session it belongs to. */
   async listen(path: string, sessionFor: (tokenHash: string) => string | undefined): Promise<Server> {
     await rm(path, { force: true });
     const server = createServer((req, res) => {
-      this.handle(req, res, sessionFor).catch((err: unknown) => {
+      const probe: { current?: ModelRequestProbe } = {};
+      this.handle(req, res, sessionFor, probe).catch((err: unknown) => {
+        probe.current?.end({ status: 502, failed: true });
         this.logger.error({ err }, 'gateway request failed');
         if (!res.headersSent) reply(res, 502, 'api_error', 'The model gateway could not complete the request.');
         else res.destroy();
@@ -65,12 +73,14 @@ export class ModelGateway {
 
   async close(): Promise<void> {
     await this.dispatcher.close();
+    await this.otlp?.close();
   }
 
   private async handle(
     req: IncomingMessage,
     res: ServerResponse,
     sessionFor: (tokenHash: string) => string | undefined,
+    probe: { current?: ModelRequestProbe },
   ): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://gateway');
     if ((req.method === 'HEAD' || req.method === 'GET') && url.pathname === '/api/hello') {
@@ -80,19 +90,27 @@ export class ModelGateway {
     const token = headerToken(req);
     const sessionId = token ? sessionFor(hashToken(token)) : undefined;
     if (!sessionId) {
+      this.observer?.modelRequestRejected('unauthenticated');
       reply(res, 401, 'authentication_error', 'Unknown session token. Only the session runner may call the gateway.');
       return;
     }
+    if (this.otlp && req.method === 'POST' && OTLP_PATHS.has(url.pathname)) {
+      await this.relayTelemetry(this.otlp, req, res, url.pathname, sessionId);
+      return;
+    }
     if (req.method !== 'POST' || !ROUTES.has(url.pathname)) {
+      this.observer?.modelRequestRejected('bad_route');
       reply(res, 404, 'not_found_error', `The gateway serves POST /v1/messages and /v1/messages/count_tokens only.`);
       return;
     }
     const body = await readBody(req);
     if (!body) {
+      this.observer?.modelRequestRejected('too_large');
       reply(res, 413, 'request_too_large', `Model requests are limited to ${MAX_REQUEST_BYTES} bytes.`);
       return;
     }
     const started = Date.now();
+    probe.current = this.observer?.modelRequest(sessionId, isMessagesPath(url.pathname) ? 'messages' : 'count_tokens');
     const abort = new AbortController();
     res.on('close', () => abort.abort());
     const headers: Record<string, string> = { 'x-api-key': this.upstream.apiKey };
@@ -117,6 +135,7 @@ export class ModelGateway {
     const isMessages = url.pathname === '/v1/messages';
     const tap = type.includes('text/event-stream') ? new SseUsageTap() : undefined;
     const jsonParts: Buffer[] = [];
+    let failed = false;
     try {
       for await (const chunk of up.body) {
         const buf = chunk as Buffer;
@@ -127,16 +146,40 @@ export class ModelGateway {
       res.end();
     } catch (err) {
       // The sandbox hung up mid-reply (an interrupt does that): expected, not a gateway failure.
-      if (!abort.signal.aborted) throw err;
+      failed = !abort.signal.aborted;
+      if (failed) throw err;
       this.logger.debug({ sessionId }, 'model reply cut short by the client');
     } finally {
+      const usage = isMessages ? currentUsage(tap, jsonParts) : undefined;
+      probe.current?.end({ status: failed ? 502 : up.statusCode, usage, failed });
       // Tokens already spent are recorded even when the reply was cut short, so aborting cannot hide usage.
-      if (isMessages) {
-        const usage = tap ? tap.usage : usageFromJson(Buffer.concat(jsonParts).toString('utf8'));
+      if (usage) {
         await this.record(sessionId, up.statusCode, usage, Date.now() - started).catch((err: unknown) =>
           this.logger.error({ err, sessionId }, 'could not record model usage'),
         );
       }
+    }
+  }
+
+  /** A telemetry export from the session's CLI: relayed, never counted as a model request. */
+  private async relayTelemetry(
+    otlp: OtlpRelay,
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    sessionId: string,
+  ): Promise<void> {
+    const body = await readBody(req);
+    if (!body) {
+      reply(res, 413, 'request_too_large', `Telemetry exports are limited to ${MAX_REQUEST_BYTES} bytes.`);
+      return;
+    }
+    try {
+      await otlp.relay(path, req.headers['content-type'], body, res);
+    } catch (err) {
+      // A collector that is down must not fill the log with errors, nor fail the agent: the export is dropped.
+      this.logger.warn({ err, sessionId, path }, 'relaying a telemetry export to the OTLP collector failed');
+      if (!res.headersSent) reply(res, 502, 'api_error', 'The OTLP collector could not be reached.');
     }
   }
 
@@ -156,6 +199,15 @@ export class ModelGateway {
       created_at: new Date().toISOString(),
     });
   }
+}
+
+function isMessagesPath(path: string): boolean {
+  return path === '/v1/messages';
+}
+
+/** The usage seen so far: from the SSE tap, or the buffered JSON reply. */
+function currentUsage(tap: SseUsageTap | undefined, jsonParts: Buffer[]): ObservedUsage {
+  return tap ? tap.usage : usageFromJson(Buffer.concat(jsonParts).toString('utf8'));
 }
 
 function headerToken(req: IncomingMessage): string | undefined {

@@ -9,6 +9,7 @@ import type { EgressListener, EgressProxy, EgressSessionContext } from '../egres
 import { writeSandboxTrust, type SandboxTrust } from '../egress/trust.js';
 import type { ModelGateway } from '../gateway/gateway.js';
 import type { Logger } from '../logger.js';
+import type { SandboxObserver } from '../observability/observer.js';
 import { ControlServer } from './control-server.js';
 import { RepositoryPrepareFailure, type RepositoryJob } from './repositories.js';
 
@@ -32,6 +33,8 @@ export interface RuntimeDeps {
   runnerEntry: string;
   readyTimeoutMs: number;
   logLevel: string;
+  /** Told how long sandboxes take to create and to become ready (metrics). */
+  observer?: SandboxObserver | undefined;
 }
 
 export interface RuntimeCallbacks {
@@ -126,7 +129,8 @@ export class SessionRuntime {
     const ready = this.waitReady();
     // If create() throws, nobody awaits `ready`; its later rejection (on destroy) must not crash the process.
     ready.catch(() => undefined);
-    await this.deps.driver.create({
+    const c0 = performance.now();
+    const created = this.deps.driver.create({
       id: this.sandboxId,
       command: [process.execPath, `${SANDBOX_PATHS.install}/${this.deps.runnerEntry}`],
       env: {
@@ -147,8 +151,21 @@ export class SessionRuntime {
       resources,
       ...(readOnlyFiles.length ? { readOnlyFiles } : {}),
     });
+    await this.observeCreate(created, c0);
     await ready;
     this.log.info({ ms: Math.round(performance.now() - t0) }, 'sandbox ready');
+    this.deps.observer?.sandboxReady(this.deps.driver.name, (performance.now() - t0) / 1000);
+  }
+
+  /** Awaits the driver's create, reporting its duration and outcome. */
+  private async observeCreate(created: Promise<unknown>, t0: number): Promise<void> {
+    let ok = false;
+    try {
+      await created;
+      ok = true;
+    } finally {
+      this.deps.observer?.sandboxCreated(this.deps.driver.name, (performance.now() - t0) / 1000, ok);
+    }
   }
 
   /**

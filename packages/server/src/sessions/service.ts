@@ -14,7 +14,7 @@ import { toSandboxResources } from '../resources.js';
 import { SessionRuntime, type RuntimeDeps } from './runtime.js';
 import type { ReadOnlyFile, SandboxDriver } from '../drivers/driver.js';
 import { storedLifecycle } from '../lifecycle.js';
-import { SessionGuard, type Timers } from './guard.js';
+import { SessionGuard, turnTimeoutError, type Timers } from './guard.js';
 import { PendingActions } from './pending-actions.js';
 import { Admission } from './admission.js';
 import { answersIn, frameFor, type InboundEvent } from './inbound.js';
@@ -22,6 +22,7 @@ import type { GitAuthRewriter } from '../egress/git-auth.js';
 import { gitResourcesOf, type GitRepositoryResource } from '../session-resources/git.js';
 import { RepositoryTokens } from '../session-resources/tokens.js';
 import { RepositoryPrepareFailure, repositoryError, repositorySetup } from './repositories.js';
+import type { SessionObserver } from '../observability/observer.js';
 
 /** Longest a repository clone may take at session start. */
 const CLONE_TIMEOUT_MS = 10 * 60_000;
@@ -41,6 +42,8 @@ export interface SessionServiceOptions {
   maxSessions?: number;
   /** Timers of the lifecycle guard (tests inject their own). */
   timers?: Timers;
+  /** Told about sessions, turns and messages (metrics, traces). */
+  observer?: SessionObserver;
 }
 
 /**
@@ -113,6 +116,15 @@ export class SessionService {
     return driver;
   }
 
+  /** The egress policy: the environment's networking, plus the agent's MCP servers and the session's repositories. */
+  private async policyFor(s: Pick<SessionRecord, 'environment_id' | 'resources'>, agent: JsonObject) {
+    return EgressPolicy.compile({
+      config: (await this.store.getEnvironment(s.environment_id))?.config ?? {},
+      mcpServers: mcpServers(agent),
+      repositories: gitResourcesOf(s.resources).map((r) => ({ resourceId: r.id, url: r.url })),
+    });
+  }
+
   private async injectorFor(session: SessionRecord): Promise<CredentialInjector | undefined> {
     if (!this.opts.vaults || session.vault_ids.length === 0) return undefined;
     try {
@@ -162,11 +174,7 @@ export class SessionService {
     // Before anything is stored: a credential that cannot be decrypted refuses the session (fail closed).
     const injector = await this.injectorFor(session);
     const repos = gitResourcesOf(session.resources);
-    const policy = EgressPolicy.compile({
-      config: (await this.store.getEnvironment(session.environment_id))?.config ?? {},
-      mcpServers: mcpServers(session.agent),
-      repositories: repos.map((r) => ({ resourceId: r.id, url: r.url })),
-    });
+    const policy = await this.policyFor(session, session.agent);
     const { rewriter, jobs, gitAuth } = repositorySetup(repos, injector, {
       token: (rid) => this.repoTokens.get(session.id, rid),
       log: this.logger.child({ sessionId: session.id, component: 'egress' }),
@@ -199,11 +207,15 @@ export class SessionService {
           ],
         }),
         onLost: (reason) => void this.lost(session.id, reason),
-        onAgentReady: () => void this.setSandboxState(session.id, 'ready'),
+        onAgentReady: () => {
+          this.opts.observer?.agentReady(session.id);
+          void this.setSandboxState(session.id, 'ready');
+        },
       },
       jobs,
     );
     this.runtimes.set(session.id, runtime);
+    this.opts.observer?.sessionStarted(session.id, session.sandbox_id!, driver.name);
     this.guard.watch(session.id, storedLifecycle(session.berth.lifecycle), Date.parse(session.created_at));
     // 'starting' until the agent process reports ready; messages sent meanwhile queue in order.
     const files = this.opts.sandboxFiles?.(session) ?? [];
@@ -264,6 +276,7 @@ export class SessionService {
     const runtime = this.runtimes.get(sessionId);
     for (const e of inbound) {
       if (e.type === 'user.interrupt') runtime?.dropQueuedMessages();
+      if (e.type === 'user.message' || e.type === 'system.message') this.opts.observer?.messageSent(sessionId);
       runtime?.send(frameFor(sessionId, e));
     }
     return stored.map((r) => r.body as WireEvent);
@@ -285,10 +298,7 @@ export class SessionService {
     const runtime = this.runtimes.get(sessionId);
     if (!runtime) return;
     const old = runtime.config;
-    const policy = EgressPolicy.compile({
-      config: (await this.store.getEnvironment(s.environment_id))?.config ?? {},
-      mcpServers: mcpServers(agent),
-    });
+    const policy = await this.policyFor(s, agent);
     const config = buildRunConfig({
       agent,
       gatewayToken: old.gateway_token,
@@ -359,6 +369,9 @@ export class SessionService {
     if (!runtime) return;
     this.runtimes.delete(sessionId);
     this.drivers.delete(sessionId);
+    await this.opts.observer?.sessionStopping(sessionId).catch((err: unknown) => {
+      this.logger.debug({ err, sessionId }, 'could not take the last usage sample');
+    });
     try {
       await runtime.destroy();
     } catch (err) {
@@ -419,6 +432,7 @@ export class SessionService {
     };
     const status = next[type];
     if (!status) return;
+    this.opts.observer?.statusChanged(sessionId, status);
     const s = await this.store.getSession(sessionId);
     if (!s) return;
     const stats: JsonObject = { ...s.stats };
@@ -442,23 +456,9 @@ export class SessionService {
     const runtime = this.runtimes.get(sessionId);
     if (!runtime) return;
     this.logger.info({ sessionId, limitS }, 'turn hit its wall-clock limit; interrupting');
-    try {
-      await this.events.append(sessionId, [
-        {
-          id: newId('event'),
-          type: 'session.error',
-          error: {
-            type: 'unknown_error',
-            message:
-              `The turn ran longer than its wall-clock limit of ${limitS} s (berth.lifecycle.turn_timeout_s) and was ` +
-              'interrupted. Raise turn_timeout_s on the environment or the session, or split the work into shorter turns.',
-            retry_status: { type: 'exhausted' },
-          },
-        },
-      ]);
-    } catch (err) {
+    await this.events.append(sessionId, [turnTimeoutError(limitS)]).catch((err: unknown) => {
       this.logger.warn({ err, sessionId }, 'could not record the turn timeout');
-    }
+    });
     runtime.dropQueuedMessages();
     runtime.send({ type: 'interrupt', session_id: sessionId });
   }
