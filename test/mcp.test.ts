@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import { join } from 'node:path';
 import type net from 'node:net';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { collectTurn, e2eSkipReason, say, startTestBerth, type TestBerth } from './harness.js';
+import { collectTurn, e2eSkipReason, filesUnder, say, startTestBerth, type TestBerth } from './harness.js';
 
 type Ev = { id: string; type: string; [k: string]: unknown };
 
@@ -113,6 +115,14 @@ describe.skipIf(e2eSkipReason() !== false)('URL MCP servers through the egress p
       true,
     );
     expect(JSON.stringify(events)).not.toContain(TOKEN);
+    // The sandbox never held the token: nothing it can read (workspace, home, its run dir) contains it.
+    const s = (await t.client.beta.sessions.retrieve(id)) as unknown as { berth: { sandbox: { id: string } } };
+    const info = await t.app.driver.inspect(s.berth.sandbox.id);
+    const files = [info!.workspaceDir, info!.homeDir, join(t.dataDir, 'run', s.berth.sandbox.id)].flatMap((d) =>
+      filesUnder(d),
+    );
+    expect(files.length).toBeGreaterThan(0);
+    for (const f of files) expect(readFileSync(f, 'latin1').includes(TOKEN), f).toBe(false);
   });
 
   it('by default an MCP call waits for confirmation (always_ask), then runs', async () => {

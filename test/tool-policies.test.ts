@@ -1,6 +1,5 @@
-import type Anthropic from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { e2eSkipReason, say, startTestBerth, type TestBerth } from './harness.js';
+import { collectTurn, e2eSkipReason, say, startTestBerth, type TestBerth } from './harness.js';
 
 type Ev = { id: string; type: string; [k: string]: unknown };
 
@@ -48,31 +47,6 @@ const scenarios = [
   },
 ];
 
-/** Opens the stream, runs `start`, and collects events until `done` says so (or a terminal status). */
-export async function collectUntil(
-  client: Anthropic,
-  sessionId: string,
-  start: () => Promise<unknown>,
-  done: (e: Ev) => boolean,
-  timeoutMs = 60_000,
-): Promise<Ev[]> {
-  const stream = await client.beta.sessions.events.stream(sessionId);
-  const events: Ev[] = [];
-  const timer = setTimeout(() => stream.controller.abort(), timeoutMs);
-  try {
-    await start();
-    for await (const raw of stream) {
-      const e = raw as unknown as Ev;
-      events.push(e);
-      if (done(e) || e.type === 'session.status_terminated') break;
-    }
-  } finally {
-    clearTimeout(timer);
-  }
-  return events;
-}
-
-const idle = (e: Ev) => e.type === 'session.status_idle';
 const stop = (e: Ev | undefined) => (e?.stop_reason as { type: string; event_ids?: string[] } | undefined) ?? null;
 
 describe.skipIf(e2eSkipReason() !== false)('agent tool policies', () => {
@@ -106,21 +80,19 @@ describe.skipIf(e2eSkipReason() !== false)('agent tool policies', () => {
 
   it('an always_ask bash call waits for the client; allow runs the command', async () => {
     const id = await sessionWith(askBash);
-    const first = await collectUntil(t.client, id, () => say(t.client, id, '[scenario:ask-bash] go'), idle);
+    const first = await collectTurn(t.client, id, () => say(t.client, id, '[scenario:ask-bash] go'), {
+      untilRequiresAction: true,
+    });
     const use = first.find((e) => e.type === 'agent.tool_use')!;
     expect(use).toMatchObject({ name: 'bash', evaluated_permission: 'ask', evaluation: { type: 'always_ask' } });
     expect(stop(first.at(-1))).toEqual({ type: 'requires_action', event_ids: [use.id] });
     expect(first.some((e) => e.type === 'agent.tool_result')).toBe(false);
     expect((await t.client.beta.sessions.retrieve(id)).status).toBe('idle');
 
-    const rest = await collectUntil(
-      t.client,
-      id,
-      () =>
-        t.client.beta.sessions.events.send(id, {
-          events: [{ type: 'user.tool_confirmation', tool_use_id: use.id, result: 'allow' }],
-        }),
-      (e) => idle(e) && stop(e)?.type === 'end_turn',
+    const rest = await collectTurn(t.client, id, () =>
+      t.client.beta.sessions.events.send(id, {
+        events: [{ type: 'user.tool_confirmation', tool_use_id: use.id, result: 'allow' }],
+      }),
     );
     const types = rest.map((e) => e.type);
     expect(types.indexOf('session.status_running')).toBeGreaterThan(types.indexOf('user.tool_confirmation'));
@@ -132,17 +104,15 @@ describe.skipIf(e2eSkipReason() !== false)('agent tool policies', () => {
 
   it('deny does not run the command, and the agent receives the denial message', async () => {
     const id = await sessionWith(askBash);
-    const first = await collectUntil(t.client, id, () => say(t.client, id, '[scenario:ask-bash] go'), idle);
+    const first = await collectTurn(t.client, id, () => say(t.client, id, '[scenario:ask-bash] go'), {
+      untilRequiresAction: true,
+    });
     const use = first.find((e) => e.type === 'agent.tool_use')!;
     const denial = `not on prod ${Math.random().toString(36).slice(2)}`;
-    const rest = await collectUntil(
-      t.client,
-      id,
-      () =>
-        t.client.beta.sessions.events.send(id, {
-          events: [{ type: 'user.tool_confirmation', tool_use_id: use.id, result: 'deny', deny_message: denial }],
-        }),
-      (e) => idle(e) && stop(e)?.type === 'end_turn',
+    const rest = await collectTurn(t.client, id, () =>
+      t.client.beta.sessions.events.send(id, {
+        events: [{ type: 'user.tool_confirmation', tool_use_id: use.id, result: 'deny', deny_message: denial }],
+      }),
     );
     const result = rest.find((e) => e.type === 'agent.tool_result')!;
     expect(result).toMatchObject({ tool_use_id: use.id, is_error: true });
@@ -156,19 +126,21 @@ describe.skipIf(e2eSkipReason() !== false)('agent tool policies', () => {
 
   it('two pending confirmations: answering one re-emits idle with the other; the last resumes both', async () => {
     const id = await sessionWith(askBash);
-    const first = await collectUntil(t.client, id, () => say(t.client, id, '[scenario:ask-two] go'), idle);
+    const first = await collectTurn(t.client, id, () => say(t.client, id, '[scenario:ask-two] go'), {
+      untilRequiresAction: true,
+    });
     const uses = first.filter((e) => e.type === 'agent.tool_use');
     expect(uses).toHaveLength(2);
     expect(stop(first.at(-1))).toEqual({ type: 'requires_action', event_ids: uses.map((u) => u.id) });
 
-    const second = await collectUntil(
+    const second = await collectTurn(
       t.client,
       id,
       () =>
         t.client.beta.sessions.events.send(id, {
           events: [{ type: 'user.tool_confirmation', tool_use_id: uses[0]!.id, result: 'allow' }],
         }),
-      idle,
+      { untilRequiresAction: true },
     );
     expect(stop(second.at(-1))).toEqual({ type: 'requires_action', event_ids: [uses[1]!.id] });
     expect(second.some((e) => e.type === 'session.status_running')).toBe(false);
@@ -180,14 +152,10 @@ describe.skipIf(e2eSkipReason() !== false)('agent tool policies', () => {
       }),
     ).rejects.toMatchObject({ status: 400 });
 
-    const rest = await collectUntil(
-      t.client,
-      id,
-      () =>
-        t.client.beta.sessions.events.send(id, {
-          events: [{ type: 'user.tool_confirmation', tool_use_id: uses[1]!.id, result: 'allow' }],
-        }),
-      (e) => idle(e) && stop(e)?.type === 'end_turn',
+    const rest = await collectTurn(t.client, id, () =>
+      t.client.beta.sessions.events.send(id, {
+        events: [{ type: 'user.tool_confirmation', tool_use_id: uses[1]!.id, result: 'allow' }],
+      }),
     );
     const results = rest.filter((e) => e.type === 'agent.tool_result');
     // Both ran (the CLI may finish them in either order).
@@ -206,7 +174,9 @@ describe.skipIf(e2eSkipReason() !== false)('agent tool policies', () => {
         input_schema: { type: 'object', properties: { sku: { type: 'string' } }, required: ['sku'] },
       },
     ]);
-    const first = await collectUntil(t.client, id, () => say(t.client, id, '[scenario:price] how much?'), idle);
+    const first = await collectTurn(t.client, id, () => say(t.client, id, '[scenario:price] how much?'), {
+      untilRequiresAction: true,
+    });
     const use = first.find((e) => e.type === 'agent.custom_tool_use')!;
     expect(use).toMatchObject({ name: 'lookup_price', input: { sku: 'A-1' } });
     expect(stop(first.at(-1))).toEqual({ type: 'requires_action', event_ids: [use.id] });
@@ -232,16 +202,12 @@ describe.skipIf(e2eSkipReason() !== false)('agent tool policies', () => {
     }
 
     const price = `PRICE-${Math.random().toString(36).slice(2)}`;
-    const rest = await collectUntil(
-      t.client,
-      id,
-      () =>
-        t.client.beta.sessions.events.send(id, {
-          events: [
-            { type: 'user.custom_tool_result', custom_tool_use_id: use.id, content: [{ type: 'text', text: price }] },
-          ],
-        }),
-      (e) => idle(e) && stop(e)?.type === 'end_turn',
+    const rest = await collectTurn(t.client, id, () =>
+      t.client.beta.sessions.events.send(id, {
+        events: [
+          { type: 'user.custom_tool_result', custom_tool_use_id: use.id, content: [{ type: 'text', text: price }] },
+        ],
+      }),
     );
     expect(rest[0]).toMatchObject({ type: 'user.custom_tool_result', custom_tool_use_id: use.id });
     expect(rest.some((e) => e.type === 'agent.tool_result')).toBe(false);
@@ -264,7 +230,7 @@ describe.skipIf(e2eSkipReason() !== false)('agent tool policies', () => {
       },
     ]);
     const before = t.app.scriptedModel!.requests.length;
-    await collectUntil(t.client, id, () => say(t.client, id, 'hello'), idle);
+    await collectTurn(t.client, id, () => say(t.client, id, 'hello'), { untilRequiresAction: true });
     const reqs = t.app
       .scriptedModel!.requests.slice(before)
       .filter((r) => Array.isArray((r.body as { tools?: unknown }).tools));
@@ -279,12 +245,7 @@ describe.skipIf(e2eSkipReason() !== false)('agent tool policies', () => {
     const id = await sessionWith([
       { type: 'agent_toolset_20260401', configs: [{ name: 'web_fetch', allowed_domains: ['docs.example.com'] }] },
     ]);
-    const events = await collectUntil(
-      t.client,
-      id,
-      () => say(t.client, id, '[scenario:fetch-elsewhere] go'),
-      (e) => idle(e) && stop(e)?.type === 'end_turn',
-    );
+    const events = await collectTurn(t.client, id, () => say(t.client, id, '[scenario:fetch-elsewhere] go'));
     const result = events.find((e) => e.type === 'agent.tool_result')!;
     expect(result.is_error).toBe(true);
     expect(JSON.stringify(result.content)).toContain('allowed_domains are docs.example.com');

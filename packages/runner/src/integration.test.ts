@@ -2,6 +2,7 @@
  * Integration: the REAL bundled runner process and the REAL Claude CLI, on the host (no sandbox: the driver is
  * tested elsewhere), against the scripted model. `TestBerthd` plays berthd's side of the sockets.
  */
+import { RUN_CONFIG_DEFAULTS } from './test-support/fixtures.js';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -97,13 +98,7 @@ function sessionConfig(over: Partial<SessionRunConfig> = {}): SessionRunConfig {
     resume: false,
     allowed_tools: [],
     disallowed_tools: [],
-    mcp_servers: [],
-    ask_tools: [],
-    allow_tools: [],
-    custom_tools: [],
-    web_domains: {},
-    effort: null,
-    fast_mode: false,
+    ...RUN_CONFIG_DEFAULTS,
     // Host-side tests run as root, where bypassPermissions needs IS_SANDBOX; no retries keep error tests fast.
     env: { IS_SANDBOX: '1', CLAUDE_CODE_MAX_RETRIES: '0' },
     ...over,

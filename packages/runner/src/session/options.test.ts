@@ -1,3 +1,4 @@
+import { RUN_CONFIG_DEFAULTS } from '../test-support/fixtures.js';
 import { describe, expect, it } from 'vitest';
 import type { SessionRunConfig } from '@berth/protocol';
 import { buildQueryOptions } from './options.js';
@@ -14,13 +15,7 @@ const config: SessionRunConfig = {
   resume: false,
   allowed_tools: [],
   disallowed_tools: ['WebSearch'],
-  mcp_servers: [],
-  ask_tools: [],
-  allow_tools: [],
-  custom_tools: [],
-  web_domains: {},
-  effort: null,
-  fast_mode: false,
+  ...RUN_CONFIG_DEFAULTS,
   env: {
     CLAUDE_CODE_MAX_RETRIES: '0',
     ANTHROPIC_BASE_URL: 'http://evil',

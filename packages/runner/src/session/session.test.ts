@@ -1,3 +1,4 @@
+import { RUN_CONFIG_DEFAULTS } from '../test-support/fixtures.js';
 import { describe, expect, it } from 'vitest';
 import type { Options, Query, SDKUserMessage } from '@anthropic-ai/claude-agent-sdk';
 import { newId, RunnerEventSchema, type RunnerEvent, type SessionRunConfig } from '@berth/protocol';
@@ -42,13 +43,7 @@ const config: SessionRunConfig = {
   resume: false,
   allowed_tools: [],
   disallowed_tools: [],
-  mcp_servers: [],
-  ask_tools: [],
-  allow_tools: [],
-  custom_tools: [],
-  web_domains: {},
-  effort: null,
-  fast_mode: false,
+  ...RUN_CONFIG_DEFAULTS,
   env: {},
 };
 

@@ -1,3 +1,4 @@
+import type { SessionRunConfig } from '@berth/protocol';
 import { readFileSync } from 'node:fs';
 import type { SDKMessage } from '@anthropic-ai/claude-agent-sdk';
 import { RunnerEventSchema, type RunnerEvent } from '@berth/protocol';
@@ -34,3 +35,17 @@ export function replay(lines: FixtureLine[], maxTurns = 10): { events: RunnerEve
   for (const e of events) RunnerEventSchema.parse(e);
   return { events, anomalies };
 }
+
+/** The run-config fields with defaults (no MCP servers, custom tools or tool policy): spread into tests' configs. */
+export const RUN_CONFIG_DEFAULTS: Pick<
+  SessionRunConfig,
+  'mcp_servers' | 'ask_tools' | 'allow_tools' | 'custom_tools' | 'web_domains' | 'effort' | 'fast_mode'
+> = {
+  mcp_servers: [],
+  ask_tools: [],
+  allow_tools: [],
+  custom_tools: [],
+  web_domains: {},
+  effort: null,
+  fast_mode: false,
+};
