@@ -55,13 +55,18 @@ describe.skipIf(e2eSkipReason() !== false)('core flow with the official SDK', ()
     const session = await client.beta.sessions.create({ agent: agentId, environment_id: envId });
     expect(session.id).toMatch(/^sesn_/);
     expect(session.status).toBe('idle');
-    // The sandbox starts with the session; it is 'ready' once the agent process can take a message at once.
+    type Observed = { berth: { state: string; sandbox: { state: string }; lifecycle: { pattern: string } } };
+    // Desired policy and observed state side by side: the sandbox starts with the session.
+    expect((session as unknown as Observed).berth).toMatchObject({
+      state: 'starting',
+      lifecycle: { pattern: 'persistent' },
+    });
+    // It is 'ready' once the agent process can take a message at once.
     let state = '';
     for (let i = 0; i < 200 && state !== 'ready'; i++) {
-      const s = (await client.beta.sessions.retrieve(session.id)) as unknown as {
-        berth: { sandbox: { state: string } };
-      };
+      const s = (await client.beta.sessions.retrieve(session.id)) as unknown as Observed;
       state = s.berth.sandbox.state;
+      if (state === 'ready') expect(s.berth.state).toBe('ready');
       if (state !== 'ready') await new Promise((r) => setTimeout(r, 50));
     }
     expect(state).toBe('ready');
@@ -122,6 +127,9 @@ describe.skipIf(e2eSkipReason() !== false)('core flow with the official SDK', ()
       cache_read_input_tokens: 7,
       cache_creation: { ephemeral_5m_input_tokens: 3 },
     });
+    expect((after as unknown as Observed).berth.state).toBe('ready');
+    await client.beta.sessions.archive(session.id);
+    expect(((await client.beta.sessions.retrieve(session.id)) as unknown as Observed).berth.state).toBe('stopped');
     await client.beta.sessions.delete(session.id);
   });
 

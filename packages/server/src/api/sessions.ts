@@ -40,11 +40,22 @@ export function serializeSession(s: SessionRecord, u: UsageTotals, service: Sess
       cache_creation: { ephemeral_5m_input_tokens: u.cache_creation_input_tokens, ephemeral_1h_input_tokens: 0 },
       active_seconds: round(active),
     },
-    berth: { ...s.berth, sandbox: { id: s.sandbox_id, state: s.sandbox_state } },
+    berth: { ...s.berth, state: observedState(s), sandbox: { id: s.sandbox_id, state: s.sandbox_state } },
     created_at: s.created_at,
     updated_at: s.updated_at,
     archived_at: s.archived_at,
   };
+}
+
+/**
+ * `berth.state`, what is (next to `berth.lifecycle`, what was asked): `starting` until the agent process is ready,
+ * `running` during a turn, `ready` while idle, `stopped` once the sandbox is gone. The hibernation states
+ * (`hibernating`, `hibernated`, `resuming`) belong to the hybrid pattern, which this build does not run yet.
+ */
+function observedState(s: SessionRecord): 'starting' | 'ready' | 'running' | 'stopped' {
+  if (s.sandbox_state === 'stopped' || s.status === 'terminated' || s.archived_at) return 'stopped';
+  if (s.status === 'running') return 'running';
+  return s.sandbox_state === 'starting' ? 'starting' : 'ready';
 }
 
 function round(n: number): number {
