@@ -124,6 +124,28 @@ describe.skipIf(e2eSkipReason() !== false)('agent tool policies', () => {
     expect(JSON.stringify(followUp[0]!.body)).not.toContain('42RAN');
   });
 
+  it('an interrupt while a call waits refuses the call and ends the turn', async () => {
+    const id = await sessionWith(askBash);
+    const first = await collectTurn(t.client, id, () => say(t.client, id, '[scenario:ask-bash] go'), {
+      untilRequiresAction: true,
+    });
+    const use = first.find((e) => e.type === 'agent.tool_use')!;
+    const rest = await collectTurn(t.client, id, () =>
+      t.client.beta.sessions.events.send(id, { events: [{ type: 'user.interrupt' }] }),
+    );
+    expect(rest.at(-1)).toMatchObject({ type: 'session.status_idle', stop_reason: { type: 'end_turn' } });
+    expect(JSON.stringify(rest)).not.toContain('42RAN');
+    // The call no longer waits: answering it now is refused.
+    await expect(
+      t.client.beta.sessions.events.send(id, {
+        events: [{ type: 'user.tool_confirmation', tool_use_id: use.id, result: 'allow' }],
+      }),
+    ).rejects.toMatchObject({ status: 400 });
+    // And the session takes the next message.
+    const next = await collectTurn(t.client, id, () => say(t.client, id, 'hello again'));
+    expect(next.at(-1)).toMatchObject({ type: 'session.status_idle', stop_reason: { type: 'end_turn' } });
+  });
+
   it('two pending confirmations: answering one re-emits idle with the other; the last resumes both', async () => {
     const id = await sessionWith(askBash);
     const first = await collectTurn(t.client, id, () => say(t.client, id, '[scenario:ask-two] go'), {

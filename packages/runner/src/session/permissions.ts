@@ -101,6 +101,12 @@ export function permissionHooks(deps: PermissionHookDeps): HookCallbackMatcher[]
           const web = webDomainDecision(deps.config, input.tool_name, toolInput);
           if (web && 'deny' in web) return deny(web.deny);
           if (permissionFor(deps.config, input.tool_name) === 'ask') {
+            // A subagent's calls are not events (they surface through its Task result), so nobody could answer one.
+            if ((input as { agent_id?: string }).agent_id) {
+              return deny(
+                `${input.tool_name} needs the user's confirmation, which a subagent cannot ask for. Call it directly.`,
+              );
+            }
             const answer = await deps.confirm(input.tool_use_id, signal);
             if (answer.kind === 'cancelled') return deny(`The call was not confirmed: ${answer.reason}.`);
             if (answer.kind === 'confirm' && answer.result === 'deny') {
