@@ -1,3 +1,4 @@
+import { toFile } from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentAndEnv, collectTurn, e2eSkipReason, say, startTestBerth, type TestBerth } from './harness.js';
 
@@ -130,6 +131,40 @@ describe.skipIf(e2eSkipReason() !== false)('agent definitions reach the model', 
     expect(events.at(-1)).toMatchObject({ type: 'session.status_idle', stop_reason: { type: 'end_turn' } });
     const [req] = loopRequests(note);
     expect(JSON.stringify(req!.messages)).toContain(`<system-message>\\n${note}`);
+  });
+
+  it('a message may reference an uploaded file: the model gets its content, the history keeps the reference', async () => {
+    const { agentId, envId } = await agentAndEnv(t.client);
+    const s = await t.client.beta.sessions.create({ agent: agentId, environment_id: envId });
+    const secret = `doc-body-${nonce()}`;
+    const file = await t.client.beta.files.upload({ file: await toFile(Buffer.from(`${secret}\n`), 'notes.txt') });
+    const events = await collectTurn(t.client, s.id, () =>
+      t.client.beta.sessions.events.send(s.id, {
+        events: [
+          {
+            type: 'user.message',
+            content: [
+              { type: 'text', text: 'summarise the attached notes' },
+              { type: 'document', source: { type: 'file', file_id: file.id } },
+            ],
+          },
+        ],
+      } as never),
+    );
+    expect(events[0]).toMatchObject({ content: [{}, { source: { type: 'file', file_id: file.id } }] });
+    expect(JSON.stringify(events[0])).not.toContain(secret);
+    expect(loopRequests(secret).length).toBeGreaterThan(0);
+    const missing = await t.client.beta.sessions.events
+      .send(s.id, {
+        events: [
+          {
+            type: 'user.message',
+            content: [{ type: 'document', source: { type: 'file', file_id: 'file_01ARZ3NDEKTSV4RRFFQ69G5FAV' } }],
+          },
+        ],
+      } as never)
+      .catch((e: unknown) => e);
+    expect(missing).toMatchObject({ status: 404 });
   });
 
   it('sessions.update of agent.tools applies to the next turn and keeps the conversation', async () => {

@@ -1,3 +1,4 @@
+import { inlineFileSources } from './files/sources.js';
 import { randomBytes } from 'node:crypto';
 import { access, chmod, mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -178,6 +179,7 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
       sessionEnv: { ...(trust ? sandboxTrustEnv() : {}), ...cliOtelEnv },
       vaults,
       sandboxFiles: (s) => sandboxFilesOf(s.resources, files),
+      resolveContent: (content) => inlineFileSources(content, { store, blobs: files }),
       observer: observability,
     },
   );

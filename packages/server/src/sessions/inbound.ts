@@ -59,3 +59,18 @@ export function frameFor(sessionId: string, e: InboundEvent): BerthdFrame {
       };
   }
 }
+
+/** The events as the runner gets them: user messages' `file` sources resolved into bytes by `resolve`. */
+export async function withFileBytes(
+  events: InboundEvent[],
+  resolve: (<T>(content: T[]) => Promise<T[]>) | undefined,
+): Promise<InboundEvent[]> {
+  if (!resolve) return events;
+  return Promise.all(
+    events.map(async (e): Promise<InboundEvent> => {
+      if (e.type !== 'user.message') return e;
+      const content = await resolve(e.content);
+      return { ...e, content } as InboundEvent;
+    }),
+  );
+}

@@ -17,7 +17,7 @@ import { storedLifecycle } from '../lifecycle.js';
 import { SessionGuard, turnTimeoutError, type Timers } from './guard.js';
 import { PendingActions } from './pending-actions.js';
 import { Admission } from './admission.js';
-import { answersIn, frameFor, type InboundEvent } from './inbound.js';
+import { answersIn, frameFor, withFileBytes, type InboundEvent } from './inbound.js';
 import type { GitAuthRewriter } from '../egress/git-auth.js';
 import { gitResourcesOf, type GitRepositoryResource } from '../session-resources/git.js';
 import { RepositoryTokens } from '../session-resources/tokens.js';
@@ -40,6 +40,8 @@ export interface SessionServiceOptions {
   sandboxFiles?: (session: SessionRecord) => ReadOnlyFile[];
   /** Most live sandboxes at once (0: no limit). */
   maxSessions?: number;
+  /** Resolves a user message's `file` sources into the bytes the model needs (the Files API's blobs). */
+  resolveContent?: <T>(content: T[]) => Promise<T[]>;
   /** Timers of the lifecycle guard (tests inject their own). */
   timers?: Timers;
   /** Told about sessions, turns and messages (metrics, traces). */
@@ -272,9 +274,11 @@ export class SessionService {
     // Checked and taken before the await, so two requests cannot both answer one call.
     this.pending.check(sessionId, answers);
     for (const a of answers) this.pending.resolve(sessionId, a.eventId);
+    // Before anything is stored: an unknown file refuses the request; the history keeps the event as sent.
+    const toRunner = await withFileBytes(inbound, this.opts.resolveContent);
     const stored = await this.events.append(sessionId, inbound);
     const runtime = this.runtimes.get(sessionId);
-    for (const e of inbound) {
+    for (const e of toRunner) {
       if (e.type === 'user.interrupt') runtime?.dropQueuedMessages();
       if (e.type === 'user.message' || e.type === 'system.message') this.opts.observer?.messageSent(sessionId);
       runtime?.send(frameFor(sessionId, e));
