@@ -199,7 +199,8 @@ describe.skipIf(e2eSkipReason() !== false)('bad input gets a clear 4xx in the An
         JSON.stringify({
           agent: agentId,
           environment_id: envId,
-          budget: { type: 'limit', max_list_cost: { amount: '10', currency: 'USD' } },
+          // Minor units as an integer string: "10.5" is not an amount.
+          budget: { type: 'limit', max_list_cost: { amount: '10.5', currency: 'USD' } },
         }),
         400,
         'invalid_request_error',

@@ -261,6 +261,8 @@ describe.skipIf(e2eSkipReason() !== false)('agent tool policies', () => {
     expect(names).toContain('Read');
     expect(names).not.toContain('Bash');
     expect(names).not.toContain('WebFetch');
+    // Nothing outside the toolset either: Claude Code's other built-ins (Agent, Cron*, …) have no counterpart.
+    expect(names.filter((n) => !['Read', 'Write', 'Edit', 'Glob', 'Grep', 'WebSearch'].includes(n))).toEqual([]);
   });
 
   it('web_fetch outside allowed_domains is refused before it runs', async () => {

@@ -98,8 +98,11 @@ export const SessionRunConfigSchema = z.strictObject({
   sdk_session_id: z.string().uuid(),
   /** When set, resume this SDK session from its transcript instead of starting fresh. */
   resume: z.boolean(),
-  /** Claude Code tool names the agent may use (already mapped from the Managed Agents toolset). */
-  allowed_tools: z.array(z.string().max(256)).max(256),
+  /**
+   * The built-in Claude Code tools the model is offered (already mapped from the Managed Agents toolset): exactly
+   * these, `[]` for none. `null` means the CLI's default set (the runner's own tests).
+   */
+  allowed_tools: z.array(z.string().max(256)).max(256).nullable(),
   /** Claude Code tool names removed from the agent. */
   disallowed_tools: z.array(z.string().max(256)).max(256),
   /** Extra environment for the CLI (no secrets ever go here). */

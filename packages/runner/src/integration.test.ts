@@ -96,7 +96,7 @@ function sessionConfig(over: Partial<SessionRunConfig> = {}): SessionRunConfig {
     gateway_token: TOKEN,
     sdk_session_id: id,
     resume: false,
-    allowed_tools: [],
+    allowed_tools: null,
     disallowed_tools: [],
     ...RUN_CONFIG_DEFAULTS,
     // Host-side tests run as root, where bypassPermissions needs IS_SANDBOX; no retries keep error tests fast.

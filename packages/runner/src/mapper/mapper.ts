@@ -31,6 +31,9 @@ export function cliServerName(name: string): string {
 /** Why a turn ends without a result from the CLI. */
 export type AbortReason = { kind: 'interrupted' } | { kind: 'crashed'; message: string };
 
+/** What the model gateway's refusal says once a session's budget is spent (server/src/budget/budget.ts). */
+const BUDGET_MARKER = 'berth_budget_reached';
+
 // toolu ids remembered per session; old ones are forgotten first (a result never lags thousands of calls).
 const MAX_TOOL_IDS = 10_000;
 
@@ -302,6 +305,12 @@ export class EventMapper {
       events.push(this.idle({ type: 'end_turn' }));
     } else if (msg.subtype === 'success' && !msg.is_error) {
       events.push(this.idle({ type: 'end_turn' }));
+    } else if (
+      msg.subtype === 'success' &&
+      `${this.apiError?.text ?? ''} ${msg.result ?? ''}`.includes(BUDGET_MARKER)
+    ) {
+      // The gateway refused the request: the session's budget is spent (not an error of the model).
+      events.push(this.idle({ type: 'budget_reached' }));
     } else if (msg.subtype === 'success') {
       const status = (msg as { api_error_status?: number | null }).api_error_status;
       const type = classifyModelError(status, this.apiError?.kind);

@@ -13,7 +13,7 @@ const config: SessionRunConfig = {
   gateway_token: 'gw_0123456789abcdef',
   sdk_session_id: '3f1c2a4e-8d7b-4c1a-9e2f-0a1b2c3d4e5f',
   resume: false,
-  allowed_tools: [],
+  allowed_tools: null,
   disallowed_tools: ['WebSearch'],
   ...RUN_CONFIG_DEFAULTS,
   env: {

@@ -94,7 +94,7 @@ export function buildQueryOptions(i: QueryOptionsInput): Options {
     maxTurns: c.max_turns,
     model: c.model,
     disallowedTools: c.disallowed_tools,
-    allowedTools: c.allowed_tools,
+    allowedTools: c.allowed_tools ?? [],
     includePartialMessages: true,
     permissionMode: 'bypassPermissions',
     allowDangerouslySkipPermissions: true,
@@ -103,9 +103,9 @@ export function buildQueryOptions(i: QueryOptionsInput): Options {
     // Our own spawn: it gives us the CLI pid (for the process reaper) and its stderr (for the log).
     spawnClaudeCodeProcess: i.spawnClaudeCodeProcess,
   };
-  // allowedTools only pre-approves (everything is approved under bypassPermissions); `tools` is what limits
-  // the set the model sees. An empty allowed_tools list means "the CLI's default set".
-  if (c.allowed_tools.length > 0) options.tools = c.allowed_tools;
+  // allowedTools only pre-approves (everything is approved under bypassPermissions); `tools` is what limits the
+  // built-in set the model sees (MCP and custom tools come on top). null leaves the CLI's default set.
+  if (c.allowed_tools !== null) options.tools = c.allowed_tools;
   const servers: Record<string, McpServerConfig> = {};
   // Streamable HTTP; the CLI reaches them through HTTP(S)_PROXY, where the egress proxy decides and injects.
   for (const s of c.mcp_servers) servers[s.name] = { type: 'http', url: s.url };

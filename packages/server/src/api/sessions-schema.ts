@@ -33,7 +33,7 @@ export const AgentRefSchema = z.union([
 ]);
 
 const Money = z.strictObject({
-  amount: z.string().regex(/^\d+(\.\d+)?$/, 'amount is a decimal string like "2500"'),
+  amount: z.string().regex(/^(0|[1-9]\d{0,14})$/, 'amount is an integer in cents as a string, like "2500" for $25.00'),
   currency: z.literal('USD'),
 });
 export const BudgetSchema = z.strictObject({ type: z.literal('limit'), max_list_cost: Money });

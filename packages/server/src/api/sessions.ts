@@ -3,7 +3,9 @@ import { z } from 'zod';
 import { ApiError, notFound } from '../errors.js';
 import { assertRunnable } from '../sessions/run-config.js';
 import type { SessionService } from '../sessions/service.js';
-import type { AgentRecord, JsonObject, SessionRecord, UsageTotals } from '../store/store.js';
+import type { AgentRecord, JsonObject, SessionRecord, Store, UsageTotals } from '../store/store.js';
+import { assertBudgetable, budgetCents } from '../budget/budget.js';
+import { listCostCents, monetaryAmount } from '../budget/prices.js';
 import { modelObject } from './agents-schema.js';
 import { checkId, patchMetadata, rangeFrom } from './common.js';
 import type { RouteModule } from './context.js';
@@ -39,6 +41,7 @@ export function serializeSession(s: SessionRecord, u: UsageTotals, service: Sess
       cache_read_input_tokens: u.cache_read_input_tokens,
       cache_creation: { ephemeral_5m_input_tokens: u.cache_creation_input_tokens, ephemeral_1h_input_tokens: 0 },
       active_seconds: round(active),
+      list_cost: monetaryAmount(listCostCents(u.by_model)),
     },
     berth: { ...s.berth, state: observedState(s), sandbox: { id: s.sandbox_id, state: s.sandbox_state } },
     created_at: s.created_at,
@@ -56,6 +59,29 @@ function observedState(s: SessionRecord): 'starting' | 'ready' | 'running' | 'st
   if (s.sandbox_state === 'stopped' || s.status === 'terminated' || s.archived_at) return 'stopped';
   if (s.status === 'running') return 'running';
   return s.sandbox_state === 'starting' ? 'starting' : 'ready';
+}
+
+/** The reference's rules for a budget in `sessions.update`; each refusal names its reason. */
+async function checkBudgetUpdate(s: SessionRecord, budget: JsonObject, store: Store): Promise<void> {
+  const refuse = (reason: string, why: string) => {
+    throw new ApiError('invalid_request', `${reason}: ${why}`, { reason });
+  };
+  if (s.status === 'terminated') refuse('session_terminated', `session '${s.id}' has terminated.`);
+  if (s.budget === null) {
+    refuse(
+      'budget_create_only',
+      'a budget can only be given at session create (and a removed one cannot be re-added). Create a new session with a budget.',
+    );
+  }
+  assertBudgetable(s.agent);
+  const cap = budgetCents(budget)!;
+  const spent = listCostCents((await store.sessionUsage(s.id)).by_model);
+  if (cap <= spent) {
+    refuse(
+      'budget_not_raised',
+      `max_list_cost ${cap} is at or below what the session has spent (${Math.ceil(spent)} cents). Set a higher amount.`,
+    );
+  }
 }
 
 function round(n: number): number {
@@ -150,12 +176,6 @@ export const sessionRoutes: RouteModule = (app, { store, sessions, eventLog, clo
     );
     const resources = [...others, ...git.resources];
     checkMountPaths(resources);
-    if (b.budget) {
-      throw new ApiError(
-        'unsupported_feature',
-        'Session budgets are not enforced by this Berth build yet; create the session without budget.',
-      );
-    }
     for (const vaultId of b.vault_ids ?? []) {
       const vault = await store.getVault(vaultId);
       if (!vault) throw notFound('vault', vaultId);
@@ -171,6 +191,7 @@ export const sessionRoutes: RouteModule = (app, { store, sessions, eventLog, clo
     const envMax = env.berth.max_sessions;
     const agentSnapshot = snapshot(agent, ref);
     assertRunnable(agentSnapshot);
+    if (b.budget) assertBudgetable(agentSnapshot);
     const now = clock();
     const session = await sessions.create(
       {
@@ -230,13 +251,11 @@ export const sessionRoutes: RouteModule = (app, { store, sessions, eventLog, clo
       );
     }
     if (s.archived_at) throw new ApiError('session_archived', `Session '${id}' is archived and read-only.`);
-    if (b.budget) {
-      throw new ApiError(
-        'unsupported_feature',
-        'Session budgets are not enforced by this Berth build yet; send budget: null or leave it out.',
-      );
-    }
     const changed: JsonObject = {};
+    if (b.budget) {
+      await checkBudgetUpdate(s, b.budget, store);
+      if (JSON.stringify(b.budget) !== JSON.stringify(s.budget)) changed.budget = b.budget;
+    }
     if (b.agent && (b.agent.tools || b.agent.mcp_servers)) {
       if (s.status === 'terminated') {
         throw new ApiError('session_terminated', `Session '${id}' has terminated; create a new session instead.`);

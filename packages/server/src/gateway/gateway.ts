@@ -1,3 +1,5 @@
+import { budgetCents, budgetReachedMessage } from '../budget/budget.js';
+import { listCostCents } from '../budget/prices.js';
 import { createHash } from 'node:crypto';
 import { chmod, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -109,6 +111,14 @@ export class ModelGateway {
       reply(res, 413, 'request_too_large', `Model requests are limited to ${MAX_REQUEST_BYTES} bytes.`);
       return;
     }
+    if (isMessagesPath(url.pathname)) {
+      const refusal = await this.budgetRefusal(sessionId);
+      if (refusal) {
+        this.observer?.modelRequestRejected('budget');
+        reply(res, 400, 'invalid_request_error', refusal);
+        return;
+      }
+    }
     const started = Date.now();
     probe.current = this.observer?.modelRequest(sessionId, isMessagesPath(url.pathname) ? 'messages' : 'count_tokens');
     const abort = new AbortController();
@@ -159,6 +169,17 @@ export class ModelGateway {
         );
       }
     }
+  }
+
+  /**
+   * The session stops issuing model requests once its list cost reached its budget (the reference's rule): the
+   * refusal text carries BUDGET_REACHED_MARKER, which the runner maps to `stop_reason: budget_reached`.
+   */
+  private async budgetRefusal(sessionId: string): Promise<string | undefined> {
+    const cap = budgetCents((await this.store.getSession(sessionId))?.budget);
+    if (cap === undefined) return undefined;
+    const spent = listCostCents((await this.store.sessionUsage(sessionId)).by_model);
+    return spent >= cap ? budgetReachedMessage(spent, cap) : undefined;
   }
 
   /** A telemetry export from the session's CLI: relayed, never counted as a model request. */

@@ -53,7 +53,7 @@ export class Observability implements GatewayObserver, SandboxObserver, SessionO
     };
   }
 
-  modelRequestRejected(reason: 'unauthenticated' | 'bad_route' | 'too_large'): void {
+  modelRequestRejected(reason: 'unauthenticated' | 'bad_route' | 'too_large' | 'budget'): void {
     this.metrics.modelRequestRejected(reason);
   }
 

@@ -83,7 +83,7 @@ export class BerthMetrics {
     name: 'berth_model_request_errors_total',
     help:
       'Failed model requests, by kind: upstream (upstream answered >= 400), gateway (upstream unreachable or the ' +
-      'reply broke), unauthenticated / bad_route / too_large (refused by the gateway).',
+      'reply broke), unauthenticated / bad_route / too_large / budget (refused by the gateway).',
     labelNames: ['kind'] as const,
     registers: [this.registry],
   });
@@ -180,7 +180,7 @@ export class BerthMetrics {
     });
   }
 
-  modelRequestRejected(kind: 'unauthenticated' | 'bad_route' | 'too_large'): void {
+  modelRequestRejected(kind: 'unauthenticated' | 'bad_route' | 'too_large' | 'budget'): void {
     this.modelErrors.inc({ kind });
   }
 

@@ -29,7 +29,7 @@ export interface GatewayObserver {
   /** An authenticated request for `route` (`messages` | `count_tokens`) is about to go upstream. */
   modelRequest(sessionId: string, route: ModelRoute): ModelRequestProbe;
   /** The gateway refused a request itself (unknown token, route, size) without calling upstream. */
-  modelRequestRejected(reason: 'unauthenticated' | 'bad_route' | 'too_large'): void;
+  modelRequestRejected(reason: 'unauthenticated' | 'bad_route' | 'too_large' | 'budget'): void;
 }
 
 export type ModelRoute = 'messages' | 'count_tokens';

@@ -146,6 +146,18 @@ export function disallowedTools(agent: JsonObject): string[] {
   return [...builtin, ...mcp];
 }
 
+/**
+ * The built-in Claude Code tools the model is offered: exactly the toolset's enabled tools. Claude Code's other
+ * built-ins (subagents, cron, worktrees, notebooks, …) have no Managed Agents counterpart and are never offered.
+ */
+export function allowedTools(agent: JsonObject): string[] {
+  const toolset = ((agent.tools ?? []) as unknown as ResolvedTool[]).find((t) => t.type === 'agent_toolset_20260401');
+  return (toolset?.configs ?? []).flatMap((c) => {
+    const cc = MANAGED_TO_TOOL_NAME[c.name];
+    return c.enabled && cc ? [cc] : [];
+  });
+}
+
 /** The agent's URL MCP servers, for the runner. */
 export function mcpServers(agent: JsonObject): Array<{ name: string; url: string }> {
   return ((agent.mcp_servers ?? []) as unknown as Array<{ type?: string; name?: string; url?: string }>).flatMap((s) =>
@@ -177,7 +189,7 @@ export function buildRunConfig(i: RunConfigInput): SessionRunConfig {
     gateway_token: i.gatewayToken,
     sdk_session_id: i.sdkSessionId,
     resume: i.resume ?? false,
-    allowed_tools: [],
+    allowed_tools: allowedTools(i.agent),
     disallowed_tools: disallowedTools(i.agent),
     env: { ...i.env, CLAUDE_CODE_MAX_RETRIES: String(i.modelMaxRetries) },
     mcp_servers: mcpServers(i.agent),

@@ -255,15 +255,28 @@ export function runStoreConformance(name: string, factory: StoreFactory, skip: s
       expect(await store.recordModelRequest(rec('msg_1', 120))).toBe(true);
       expect(await store.recordModelRequest(rec('msg_1', 120))).toBe(false);
       expect(await store.recordModelRequest(rec('msg_2', 7))).toBe(true);
+      expect(await store.recordModelRequest({ ...rec('msg_3', 5), model: 'n' })).toBe(true);
+      const per = { output_tokens: 30, cache_read_input_tokens: 1, cache_creation_input_tokens: 2 };
       expect(await store.sessionUsage(s.id)).toEqual({
-        input_tokens: 127,
-        output_tokens: 60,
-        cache_read_input_tokens: 2,
-        cache_creation_input_tokens: 4,
-        requests: 2,
+        input_tokens: 132,
+        output_tokens: 90,
+        cache_read_input_tokens: 3,
+        cache_creation_input_tokens: 6,
+        requests: 3,
+        by_model: [
+          {
+            model: 'm',
+            input_tokens: 127,
+            output_tokens: 60,
+            cache_read_input_tokens: 2,
+            cache_creation_input_tokens: 4,
+            requests: 2,
+          },
+          { model: 'n', input_tokens: 5, ...per, requests: 1 },
+        ],
       });
       const both = await store.sessionUsages([s.id, 'sesn_none']);
-      expect(both.get(s.id)).toMatchObject({ input_tokens: 127, requests: 2 });
+      expect(both.get(s.id)).toMatchObject({ input_tokens: 132, requests: 3 });
       expect(both.get('sesn_none')).toMatchObject({ input_tokens: 0, requests: 0 });
       expect(await store.deleteSession(s.id)).toBe(true);
       expect(await store.sessionUsage(s.id)).toMatchObject({ requests: 0 });

@@ -24,6 +24,14 @@ import {
 } from './types.js';
 
 /** The Store over Kysely; the same code serves SQLite and PostgreSQL. */
+const COUNT_KEYS = [
+  'input_tokens',
+  'output_tokens',
+  'cache_read_input_tokens',
+  'cache_creation_input_tokens',
+  'requests',
+] as const;
+
 export class KyselyStore implements Store {
   private readonly vaults: KyselyVaults;
   private readonly files: KyselyFiles;
@@ -344,17 +352,20 @@ export class KyselyStore implements Store {
   }
 
   async sessionUsages(sessionIds: string[]): Promise<Map<string, UsageTotals>> {
-    const out = new Map<string, UsageTotals>(
-      sessionIds.map((id) => [
-        id,
-        { input_tokens: 0, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 0, requests: 0 },
-      ]),
-    );
+    const zero = () => ({
+      input_tokens: 0,
+      output_tokens: 0,
+      cache_read_input_tokens: 0,
+      cache_creation_input_tokens: 0,
+      requests: 0,
+    });
+    const out = new Map<string, UsageTotals>(sessionIds.map((id) => [id, { ...zero(), by_model: [] }]));
     if (sessionIds.length === 0) return out;
     const rows = await this.db
       .selectFrom('model_requests')
       .select((eb) => [
         'session_id',
+        'model',
         eb.fn.sum<number>('input_tokens').as('input_tokens'),
         eb.fn.sum<number>('output_tokens').as('output_tokens'),
         eb.fn.sum<number>('cache_read_input_tokens').as('cache_read_input_tokens'),
@@ -362,16 +373,17 @@ export class KyselyStore implements Store {
         eb.fn.countAll<number>().as('requests'),
       ])
       .where('session_id', 'in', sessionIds)
-      .groupBy('session_id')
+      .groupBy(['session_id', 'model'])
+      .orderBy('model')
       .execute();
     for (const r of rows) {
-      out.set(r.session_id, {
-        input_tokens: Number(r.input_tokens),
-        output_tokens: Number(r.output_tokens),
-        cache_read_input_tokens: Number(r.cache_read_input_tokens),
-        cache_creation_input_tokens: Number(r.cache_creation_input_tokens),
-        requests: Number(r.requests),
-      });
+      const total = out.get(r.session_id)!;
+      const m = { model: r.model, ...zero() };
+      for (const k of COUNT_KEYS) {
+        m[k] = Number(r[k]);
+        total[k] += m[k];
+      }
+      total.by_model.push(m);
     }
     return out;
   }

@@ -139,6 +139,17 @@ export interface UsageTotals {
   cache_read_input_tokens: number;
   cache_creation_input_tokens: number;
   requests: number;
+  /** The same sums per model (what list prices apply to); `model` is null for requests that named none. */
+  by_model: ModelUsageTotals[];
+}
+
+export interface ModelUsageTotals {
+  model: string | null;
+  input_tokens: number;
+  output_tokens: number;
+  cache_read_input_tokens: number;
+  cache_creation_input_tokens: number;
+  requests: number;
 }
 
 /** A keyset page: `next` is an opaque cursor or null on the last page. */
