@@ -80,7 +80,9 @@ export function openChannel(
     ws.ping();
   }, ctx.config.sseHeartbeatMs);
   ws.on('pong', () => (alive = true));
-  ws.on('close', () => {
+  log.debug({ after: afterSeq ?? null }, 'websocket channel opened');
+  ws.on('close', (code: number) => {
+    log.debug({ code }, 'websocket channel closed');
     closed = true;
     unsubscribe();
     clearInterval(ping);
