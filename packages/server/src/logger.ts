@@ -19,6 +19,8 @@ export const REDACT_KEYS: readonly string[] = [
   'x-api-key',
   'authorization',
   'proxy-authorization',
+  // WebSocket handshakes may carry the admin key as a `berth.key.<key>` subprotocol.
+  'sec-websocket-protocol',
   'cookie',
   // The per-session gateway token (its hash is not secret).
   'gateway_token',

@@ -1,7 +1,8 @@
 import { newId } from '@berth/protocol';
 import { z } from 'zod';
 import { ApiError } from '../errors.js';
-import type { InboundEvent } from '../sessions/service.js';
+import type { InboundEvent, SessionService } from '../sessions/service.js';
+import type { WireEvent } from '../sessions/event-log.js';
 import { checkId, rangeFrom } from './common.js';
 import type { RouteModule } from './context.js';
 import { EVENT_DELTA_TYPES, SendEventsBodySchema } from './events-schema.js';
@@ -18,6 +19,31 @@ const StreamQuery = z.object({
     .optional(),
 });
 
+/**
+ * Validates a send-events body (`{events:[…]}`) and hands the events to the session: the one path behind
+ * `POST /v1/sessions/:id/events` and client frames of the WebSocket channel, so both accept exactly the same input.
+ */
+export async function acceptEvents(sessions: SessionService, id: string, body: unknown): Promise<WireEvent[]> {
+  const b = parseInput(SendEventsBodySchema, body);
+  await sessions.load(id);
+  for (const e of b.events) {
+    if (e.type === 'user.tool_result') {
+      throw new ApiError(
+        'unsupported_feature',
+        'user.tool_result answers tools of self_hosted environments, which Berth does not run. Answer custom tools with user.custom_tool_result.',
+      );
+    }
+    if (e.type === 'user.define_outcome') {
+      throw new ApiError(
+        'unsupported_feature',
+        `Events of type '${e.type}' are not supported by this Berth build yet.`,
+      );
+    }
+  }
+  const inbound = b.events.map((e) => ({ ...e, id: newId('event') }) as InboundEvent);
+  return sessions.send(id, inbound);
+}
+
 /** events: send, list, stream (SSE). */
 export const eventRoutes: RouteModule = (app, ctx) => {
   const { store, sessions, config } = ctx;
@@ -25,24 +51,7 @@ export const eventRoutes: RouteModule = (app, ctx) => {
   app.post('/v1/sessions/:id/events', async (req) => {
     const { id } = parseInput(IdParams, req.params, 'path');
     checkId('session', 'sesn_', id);
-    const b = parseInput(SendEventsBodySchema, req.body);
-    await sessions.load(id);
-    for (const e of b.events) {
-      if (e.type === 'user.tool_result') {
-        throw new ApiError(
-          'unsupported_feature',
-          'user.tool_result answers tools of self_hosted environments, which Berth does not run. Answer custom tools with user.custom_tool_result.',
-        );
-      }
-      if (e.type === 'user.define_outcome') {
-        throw new ApiError(
-          'unsupported_feature',
-          `Events of type '${e.type}' are not supported by this Berth build yet.`,
-        );
-      }
-    }
-    const inbound = b.events.map((e) => ({ ...e, id: newId('event') }) as InboundEvent);
-    return { data: await sessions.send(id, inbound) };
+    return { data: await acceptEvents(sessions, id, req.body) };
   });
 
   app.get('/v1/sessions/:id/events', async (req) => {

@@ -13,6 +13,8 @@ import { vaultRoutes } from './vaults.js';
 import { fileRoutes } from './files.js';
 import { sessionResourceRoutes } from './session-resources.js';
 import { workspaceFileRoutes } from './workspace-files.js';
+import { registerWebSocket } from './ws-plugin.js';
+import { wsProtocolKey } from './ws.js';
 import { logSessionIds, metricsRoute, traceRequests } from '../observability/http.js';
 
 /**
@@ -69,7 +71,7 @@ export function buildHttpApi(ctx: ApiContext): FastifyInstance {
     if (!key || !ctx.authenticate(key)) {
       throw new ApiError(
         'unauthorized',
-        'Invalid or missing API key. Send it as `x-api-key: <key>` or `Authorization: Bearer <key>`.',
+        'Invalid or missing API key. Send it as `x-api-key: <key>` or `Authorization: Bearer <key>` (WebSocket clients may offer the subprotocol `berth.key.<key>`).',
       );
     }
   });
@@ -128,6 +130,7 @@ export function buildHttpApi(ctx: ApiContext): FastifyInstance {
   ]) {
     routes(app, ctx);
   }
+  registerWebSocket(app, ctx);
   return app;
 }
 
@@ -138,7 +141,8 @@ function apiKeyOf(h: Record<string, string | string[] | undefined>): string | un
   if (typeof x === 'string' && x) return x;
   const auth = h.authorization;
   if (typeof auth === 'string' && auth.startsWith('Bearer ')) return auth.slice(7).trim();
-  return undefined;
+  // Browsers cannot set headers on a WebSocket handshake: they offer the key as a `berth.key.<key>` subprotocol.
+  return wsProtocolKey(h);
 }
 
 /** Maps framework and library errors onto the registry; anything unknown is a 500. */
