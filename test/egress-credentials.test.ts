@@ -62,7 +62,7 @@ describe.skipIf(e2eSkipReason() !== false)('vault credentials are injected at eg
             bash(`curl -sS --data "token=$BODY_TOKEN" http://127.0.0.2:${port}/body`),
             // The prefix is split so that this command's own text (kept in the transcript) does not match.
             bash(
-              'P=sk-vault; grep -rs "$P-test-" /workspace /home /run/berth /tmp /proc/self/environ; echo "grep-rc=$?"',
+              'P=sk-vault; echo "matches=$(grep -rsl "$P-test-" /workspace /home /run/berth /tmp /proc/self/environ | wc -l)"',
             ),
             { content: [{ type: 'text', text: 'Checked.' }] },
           ],
@@ -121,7 +121,7 @@ describe.skipIf(e2eSkipReason() !== false)('vault credentials are injected at eg
     expect(seen.find((s) => s.includes('"/locked"'))).toMatch(/"x-key":"berth_placeholder_[0-9a-f]{32}"/);
     expect(bearer).toContain('bearer=ok');
     expect(body).toContain('body=ok');
-    expect(grep).toContain('grep-rc=1');
+    expect(grep).toContain('matches=0');
     expect(events.at(-1)).toMatchObject({ type: 'session.status_idle', stop_reason: { type: 'end_turn' } });
 
     // Host side: no secret in the sandbox's directories, the event history, or berthd's log.

@@ -51,7 +51,9 @@ describe.skipIf(e2eSkipReason() !== false)('github_repository resources cloned i
                 'echo "owner=$(stat -c %u /workspace/repo/README)"; cat /workspace/repo/.git/config',
             ),
             // The prefix is split so that this command's own text (kept in the transcript) does not match.
-            bash('P=gittok; grep -rs "$P-" /workspace /home /run/berth /tmp /proc/self/environ; echo "grep-rc=$?"'),
+            bash(
+              'P=gittok; echo "matches=$(grep -rsl "$P-" /workspace /home /run/berth /tmp /proc/self/environ | wc -l)"',
+            ),
             { content: [{ type: 'text', text: 'Inspected.' }] },
             // The next user message (after the token rotation) continues the same scenario.
             bash('git -C /workspace/repo fetch origin 2>&1; echo "fetch-rc=$?"'),
@@ -121,7 +123,7 @@ describe.skipIf(e2eSkipReason() !== false)('github_repository resources cloned i
     expect(inspect).toContain(`pub=${pub.second}`);
     // Cloned as the sandbox user (uid 1000 inside), not by a host-side git.
     expect(inspect).toContain('owner=1000');
-    expect(grep).toContain('grep-rc=1');
+    expect(grep).toContain('matches=0');
     expect(events.at(-1)).toMatchObject({ type: 'session.status_idle', stop_reason: { type: 'end_turn' } });
 
     // The server got the token, on the private repository only.
