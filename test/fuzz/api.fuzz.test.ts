@@ -108,6 +108,21 @@ describe.skipIf(e2eSkipReason() !== false)('API fuzzer', () => {
       expectShape(res, 400, 'invalid_request');
     });
 
+    it('an empty workspace file downloads as 200 with no bytes, not a 500 (workspace-files.ts)', async () => {
+      const path = `/v1/berth/sessions/${ids.session}/files/content?path=empty.txt`;
+      const octet = { 'content-type': 'application/octet-stream' };
+      let put = await send('PUT', path, octet, '');
+      // The sandbox may still be starting: the route answers a retryable 409 until its workspace exists.
+      for (let i = 0; put.status === 409 && i < 60; i++) {
+        await new Promise((r) => setTimeout(r, 500));
+        put = await send('PUT', path, octet, '');
+      }
+      expect(put.status).toBe(200);
+      const get = await send('GET', path);
+      expect(get.status).toBe(200);
+      expect(get.body).toBe('');
+    });
+
     it('concurrent readiness probes do not collide on the probe cgroup (cgroups types.ts probeGroupName)', async () => {
       const all = await Promise.all(Array.from({ length: 16 }, () => send('GET', '/readyz')));
       expect(all.map((r) => r.status)).toEqual(all.map(() => 200));
@@ -123,6 +138,7 @@ describe.skipIf(e2eSkipReason() !== false)('API fuzzer', () => {
     let sent = 0;
     let resets = 0;
     const slow: [number, string][] = [];
+    const byRoute = new Map<string, Record<number, number>>();
     const arb = anyRequestArb(ids);
     for (let chunk = 0; sent < RUNS; chunk++) {
       const batch = fc.sample(arb, { seed: SEED + chunk, numRuns: Math.min(CHUNK, RUNS - sent) });
@@ -137,6 +153,9 @@ describe.skipIf(e2eSkipReason() !== false)('API fuzzer', () => {
             const res = await sendRaw(t.app.url, req, REQUEST_TIMEOUT_MS);
             slow.push([Date.now() - t0, `${req.method} ${req.path.slice(0, 120)} -> ${res.status}`]);
             statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+            const perRoute = byRoute.get(req.route) ?? {};
+            perRoute[res.status] = (perRoute[res.status] ?? 0) + 1;
+            byRoute.set(req.route, perRoute);
             const p = problemWith(req, res);
             if (p) failures.push(`${req.method} ${req.path.slice(0, 300)} [${req.route}]: ${p}`);
           } catch (err) {
@@ -154,6 +173,7 @@ describe.skipIf(e2eSkipReason() !== false)('API fuzzer', () => {
       `API fuzzer: ${sent} requests in ${ms} ms (seed ${SEED}); ${resets} resets on oversized bodies; statuses ` +
         JSON.stringify(Object.fromEntries([...statuses].sort((a, b) => a[0] - b[0]))),
     );
+    if (process.env.FUZZ_VERBOSE) for (const [r, c] of byRoute) console.log(r, JSON.stringify(c));
     slow.sort((a, b) => b[0] - a[0]);
     console.log(`slowest: ${JSON.stringify(slow.slice(0, 5))}`);
     expect(failures.slice(0, 20)).toEqual([]);

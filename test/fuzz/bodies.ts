@@ -21,7 +21,8 @@ export function idList(ids: Ids): string[] {
 export type BodyKind =
   'agent' | 'env' | 'session' | 'sessionUpdate' | 'events' | 'vault' | 'credential' | 'resource' | 'none';
 
-const str = (...xs: string[]) => fc.oneof(fc.constantFrom(...xs), hostileString);
+const str = (...xs: string[]) =>
+  fc.oneof({ arbitrary: fc.constantFrom(...xs), weight: 3 }, { arbitrary: hostileString, weight: 1 });
 const meta = field(
   fc
     .dictionary(fc.string({ maxLength: 70 }), fc.oneof(fc.string(), fc.constant(null)), { maxKeys: 20 })

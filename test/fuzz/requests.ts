@@ -117,7 +117,11 @@ function bodyArb(route: Route, ids: Ids): fc.Arbitrary<TypedBody> {
               },
             )
           : jsonBody(route.body, ids).map((body) => ({ contentType: 'application/json', body }));
-  return fc.tuple(base, fc.option(fc.constantFrom(...contentTypes), { freq: 6 })).map(([b, ct]) => ({
+  const swap = fc.oneof(
+    { arbitrary: fc.constant(null), weight: 8 },
+    { arbitrary: fc.constantFrom(...contentTypes), weight: 1 },
+  );
+  return fc.tuple(base, swap).map(([b, ct]) => ({
     body: b.body,
     contentType: ct === null ? b.contentType : ct || undefined,
   }));
@@ -141,7 +145,10 @@ export function requestArb(route: Route, ids: Ids): fc.Arbitrary<RawRequest & { 
       auth: authArb,
       body: bodyArb(route, ids),
       method: methodArb(route),
-      trailing: fc.constantFrom('', '', '', '/', '//', '/.', '/..', '%2f'),
+      trailing: fc.oneof(
+        { arbitrary: fc.constant(''), weight: 12 },
+        { arbitrary: fc.constantFrom('/', '//', '/.', '/..', '%2f', '/%00', '/%2e%2e'), weight: 1 },
+      ),
     })
     .map(({ idVals, query, auth, body, method, trailing }) => {
       let i = 0;

@@ -118,8 +118,8 @@ export const hostileValue: fc.Arbitrary<Jv> = fc.letrec<{ v: Jv }>((tie) => ({
 /** Either a plausible value (so validation goes deeper) or a hostile one; `undefined` drops the field. */
 export function field(plausible: fc.Arbitrary<Jv>): fc.Arbitrary<Jv | undefined> {
   return fc.oneof(
-    { arbitrary: plausible, weight: 5 },
-    { arbitrary: hostileValue, weight: 3 },
+    { arbitrary: plausible, weight: 12 },
+    { arbitrary: hostileValue, weight: 2 },
     { arbitrary: fc.constant(undefined), weight: 1 },
   );
 }
