@@ -123,6 +123,15 @@ describe.skipIf(e2eSkipReason() !== false)('API fuzzer', () => {
       expect(get.body).toBe('');
     });
 
+    it('a resource type that is an object or an Object.prototype name is a 400, not a 500 (session-resources)', async () => {
+      const path = `/v1/sessions/${ids.session}/resources`;
+      const json = { 'content-type': 'application/json' };
+      expectShape(await send('POST', path, json, '{"type":{"toString":1}}'), 400, 'invalid_request');
+      expectShape(await send('POST', path, json, '{"type":["a",{"toString":1}]}'), 400, 'invalid_request');
+      expectShape(await send('POST', path, json, '{"type":"constructor"}'), 400, 'unsupported_feature');
+      expectShape(await send('POST', path, json, '{"type":"__proto__"}'), 400, 'unsupported_feature');
+    });
+
     it('concurrent readiness probes do not collide on the probe cgroup (cgroups types.ts probeGroupName)', async () => {
       const all = await Promise.all(Array.from({ length: 16 }, () => send('GET', '/readyz')));
       expect(all.map((r) => r.status)).toEqual(all.map(() => 200));
@@ -187,6 +196,9 @@ describe.skipIf(e2eSkipReason() !== false)('API fuzzer', () => {
     const agent = await t.client.beta.agents.create({ name: 'after-fuzz', model: 'claude-sonnet-4-5' });
     expect((await t.client.beta.agents.retrieve(agent.id)).name).toBe('after-fuzz');
     expect((await t.client.beta.sessions.retrieve(ids.session)).id).toBe(ids.session);
+    // The generators never create a valid session (each would start a sandbox): only the one made in beforeAll exists.
+    const sessions = await t.client.beta.sessions.list({ limit: 100 });
+    expect(sessions.data.map((s) => s.id)).toEqual([ids.session]);
     const bugs = log
       .join('')
       .split('\n')

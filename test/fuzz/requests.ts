@@ -19,7 +19,7 @@ const ID_PREFIX: Record<IdKind, string> = {
 function idArb(kind: IdKind, ids: Ids, destructive: boolean): fc.Arbitrary<string> {
   const others = idList(ids).filter((v) => v !== ids[kind]);
   return fc.oneof(
-    { arbitrary: fc.constant(ids[kind]), weight: destructive ? 0 : 6 },
+    { arbitrary: fc.constant(ids[kind]), weight: destructive ? 0 : 10 },
     { arbitrary: fc.constantFrom(...others), weight: 2 },
     { arbitrary: fc.stringMatching(/^[0-9A-Za-z]{0,40}$/).map((s) => ID_PREFIX[kind] + s), weight: 2 },
     { arbitrary: fc.constantFrom(...traversal, ...evilKeys, ...oddStrings), weight: 2 },
