@@ -32,6 +32,32 @@ const version = field(fc.oneof(fc.constant<Jv>(1), fc.integer({ min: -3, max: 5 
 const mountPath = str('/mnt/session/uploads/x', '/workspace/a', '/tmp/x', ...traversal);
 const url = str('https://example.com/mcp', 'http://127.0.0.1:1/', 'file:///etc/passwd', 'javascript:alert(1)');
 
+const num = (...xs: number[]) =>
+  fc.oneof({ arbitrary: fc.constantFrom<Jv>(...xs), weight: 3 }, { arbitrary: hostileValue, weight: 1 });
+const seconds = field(fc.oneof(num(0, 1, 60, -1, 1e12), fc.constant<Jv>(null)));
+
+/** Berth's `berth` settings (environment) and overrides (session): driver, resource limits, lifecycle. */
+const berthOverrides = record({
+  driver: field(str('bwrap', 'runsc', '../bwrap', 'constructor')),
+  resources: field(
+    record({
+      memory_mib: field(num(64, 63, 512, 1_048_577)),
+      cpus: field(num(0.01, 0, 1, 256.5)),
+      pids: field(num(32, 31, 4_194_305)),
+      disk_mib: field(num(16, 1, 1024, 2 ** 40)),
+    }),
+  ),
+  lifecycle: field(
+    record({
+      pattern: field(str('persistent', 'ephemeral', 'hybrid', 'shared')),
+      idle_timeout_s: seconds,
+      hibernate_after_s: seconds,
+      max_lifetime_s: seconds,
+      turn_timeout_s: seconds,
+    }),
+  ),
+});
+
 /** Plausible bodies per kind; the real ids are mixed in so lookups succeed and deeper checks run. */
 export function plausibleBody(kind: BodyKind, ids: Ids): fc.Arbitrary<Jv> {
   const anyId = fc.constantFrom<Jv>(...idList(ids));
@@ -79,20 +105,48 @@ export function plausibleBody(kind: BodyKind, ids: Ids): fc.Arbitrary<Jv> {
             packages: field(hostileValue),
           }),
         ),
+        berth: field(berthOverrides),
         metadata: meta,
       });
-    case 'session':
-      // Never the real agent: a valid create would start a sandbox (a handful are made on purpose, outside the loop).
-      return record({
-        agent: field(
-          fc.oneof(str('agent_0000fuzz', ids.env), record({ type: field(str('agent')), id: field(str('agent_x')) })),
-        ),
-        environment_id: field(fc.oneof(fc.constant<Jv>(ids.env), hostileString)),
+    case 'session': {
+      const common = {
         title: field(hostileString),
         vault_ids: field(fc.array(fc.oneof(fc.constant<Jv>(ids.vault), hostileString), { maxLength: 3 })),
         resources: field(fc.array(resourceBody(ids), { maxLength: 2 })),
+        berth: field(berthOverrides),
         metadata: meta,
-      });
+      };
+      return fc.oneof(
+        // Anything, but never the real agent.
+        record({
+          agent: field(
+            fc.oneof(str('agent_0000fuzz', ids.env), record({ type: field(str('agent')), id: field(str('agent_x')) })),
+          ),
+          environment_id: field(fc.oneof(fc.constant<Jv>(ids.env), hostileString)),
+          budget: field(hostileValue),
+          ...common,
+        }),
+        // The real agent and environment, so resources, vaults and overrides are checked; the budget (refused by this
+        // build) keeps every one of these from starting a sandbox. The test checks that no session was created.
+        record({
+          agent: fc.constant<Jv>(ids.agent),
+          environment_id: fc.constant<Jv>(ids.env),
+          budget: fc.constant<Jv>(
+            obj([
+              ['type', 'limit'],
+              [
+                'max_list_cost',
+                obj([
+                  ['amount', '1'],
+                  ['currency', 'USD'],
+                ]),
+              ],
+            ]),
+          ),
+          ...common,
+        }),
+      );
+    }
     case 'sessionUpdate':
       return record({
         title: field(hostileString),
