@@ -1,5 +1,16 @@
 import fc from 'fast-check';
-import { deep, field, hostileString, hostileValue, obj, record, toJson, traversal, type Jv } from './values.js';
+import {
+  deep,
+  evilKeys,
+  field,
+  hostileString,
+  hostileValue,
+  obj,
+  record,
+  toJson,
+  traversal,
+  type Jv,
+} from './values.js';
 
 /** Real ids created before the run, so generated requests reach code behind the 404 checks. */
 export interface Ids {
@@ -25,8 +36,14 @@ const str = (...xs: string[]) =>
   fc.oneof({ arbitrary: fc.constantFrom(...xs), weight: 3 }, { arbitrary: hostileString, weight: 1 });
 const meta = field(
   fc
-    .dictionary(fc.string({ maxLength: 70 }), fc.oneof(fc.string(), fc.constant(null)), { maxKeys: 20 })
-    .map((d) => obj(Object.entries(d))),
+    .array(
+      fc.tuple(
+        fc.oneof(fc.constantFrom(...evilKeys), fc.string({ maxLength: 70 })),
+        fc.oneof(fc.string(), fc.constant(null)),
+      ),
+      { maxLength: 20 },
+    )
+    .map(obj),
 );
 const version = field(fc.oneof(fc.constant<Jv>(1), fc.integer({ min: -3, max: 5 })));
 const mountPath = str('/mnt/session/uploads/x', '/workspace/a', '/tmp/x', ...traversal);

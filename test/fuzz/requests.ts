@@ -145,12 +145,13 @@ export function requestArb(route: Route, ids: Ids): fc.Arbitrary<RawRequest & { 
       auth: authArb,
       body: bodyArb(route, ids),
       method: methodArb(route),
+      chunked: fc.boolean(),
       trailing: fc.oneof(
         { arbitrary: fc.constant(''), weight: 12 },
         { arbitrary: fc.constantFrom('/', '//', '/.', '/..', '%2f', '/%00', '/%2e%2e'), weight: 1 },
       ),
     })
-    .map(({ idVals, query, auth, body, method, trailing }) => {
+    .map(({ idVals, query, auth, body, method, trailing, chunked }) => {
       let i = 0;
       const path = route.path.replace(/:(\w+)/g, () => {
         const [v, raw] = idVals[i++]!;
@@ -159,7 +160,8 @@ export function requestArb(route: Route, ids: Ids): fc.Arbitrary<RawRequest & { 
       const headers: Record<string, string> = { ...auth };
       if (body.contentType !== undefined) headers['content-type'] = body.contentType;
       const sendBody = method === 'GET' || method === 'HEAD' ? undefined : body.body;
-      if (sendBody !== undefined) headers['content-length'] = String(sendBody.length);
+      // Without content-length node sends the body chunked (transfer-encoding: chunked).
+      if (sendBody !== undefined && !chunked) headers['content-length'] = String(sendBody.length);
       return {
         route: `${route.method} ${route.path}`,
         method,
