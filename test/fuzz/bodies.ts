@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { berthOverrides } from './settings.js';
 import {
   deep,
   evilKeys,
@@ -48,32 +49,6 @@ const meta = field(
 const version = field(fc.oneof(fc.constant<Jv>(1), fc.integer({ min: -3, max: 5 })));
 const mountPath = str('/mnt/session/uploads/x', '/workspace/a', '/tmp/x', ...traversal);
 const url = str('https://example.com/mcp', 'http://127.0.0.1:1/', 'file:///etc/passwd', 'javascript:alert(1)');
-
-const num = (...xs: number[]) =>
-  fc.oneof({ arbitrary: fc.constantFrom<Jv>(...xs), weight: 3 }, { arbitrary: hostileValue, weight: 1 });
-const seconds = field(fc.oneof(num(0, 1, 60, -1, 1e12), fc.constant<Jv>(null)));
-
-/** Berth's `berth` settings (environment) and overrides (session): driver, resource limits, lifecycle. */
-const berthOverrides = record({
-  driver: field(str('bwrap', 'runsc', '../bwrap', 'constructor')),
-  resources: field(
-    record({
-      memory_mib: field(num(64, 63, 512, 1_048_577)),
-      cpus: field(num(0.01, 0, 1, 256.5)),
-      pids: field(num(32, 31, 4_194_305)),
-      disk_mib: field(num(16, 1, 1024, 2 ** 40)),
-    }),
-  ),
-  lifecycle: field(
-    record({
-      pattern: field(str('persistent', 'ephemeral', 'hybrid', 'shared')),
-      idle_timeout_s: seconds,
-      hibernate_after_s: seconds,
-      max_lifetime_s: seconds,
-      turn_timeout_s: seconds,
-    }),
-  ),
-});
 
 /** Plausible bodies per kind; the real ids are mixed in so lookups succeed and deeper checks run. */
 export function plausibleBody(kind: BodyKind, ids: Ids): fc.Arbitrary<Jv> {
