@@ -71,7 +71,7 @@ const fileScope: RouteModule = (app, { store, files: blobs, clock, config }) => 
         }
         const filename = parseInput(FilenameSchema, part.filename, 'file');
         const written = await blobs.write(id, part.file).catch((err: unknown) => {
-          throw tooLarge(err, config.maxFileBytes) ?? err;
+          throw uploadError(err, config.maxFileBytes) ?? err;
         });
         record = {
           id,
@@ -87,7 +87,7 @@ const fileScope: RouteModule = (app, { store, files: blobs, clock, config }) => 
       await store.createFile(record);
     } catch (err) {
       await blobs.remove(id);
-      throw tooLarge(err, config.maxFileBytes) ?? err;
+      throw uploadError(err, config.maxFileBytes) ?? err;
     }
     return serializeFile(record);
   });
@@ -133,8 +133,8 @@ const fileScope: RouteModule = (app, { store, files: blobs, clock, config }) => 
   });
 };
 
-/** The multipart limit errors as the registry's 413, with the limit in the message. */
-function tooLarge(err: unknown, max: number): ApiError | undefined {
+/** The multipart limit errors as the registry's 413 (with the limit), unreadable forms as a 400. */
+function uploadError(err: unknown, max: number): ApiError | undefined {
   const code = (err as { code?: unknown } | null)?.code;
   if (code === 'FST_REQ_FILE_TOO_LARGE') {
     return new ApiError(
@@ -145,6 +145,17 @@ function tooLarge(err: unknown, max: number): ApiError | undefined {
   }
   if (code === 'FST_PARTS_LIMIT' || code === 'FST_FILES_LIMIT' || code === 'FST_FIELDS_LIMIT') {
     return new ApiError('invalid_request', 'Send exactly one part, named "file", per upload.');
+  }
+  // busboy rejects a form it cannot parse (no boundary, truncated body) with plain Errors that have no code.
+  if (
+    err instanceof Error &&
+    !(err instanceof ApiError) &&
+    /^Multipart: |unexpected end of multipart data|^Malformed part header|^The needle /i.test(err.message)
+  ) {
+    return new ApiError(
+      'invalid_request',
+      `The multipart/form-data body could not be read (${err.message}). Send a complete form with a boundary in the content-type.`,
+    );
   }
   return undefined;
 }

@@ -11,6 +11,7 @@ import { sessionRoutes } from './sessions.js';
 import { credentialRoutes } from './credentials.js';
 import { vaultRoutes } from './vaults.js';
 import { fileRoutes } from './files.js';
+import { clientErrorHandler, frameworkErrors } from './framework-errors.js';
 import { sessionResourceRoutes } from './session-resources.js';
 import { workspaceFileRoutes } from './workspace-files.js';
 import { registerWebSocket } from './ws-plugin.js';
@@ -34,6 +35,9 @@ export function buildHttpApi(ctx: ApiContext): FastifyInstance {
     // Event streams never end on their own; closing the server must not wait for them.
     forceCloseConnections: true,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
+    // Routing and HTTP-parser errors leave in the Anthropic shape too (they bypass setErrorHandler).
+    frameworkErrors,
+    clientErrorHandler,
   }) as unknown as FastifyInstance;
   // First hook of all, so the request span covers authentication and its context reaches the handlers.
   if (ctx.observability) traceRequests(app, ctx.observability.tracing);

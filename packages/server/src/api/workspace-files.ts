@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { z } from 'zod';
 import type { FastifyReply } from 'fastify';
 import { ApiError } from '../errors.js';
@@ -48,8 +48,10 @@ const routes: RouteModule = (app, ctx) => {
     const parts = pathOf(parseInput(PathQuery, req.query, 'query').path);
     const ws = await workspaceOf(ctx, id);
     const { file, size } = await openRegular(ws.root, parts).catch(rethrow);
-    // Exactly the size seen at open: a file still growing is cut there, so content-length stays true.
-    const stream = size === 0 ? file.createReadStream({ start: 0, end: -1 }) : file.createReadStream({ end: size - 1 });
+    // Exactly the size seen at open: a file still growing is cut there, so content-length stays true. An empty file
+    // gets an empty stream (createReadStream refuses `end: -1`, which answered a 500).
+    if (size === 0) await file.close();
+    const stream = size === 0 ? Readable.from([]) : file.createReadStream({ end: size - 1 });
     return download(reply, stream, size, 'application/octet-stream', parts[parts.length - 1]!);
   });
 

@@ -16,12 +16,15 @@ const HANDLERS: Record<string, ResourceHandler> = {
 };
 
 function handlerOf(type: unknown): ResourceHandler {
-  const h = typeof type === 'string' ? HANDLERS[type] : undefined;
+  const supported = Object.keys(HANDLERS).join(', ');
+  // Not String(type): a JSON object with its own `toString` key cannot be converted and threw (a 500).
+  if (typeof type !== 'string')
+    throw new ApiError('invalid_request', `A session resource needs a string \`type\` (supported: ${supported}).`);
+  const h = Object.hasOwn(HANDLERS, type) ? HANDLERS[type] : undefined;
   if (h) return h;
   throw new ApiError(
     'unsupported_feature',
-    `Session resources of type '${String(type).slice(0, 64)}' are not supported by this Berth build; ` +
-      `supported: ${Object.keys(HANDLERS).join(', ')}.`,
+    `Session resources of type '${type.slice(0, 64)}' are not supported by this Berth build; supported: ${supported}.`,
   );
 }
 
@@ -44,7 +47,7 @@ export async function prepareAddedResource(
   if (!h.addable)
     throw new ApiError(
       'unsupported_feature',
-      `Resources of type '${String(type)}' can only be given at session create.`,
+      `Resources of type '${String(type).slice(0, 64)}' can only be given at session create.`,
     );
   const r = await h.prepare(params, ctx);
   checkMountPaths([...current, r]);

@@ -117,3 +117,13 @@ export function limitControllers(limits: CgroupLimits): LimitController[] {
 
 /** CFS period used for CPU quotas (the kernel default). */
 export const CFS_PERIOD_US = 100_000;
+
+let probeSeq = 0;
+
+/**
+ * A cgroup name for one readiness probe, unique within this process: two probes in the same millisecond (concurrent
+ * /readyz calls) must not create, and then remove, the same directory.
+ */
+export function probeGroupName(): string {
+  return `berth-probe-${process.pid}-${Date.now()}-${probeSeq++}`;
+}

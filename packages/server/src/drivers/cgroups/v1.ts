@@ -10,6 +10,7 @@ import {
   assertGroupName,
   assertLimits,
   assertParentPath,
+  probeGroupName,
   limitControllers,
   type Cgroup,
   type CgroupLimits,
@@ -108,7 +109,7 @@ export class CgroupV1Manager implements CgroupManager {
     const problems: string[] = [];
     if (!this.#parentDirs.has('pids') && !this.#parentDirs.has('memory'))
       problems.push('neither the v1 pids nor memory hierarchy is mounted: mount them under /sys/fs/cgroup');
-    const probe = this.open(`berth-probe-${process.pid}-${Date.now()}`);
+    const probe = this.open(probeGroupName());
     try {
       await this.#ensureParents();
       await Promise.all(probe.dirs.map((d) => mkdir(d)));

@@ -10,6 +10,7 @@ import {
   assertGroupName,
   assertLimits,
   assertParentPath,
+  probeGroupName,
   limitControllers,
   type Cgroup,
   type CgroupLimits,
@@ -122,7 +123,7 @@ export class CgroupV2Manager implements CgroupManager {
   }
 
   async check(): Promise<string[]> {
-    const probe = this.open(`berth-probe-${process.pid}-${Date.now()}`);
+    const probe = this.open(probeGroupName());
     try {
       await mkdir(probe.dir);
       return [];
