@@ -75,8 +75,10 @@ describe.skipIf(skip !== false)(`bwrap workspace disks${skip ? ` (skipped: ${ski
     const first = await h.probe(report, { resources: { diskMib: 64 } });
     await first.next();
     const poolDir = join(sandboxesDir, '.disk-pool');
-    expect(await eventually(async () => (await readdir(poolDir).catch(() => [])).length === 1)).toBe(true);
-    const [name] = await readdir(poolDir);
+    // A finished image (the pool formats under `.part` and renames when done).
+    const images = async () => (await readdir(poolDir).catch(() => [])).filter((f) => f.endsWith('.img'));
+    expect(await eventually(async () => (await images()).length === 1)).toBe(true);
+    const [name] = await images();
     const inode = (await stat(join(poolDir, name!))).ino;
     const second = await h.probe(report, { resources: { diskMib: 64 } });
     expect(((await second.next()).total as number) <= 64 * 1048576).toBe(true);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DriverLogger } from '../logger.js';
 import { formatImage } from './quota.js';
@@ -65,10 +65,14 @@ export class FormattedImagePool {
   async #make(sizeMib: number): Promise<void> {
     await this.#drop(); // of a size no longer asked for
     const path = join(this.dir, `${randomBytes(6).toString('hex')}.img`);
+    // Formatted under a temporary name and renamed when done: a `.img` in the pool is always a finished image.
+    const part = `${path}.part`;
     try {
       await mkdir(this.dir, { recursive: true, mode: 0o700 });
-      await formatImage(path, sizeMib);
+      await formatImage(part, sizeMib);
+      await rename(part, path);
     } catch (err) {
+      await rm(part, { force: true });
       // The next create makes its own image; a later fill tries again.
       this.log.warn({ err: (err as Error).message }, 'formatting a workspace disk image ahead failed');
       return;

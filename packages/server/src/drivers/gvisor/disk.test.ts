@@ -122,8 +122,10 @@ describe.skipIf(skip !== false)(`gvisor workspace disks${skip ? ` (skipped: ${sk
     const first = await h.probe(report, { resources: { diskMib: 64 } });
     await first.next();
     const poolDir = join(sandboxesDir, '.disk-pool');
-    expect(await eventually(async () => (await readdir(poolDir).catch(() => [])).length === 1)).toBe(true);
-    const [name] = await readdir(poolDir);
+    // A finished image (the pool formats under `.part` and renames when done).
+    const images = async () => (await readdir(poolDir).catch(() => [])).filter((f) => f.endsWith('.img'));
+    expect(await eventually(async () => (await images()).length === 1)).toBe(true);
+    const [name] = await images();
     const inode = (await stat(join(poolDir, name!))).ino;
     const second = await h.probe(report, { resources: { diskMib: 64 } });
     expect((await second.next()).total as number).toBeLessThanOrEqual(64 * MIB);
