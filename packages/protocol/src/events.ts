@@ -130,6 +130,14 @@ export type RunnerEventType = RunnerEvent['type'];
  */
 export const CUSTOM_TOOL_SERVER = 'custom';
 
+/** How the CLI names an MCP server in `mcp__<server>__<tool>`: anything outside [A-Za-z0-9_-] becomes `_`. */
+export function cliMcpServerName(name: string): string {
+  return name.replace(/[^A-Za-z0-9_-]/g, '_');
+}
+
+/** What the model gateway's refusal says once a session's budget is spent; the runner maps it to `budget_reached`. */
+export const BUDGET_REACHED_MARKER = 'berth_budget_reached';
+
 /** Managed Agents tool names for the Claude Code tools that have a counterpart in `agent_toolset_20260401`. */
 export const TOOL_NAME_TO_MANAGED: Readonly<Record<string, string>> = {
   Bash: 'bash',

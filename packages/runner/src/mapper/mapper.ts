@@ -1,5 +1,13 @@
 import type { SDKMessage } from '@anthropic-ai/claude-agent-sdk';
-import { CUSTOM_TOOL_SERVER, newId, TOOL_NAME_TO_MANAGED, type ModelUsage, type RunnerEvent } from '@berth/protocol';
+import {
+  BUDGET_REACHED_MARKER,
+  cliMcpServerName,
+  CUSTOM_TOOL_SERVER,
+  newId,
+  TOOL_NAME_TO_MANAGED,
+  type ModelUsage,
+  type RunnerEvent,
+} from '@berth/protocol';
 import { MAX_MESSAGE_CHARS, toolResultContent, truncateText } from './content.js';
 import { classifyModelError, maxTurnsMessage, modelErrorMessage } from './errors.js';
 import { mergeUsage, zeroUsage } from './usage.js';
@@ -23,16 +31,8 @@ export interface EventMapperOptions {
   onGated?: (tooluId: string, eventId: string, kind: 'confirm' | 'custom') => void;
 }
 
-/** How the CLI names a server in `mcp__<server>__<tool>`: anything outside [A-Za-z0-9_-] becomes `_`. */
-export function cliServerName(name: string): string {
-  return name.replace(/[^A-Za-z0-9_-]/g, '_');
-}
-
 /** Why a turn ends without a result from the CLI. */
 export type AbortReason = { kind: 'interrupted' } | { kind: 'crashed'; message: string };
-
-/** What the model gateway's refusal says once a session's budget is spent (server/src/budget/budget.ts). */
-const BUDGET_MARKER = 'berth_budget_reached';
 
 // toolu ids remembered per session; old ones are forgotten first (a result never lags thousands of calls).
 const MAX_TOOL_IDS = 10_000;
@@ -231,7 +231,7 @@ export class EventMapper {
     const servers = [CUSTOM_TOOL_SERVER, ...(this.opts.mcpServerNames?.() ?? [])];
     // Longest first: a server 'a' must not claim the tools of a server 'a__b'.
     for (const server of servers.sort((a, b) => b.length - a.length)) {
-      const prefix = `mcp__${cliServerName(server)}__`;
+      const prefix = `mcp__${cliMcpServerName(server)}__`;
       if (name.startsWith(prefix) && name.length > prefix.length) return { server, tool: name.slice(prefix.length) };
     }
     const m = /^mcp__(.+?)__(.+)$/.exec(name);
@@ -307,7 +307,7 @@ export class EventMapper {
       events.push(this.idle({ type: 'end_turn' }));
     } else if (
       msg.subtype === 'success' &&
-      `${this.apiError?.text ?? ''} ${msg.result ?? ''}`.includes(BUDGET_MARKER)
+      `${this.apiError?.text ?? ''} ${msg.result ?? ''}`.includes(BUDGET_REACHED_MARKER)
     ) {
       // The gateway refused the request: the session's budget is spent (not an error of the model).
       events.push(this.idle({ type: 'budget_reached' }));

@@ -1,9 +1,7 @@
+import { BUDGET_REACHED_MARKER } from '@berth/protocol';
 import { ApiError } from '../errors.js';
 import type { JsonObject } from '../store/store.js';
 import { priceOf } from './prices.js';
-
-/** The marker the gateway's refusal carries, so the runner can tell a spent budget from other model errors. */
-export const BUDGET_REACHED_MARKER = 'berth_budget_reached';
 
 /** A session budget's cap in cents, or undefined when the session has none. */
 export function budgetCents(budget: JsonObject | null | undefined): number | undefined {

@@ -1,5 +1,3 @@
-import { newId } from '@berth/protocol';
-import type { EventInput } from './event-log.js';
 import type { LifecyclePolicy } from '../lifecycle.js';
 
 /** The timer functions the guard uses; injected so tests can drive time and so nothing outlives `close`. */
@@ -121,19 +119,4 @@ export class SessionGuard {
       Math.min(delay, MAX_DELAY_MS),
     );
   }
-}
-
-/** The `session.error` that says a turn was interrupted for passing its wall-clock limit. */
-export function turnTimeoutError(limitS: number): EventInput {
-  return {
-    id: newId('event'),
-    type: 'session.error',
-    error: {
-      type: 'unknown_error',
-      message:
-        `The turn ran longer than its wall-clock limit of ${limitS} s (berth.lifecycle.turn_timeout_s) and was ` +
-        'interrupted. Raise turn_timeout_s on the environment or the session, or split the work into shorter turns.',
-      retry_status: { type: 'exhausted' },
-    },
-  };
 }

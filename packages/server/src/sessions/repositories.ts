@@ -4,6 +4,9 @@ import type { RequestRewriter } from '../egress/proxy.js';
 import type { Logger } from '../logger.js';
 import { gitRoute, type GitRepositoryResource } from '../session-resources/git.js';
 
+/** Longest a repository clone may take at session start. */
+export const CLONE_TIMEOUT_MS = 10 * 60_000;
+
 type PrepareFrame = Extract<BerthdFrame, { type: 'prepare_repository' }>;
 type Answer = Extract<RunnerFrame, { type: 'repository_prepared' }>;
 

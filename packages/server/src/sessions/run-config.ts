@@ -1,4 +1,10 @@
-import { CUSTOM_TOOL_SERVER, MANAGED_TO_TOOL_NAME, SANDBOX_PATHS, type SessionRunConfig } from '@berth/protocol';
+import {
+  cliMcpServerName,
+  CUSTOM_TOOL_SERVER,
+  MANAGED_TO_TOOL_NAME,
+  SANDBOX_PATHS,
+  type SessionRunConfig,
+} from '@berth/protocol';
 import { ApiError } from '../errors.js';
 import type { JsonObject } from '../store/store.js';
 
@@ -55,7 +61,12 @@ export function assertRunnable(agent: JsonObject): void {
       }
     }
   }
+  const cliNames = new Map<string, string>();
   for (const s of (agent.mcp_servers ?? []) as unknown as Array<{ type?: string; name?: string }>) {
+    const cli = cliMcpServerName(s.name ?? '');
+    const other = cliNames.get(cli);
+    if (other !== undefined) refuse(`MCP servers '${other}' and '${s.name ?? ''}' (the SDK names both '${cli}')`);
+    cliNames.set(cli, s.name ?? '');
     if (s.type !== 'url') refuse(`MCP servers of type '${s.type ?? ''}' ('${s.name ?? ''}'); only 'url' servers run`);
     if (s.name === CUSTOM_TOOL_SERVER)
       refuse(`an MCP server named '${CUSTOM_TOOL_SERVER}' (the name is reserved for custom tools; rename it)`);
@@ -72,11 +83,6 @@ export function assertRunnable(agent: JsonObject): void {
 
 const EFFORTS = ['low', 'medium', 'high', 'xhigh', 'max'] as const;
 type Effort = (typeof EFFORTS)[number];
-
-/** How the CLI names a server in `mcp__<server>__<tool>`: anything outside [A-Za-z0-9_-] becomes `_`. */
-function cliServer(name: string): string {
-  return name.replace(/[^A-Za-z0-9_-]/g, '_');
-}
 
 /**
  * The agent's tool policy in Claude Code names: `ask_tools` wait for `user.tool_confirmation`; `allow_tools` are MCP
@@ -102,7 +108,7 @@ export function toolPolicies(agent: JsonObject): Pick<SessionRunConfig, 'ask_too
         }
       }
     } else if (t.type === 'mcp_toolset') {
-      const server = `mcp__${cliServer(t.mcp_server_name ?? '')}`;
+      const server = `mcp__${cliMcpServerName(t.mcp_server_name ?? '')}`;
       const serverAsks = t.default_config?.permission_policy.type !== 'always_allow';
       if (serverAsks) ask.push(server);
       for (const c of t.configs ?? []) {
@@ -140,8 +146,8 @@ export function disallowedTools(agent: JsonObject): string[] {
     .filter((t) => t.type === 'mcp_toolset')
     .flatMap((t) => {
       const server = t.mcp_server_name ?? '';
-      if (t.default_config && !t.default_config.enabled) return [`mcp__${cliServer(server)}`];
-      return (t.configs ?? []).filter((c) => !c.enabled).map((c) => `mcp__${cliServer(server)}__${c.name}`);
+      if (t.default_config && !t.default_config.enabled) return [`mcp__${cliMcpServerName(server)}`];
+      return (t.configs ?? []).filter((c) => !c.enabled).map((c) => `mcp__${cliMcpServerName(server)}__${c.name}`);
     });
   return [...builtin, ...mcp];
 }

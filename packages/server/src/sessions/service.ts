@@ -14,18 +14,16 @@ import { toSandboxResources } from '../resources.js';
 import { SessionRuntime, type RuntimeDeps } from './runtime.js';
 import type { ReadOnlyFile, SandboxDriver } from '../drivers/driver.js';
 import { storedLifecycle } from '../lifecycle.js';
-import { SessionGuard, turnTimeoutError, type Timers } from './guard.js';
+import { SessionGuard, type Timers } from './guard.js';
+import { memoryKillError, turnTimeoutError } from './session-errors.js';
 import { PendingActions } from './pending-actions.js';
 import { Admission } from './admission.js';
 import { answersIn, frameFor, withFileBytes, type InboundEvent } from './inbound.js';
 import type { GitAuthRewriter } from '../egress/git-auth.js';
 import { gitResourcesOf, type GitRepositoryResource } from '../session-resources/git.js';
 import { RepositoryTokens } from '../session-resources/tokens.js';
-import { RepositoryPrepareFailure, repositoryError, repositorySetup } from './repositories.js';
+import { CLONE_TIMEOUT_MS, RepositoryPrepareFailure, repositoryError, repositorySetup } from './repositories.js';
 import type { SessionObserver } from '../observability/observer.js';
-
-/** Longest a repository clone may take at session start. */
-const CLONE_TIMEOUT_MS = 10 * 60_000;
 
 export type { InboundEvent } from './inbound.js';
 
@@ -63,6 +61,8 @@ export class SessionService {
   /** The concurrency limits, with every live (or starting) sandbox's environment. */
   private readonly admission: Admission;
   private readonly guard: SessionGuard;
+  /** Sandbox destroys in progress, so shutdown can wait for every one. */
+  private readonly destroying = new Set<Promise<void>>();
   /** Tool calls waiting for the client, per session. */
   private readonly pending = new PendingActions();
   /** Repository tokens (memory only) and each live session's repository rewriter (for failure classification). */
@@ -341,6 +341,8 @@ export class SessionService {
   async stopAll(): Promise<void> {
     this.guard.forgetAll();
     await Promise.all([...this.runtimes.keys()].map((id) => this.stopRuntime(id)));
+    // Sandboxes a failure, delete or archive was already stopping: shutdown waits for them too.
+    await Promise.allSettled([...this.destroying]);
   }
 
   async load(sessionId: string): Promise<SessionRecord> {
@@ -373,15 +375,19 @@ export class SessionService {
     if (!runtime) return;
     this.runtimes.delete(sessionId);
     this.drivers.delete(sessionId);
+    const teardown = this.teardown(sessionId, runtime);
+    this.destroying.add(teardown);
+    await teardown.finally(() => this.destroying.delete(teardown));
+  }
+
+  private async teardown(sessionId: string, runtime: SessionRuntime): Promise<void> {
     await this.opts.observer?.sessionStopping(sessionId).catch((err: unknown) => {
       this.logger.debug({ err, sessionId }, 'could not take the last usage sample');
     });
-    try {
-      await runtime.destroy();
-    } catch (err) {
+    await runtime.destroy().catch((err: unknown) => {
       this.logger.error({ err, sessionId }, 'destroying the sandbox failed');
       throw err;
-    }
+    });
   }
 
   private async onRunnerEvent(sessionId: string, frame: Extract<RunnerFrame, { type: 'event' }>): Promise<void> {
@@ -393,11 +399,7 @@ export class SessionService {
     }
   }
 
-  /**
-   * A tool's process killed by the kernel for exceeding the sandbox's memory limit shows up to the agent only as a
-   * failed tool; the session gets a `session.error` naming the limit. The turn goes on (the agent sees the failure),
-   * hence `retrying`.
-   */
+  /** Tool processes the kernel killed at the memory limit: a `session.error` naming it (the agent sees a failed tool). */
   private async reportMemoryKills(sessionId: string): Promise<string | undefined> {
     const rt = this.runtimes.get(sessionId);
     const driver = this.drivers.get(sessionId);
@@ -407,17 +409,12 @@ export class SessionService {
     if (kills <= seen) return undefined;
     this.oomReported.set(sessionId, kills);
     const s = await this.store.getSession(sessionId);
-    const mib = (s?.berth.resources as { memory_mib?: number } | undefined)?.memory_mib;
-    const message =
-      `The sandbox reached its memory limit${mib ? ` of ${mib} MiB (berth.resources.memory_mib)` : ''}: the kernel ` +
-      `killed ${kills - seen} process(es). Use less memory, or raise the environment's memory limit.`;
-    await this.events.append(sessionId, [
-      {
-        id: newId('event'),
-        type: 'session.error',
-        error: { type: 'unknown_error', message, retry_status: { type: 'retrying' } },
-      },
-    ]);
+    const event = memoryKillError(
+      kills - seen,
+      (s?.berth.resources as { memory_mib?: number } | undefined)?.memory_mib,
+    );
+    await this.events.append(sessionId, [event]);
+    const message = (event.error as { message: string }).message;
     return message;
   }
 

@@ -1,0 +1,37 @@
+import { newId } from '@berth/protocol';
+import type { EventInput } from './event-log.js';
+
+/** The `session.error` events berthd itself adds to a history (the runner emits the agent's own). */
+/** The `session.error` that says a turn was interrupted for passing its wall-clock limit. */
+export function turnTimeoutError(limitS: number): EventInput {
+  return {
+    id: newId('event'),
+    type: 'session.error',
+    error: {
+      type: 'unknown_error',
+      message:
+        `The turn ran longer than its wall-clock limit of ${limitS} s (berth.lifecycle.turn_timeout_s) and was ` +
+        'interrupted. Raise turn_timeout_s on the environment or the session, or split the work into shorter turns.',
+      retry_status: { type: 'exhausted' },
+    },
+  };
+}
+
+/**
+ * The `session.error` for tool processes the kernel killed at the sandbox's memory limit. The turn goes on (the agent
+ * sees a failed tool), hence `retrying`.
+ */
+export function memoryKillError(killed: number, memoryMib: number | undefined): EventInput {
+  const limit = memoryMib ? ` of ${memoryMib} MiB (berth.resources.memory_mib)` : '';
+  return {
+    id: newId('event'),
+    type: 'session.error',
+    error: {
+      type: 'unknown_error',
+      message:
+        `The sandbox reached its memory limit${limit}: the kernel killed ${killed} process(es). Use less memory, or ` +
+        "raise the environment's memory limit.",
+      retry_status: { type: 'retrying' },
+    },
+  };
+}
