@@ -1,27 +1,14 @@
-import { existsSync, readFileSync, readdirSync, statSync, statfsSync } from 'node:fs';
+import { existsSync, statSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collectTurn, e2eSkipReason, say, startTestBerth, type TestBerth } from './harness.js';
+import { loopDevicesUnder, mountsUnder } from './procs.js';
 
 type Ev = { id: string; type: string; [k: string]: unknown };
 
 const bash = (command: string) => ({ content: [{ type: 'tool_use', name: 'Bash', input: { command } }] });
 
 /** Loop devices whose backing file lies below `dir`, from sysfs. */
-function loopDevicesUnder(dir: string): string[] {
-  return readdirSync('/sys/block')
-    .filter((n) => /^loop\d+$/.test(n))
-    .filter((n) => {
-      const f = `/sys/block/${n}/loop/backing_file`;
-      return existsSync(f) && readFileSync(f, 'utf8').startsWith(dir);
-    });
-}
-
-const mountsUnder = (dir: string): string[] =>
-  readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .map((l) => l.split(' ')[4] ?? '')
-    .filter((mp) => mp.startsWith(dir));
 
 describe.skipIf(e2eSkipReason() !== false)('workspace disk quota, end to end', () => {
   let t: TestBerth;

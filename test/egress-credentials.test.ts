@@ -3,9 +3,8 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collectTurn, e2eSkipReason, say, startTestBerth, filesUnder, type TestBerth } from './harness.js';
+import { logCapture, collectTurn, e2eSkipReason, say, startTestBerth, filesUnder, type TestBerth } from './harness.js';
 
 type Ev = { id: string; type: string; [k: string]: unknown };
 
@@ -21,7 +20,7 @@ describe.skipIf(e2eSkipReason() !== false)('vault credentials are injected at eg
   let t: TestBerth;
   let origin: http.Server;
   let port: number;
-  let logs = '';
+  const logs = logCapture();
   const seen: string[] = [];
 
   beforeAll(async () => {
@@ -42,12 +41,7 @@ describe.skipIf(e2eSkipReason() !== false)('vault credentials are injected at eg
     await new Promise<void>((r) => origin.listen(0, '127.0.0.2', r));
     port = (origin.address() as net.AddressInfo).port;
     const bash = (command: string) => ({ content: [{ type: 'tool_use', name: 'Bash', input: { command } }] });
-    const logStream = new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        logs += chunk.toString();
-        cb();
-      },
-    });
+    const logStream = logs.stream;
     t = await startTestBerth({
       logStream,
       config: { logLevel: 'debug' },
@@ -134,8 +128,8 @@ describe.skipIf(e2eSkipReason() !== false)('vault credentials are injected at eg
     for (const value of Object.values(S)) {
       for (const f of files) expect(readFileSync(f, 'latin1').includes(value), f).toBe(false);
       expect(history.includes(value)).toBe(false);
-      expect(logs.includes(value)).toBe(false);
+      expect(logs.text().includes(value)).toBe(false);
     }
-    expect(logs).toContain('vault credentials injected');
+    expect(logs.text()).toContain('vault credentials injected');
   });
 });

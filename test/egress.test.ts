@@ -7,7 +7,7 @@ import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collectTurn, e2eSkipReason, say, startTestBerth, testUidBase, type TestBerth } from './harness.js';
+import { gvisorTestConfig, collectTurn, e2eSkipReason, say, startTestBerth, type TestBerth } from './harness.js';
 
 type Ev = { id: string; type: string; [k: string]: unknown };
 
@@ -114,8 +114,7 @@ describe.skipIf(e2eSkipReason() !== false)('egress: deny by default, allowlists,
         sandboxCaFile: f('ca.pem'),
         ...(HAS_RUNSC
           ? {
-              drivers: ['bwrap', 'gvisor'],
-              gvisorUidRangeStart: testUidBase() + 700_000 + (Number(process.env.VITEST_POOL_ID ?? 0) % 64) * 16,
+              ...gvisorTestConfig(700_000),
             }
           : {}),
       },

@@ -2,7 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { toFile } from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collectTurn, e2eSkipReason, say, startTestBerth, testUidBase, type TestBerth } from './harness.js';
+import { gvisorTestConfig, collectTurn, e2eSkipReason, say, startTestBerth, type TestBerth } from './harness.js';
 
 type Ev = { id: string; type: string; [k: string]: unknown };
 const bash = (command: string) => ({ content: [{ type: 'tool_use', name: 'Bash', input: { command } }] });
@@ -31,8 +31,7 @@ describe.skipIf(reason !== false)(`files on the gVisor driver${reason ? ` (skipp
     t = await startTestBerth({
       scenarios,
       config: {
-        drivers: ['bwrap', 'gvisor'],
-        gvisorUidRangeStart: testUidBase() + 610_000 + (Number(process.env.VITEST_POOL_ID ?? 0) % 64) * 16,
+        ...gvisorTestConfig(610_000),
       },
     });
   });

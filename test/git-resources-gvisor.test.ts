@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeRepo, startGitServer, type GitServer, type RepoFixture } from './git-server.js';
-import { collectTurn, e2eSkipReason, say, startTestBerth, testUidBase, type TestBerth } from './harness.js';
+import { gvisorTestConfig, collectTurn, e2eSkipReason, say, startTestBerth, type TestBerth } from './harness.js';
 
 type Ev = { id: string; type: string; [k: string]: unknown };
 
@@ -39,8 +39,7 @@ describe.skipIf(reason !== false)(`github_repository on the gVisor driver${reaso
         },
       ],
       config: {
-        drivers: ['bwrap', 'gvisor'],
-        gvisorUidRangeStart: testUidBase() + 620_000 + (Number(process.env.VITEST_POOL_ID ?? 0) % 64) * 16,
+        ...gvisorTestConfig(620_000),
       },
     });
   });

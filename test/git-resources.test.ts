@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeRepo, startGitServer, type GitServer, type RepoFixture } from './git-server.js';
-import { collectTurn, e2eSkipReason, filesUnder, say, startTestBerth, type TestBerth } from './harness.js';
+import { logCapture, collectTurn, e2eSkipReason, filesUnder, say, startTestBerth, type TestBerth } from './harness.js';
 
 type Ev = { id: string; type: string; [k: string]: unknown };
 
@@ -26,18 +25,13 @@ describe.skipIf(e2eSkipReason() !== false)('github_repository resources cloned i
   let pub: RepoFixture;
   let agentId: string;
   let envId: string;
-  let logs = '';
+  const logs = logCapture();
 
   beforeAll(async () => {
     git = await startGitServer('127.0.0.3', TOKEN);
     repo = makeRepo(git.root, 'private', 'repo');
     pub = makeRepo(git.root, 'public', 'pub');
-    const logStream = new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        logs += chunk.toString();
-        cb();
-      },
-    });
+    const logStream = logs.stream;
     t = await startTestBerth({
       logStream,
       config: { logLevel: 'debug' },
@@ -157,7 +151,7 @@ describe.skipIf(e2eSkipReason() !== false)('github_repository resources cloned i
     for (const secret of [TOKEN, basic(TOKEN)]) {
       for (const f of files) expect(readFileSync(f, 'latin1').includes(secret), f).toBe(false);
       expect(api.includes(secret)).toBe(false);
-      expect(logs.includes(secret)).toBe(false);
+      expect(logs.text().includes(secret)).toBe(false);
     }
 
     // Token rotation: the server now takes only the new token; the agent's own fetch gets it at egress.
@@ -174,8 +168,8 @@ describe.skipIf(e2eSkipReason() !== false)('github_repository resources cloned i
     const fetched = fetch.filter((e) => e.type === 'agent.tool_result').map((e) => JSON.stringify(e.content));
     expect(fetched[0]).toContain('fetch-rc=0');
     expect(git.seen.some((x) => x.authorization === `Basic ${basic(ROTATED)}`)).toBe(true);
-    expect(logs.includes(ROTATED)).toBe(false);
-    expect(logs).toContain('repository token replaced');
+    expect(logs.text().includes(ROTATED)).toBe(false);
+    expect(logs.text()).toContain('repository token replaced');
     await t.client.beta.sessions.delete(session.id);
   });
 
@@ -222,7 +216,7 @@ describe.skipIf(e2eSkipReason() !== false)('github_repository resources cloned i
     expect(
       await failure({ url, authorization_token: TOKEN, checkout: { type: 'branch', name: 'nope' } }),
     ).toMatchObject({ type: 'repository_checkout_error' });
-    expect(logs.includes(TOKEN)).toBe(false);
+    expect(logs.text().includes(TOKEN)).toBe(false);
   });
 
   it('refuses bad resources at create with a 400 that says what to fix', async () => {

@@ -1,8 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collectTurn, e2eSkipReason, say, startTestBerth, testUidBase, type TestBerth } from './harness.js';
+import { gvisorTestConfig, collectTurn, e2eSkipReason, say, startTestBerth, type TestBerth } from './harness.js';
+import { loopDevicesUnder, mountsUnder } from './procs.js';
 
 type Ev = { id: string; type: string; [k: string]: unknown };
 
@@ -16,20 +17,6 @@ const diskSize = bash(
 );
 
 /** Loop devices whose backing file lies below `dir`, from sysfs. */
-function loopDevicesUnder(dir: string): string[] {
-  return readdirSync('/sys/block')
-    .filter((n) => /^loop\d+$/.test(n))
-    .filter((n) => {
-      const f = `/sys/block/${n}/loop/backing_file`;
-      return existsSync(f) && readFileSync(f, 'utf8').startsWith(dir);
-    });
-}
-
-const mountsUnder = (dir: string): string[] =>
-  readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .map((l) => l.split(' ')[4] ?? '')
-    .filter((mp) => mp.startsWith(dir));
 
 /** No mount, loop device or file of the sandbox directory is left (a loop device goes with its last user). */
 async function expectGone(sandboxDir: string): Promise<void> {
@@ -85,8 +72,7 @@ describe.skipIf(reason !== false)(`sessions on the gVisor driver${reason ? ` (sk
     t = await startTestBerth({
       scenarios,
       config: {
-        drivers: ['bwrap', 'gvisor'],
-        gvisorUidRangeStart: testUidBase() + 600_000 + (Number(process.env.VITEST_POOL_ID ?? 0) % 64) * 16,
+        ...gvisorTestConfig(600_000),
       },
     });
   });

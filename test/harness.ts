@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import Anthropic from '@anthropic-ai/sdk';
 import { createLogger, loadConfig, startBerth, type BerthApp, type ConfigKey } from '@berth/server';
 
@@ -31,6 +32,29 @@ export function e2eSkipReason(): string | false {
 export function testUidBase(): number {
   const n = Number(process.env.BERTH_TEST_UID_BASE ?? 0);
   return Number.isInteger(n) && n >= 0 && n < 1_000_000_000 ? n : 0;
+}
+
+/**
+ * Config that enables the gVisor driver next to bwrap, with a host uid range of its own: `offset` keeps test files
+ * apart, the worker's pool id keeps parallel workers apart.
+ */
+export function gvisorTestConfig(offset: number): { drivers: string[]; gvisorUidRangeStart: number } {
+  return {
+    drivers: ['bwrap', 'gvisor'],
+    gvisorUidRangeStart: testUidBase() + offset + (Number(process.env.VITEST_POOL_ID ?? 0) % 64) * 16,
+  };
+}
+
+/** A log sink for `startTestBerth({logStream})` that keeps everything berthd writes, for tests that search it. */
+export function logCapture(): { stream: Writable; text: () => string } {
+  let text = '';
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      text += chunk.toString();
+      cb();
+    },
+  });
+  return { stream, text: () => text };
 }
 
 /** berthd instances this test process started (for distinct uid ranges). */

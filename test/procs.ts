@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 
 /** Host-side probes used by end-to-end tests to prove a sandbox left nothing behind. */
 
@@ -77,3 +77,20 @@ export async function waitFor(fn: () => boolean | Promise<boolean>, ms: number, 
   }
   return fn();
 }
+
+/** Loop devices whose backing file lies under `dir`. */
+export function loopDevicesUnder(dir: string): string[] {
+  return readdirSync('/sys/block')
+    .filter((n) => /^loop\d+$/.test(n))
+    .filter((n) => {
+      const f = `/sys/block/${n}/loop/backing_file`;
+      return existsSync(f) && readFileSync(f, 'utf8').startsWith(dir);
+    });
+}
+
+/** Mount points under `dir` in this process's mount namespace. */
+export const mountsUnder = (dir: string): string[] =>
+  readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
+    .filter((mp) => mp.startsWith(dir));

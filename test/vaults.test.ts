@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import Anthropic from '@anthropic-ai/sdk';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agentAndEnv, e2eSkipReason, startTestBerth, filesUnder, type TestBerth } from './harness.js';
+import { logCapture, agentAndEnv, e2eSkipReason, startTestBerth, filesUnder, type TestBerth } from './harness.js';
 
 const secret = (tag: string) => `${tag}-${randomBytes(12).toString('hex')}`;
 
@@ -45,16 +44,11 @@ async function failure(p: Promise<unknown>): Promise<{ status: number; code: str
 describe.skipIf(e2eSkipReason() !== false)('vaults and credentials through the official SDK', () => {
   let t: TestBerth;
   let client: Anthropic;
-  let logs = '';
+  const logs = logCapture();
   const bodies: string[] = [];
 
   beforeAll(async () => {
-    const logStream = new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        logs += chunk.toString();
-        cb();
-      },
-    });
+    const logStream = logs.stream;
     t = await startTestBerth({ logStream, config: { logLevel: 'trace' } });
     // The same client as the harness's, but recording every response body.
     client = new Anthropic({
@@ -346,8 +340,8 @@ describe.skipIf(e2eSkipReason() !== false)('vaults and credentials through the o
     expect(statSync(join(t.dataDir, 'vault.key'), { throwIfNoEntry: false })).toBeUndefined();
     const responses = bodies.join('\n');
     expect(bodies.length).toBeGreaterThan(40);
-    expect(logs).toMatch(/"level":20/); // debug lines (one per request) were captured too
-    expect(logs).not.toContain('generated master key');
+    expect(logs.text()).toMatch(/"level":20/); // debug lines (one per request) were captured too
+    expect(logs.text()).not.toContain('generated master key');
     // Sandbox disk images are sparse multi-GiB files: they hold no berthd data (the sandboxes' own files are searched
     // through their mounts in egress-credentials.test.ts), so only files below 64 MiB are read here.
     const files = filesUnder(t.dataDir).filter((f) => statSync(f).size < 64 * 1024 * 1024);
@@ -355,7 +349,7 @@ describe.skipIf(e2eSkipReason() !== false)('vaults and credentials through the o
     const fileBytes = files.map((f) => [f, readFileSync(f).toString('latin1')] as const);
     for (const [name, value] of [...Object.entries(S), ['masterKey', key]]) {
       expect(responses, `${name} in a response`).not.toContain(value);
-      expect(logs, `${name} in the log`).not.toContain(value);
+      expect(logs.text(), `${name} in the log`).not.toContain(value);
       for (const [f, bytes] of fileBytes) expect(bytes, `${name} in ${f}`).not.toContain(value);
     }
   });

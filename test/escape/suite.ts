@@ -2,9 +2,16 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collectTurn, e2eSkipReason, say, startTestBerth, testUidBase, type TestBerth } from '../harness.js';
+import {
+  gvisorTestConfig,
+  logCapture,
+  collectTurn,
+  e2eSkipReason,
+  say,
+  startTestBerth,
+  type TestBerth,
+} from '../harness.js';
 import { attempts, type Attempt, type AttemptContext, type Driver, type Group } from './attempts.js';
 import { startEscapeHost, type EscapeHost } from './fixtures.js';
 import { judge, writeReport, type Outcome } from './report.js';
@@ -78,7 +85,7 @@ export function defineEscapeSuite(driver: Driver): void {
   describe.skipIf(reason !== false)(`escape suite (${driver})${reason ? ` (skipped: ${reason})` : ''}`, () => {
     let host: EscapeHost;
     let t: TestBerth;
-    let logs = '';
+    const logs = logCapture();
     const bodies: string[] = [];
     const outcomes = new Map<string, Outcome>();
     let ctx: AttemptContext;
@@ -142,12 +149,7 @@ export function defineEscapeSuite(driver: Driver): void {
           { content: [{ type: 'text', text: 'Victim ready.' }] },
         ],
       });
-      const logStream = new Writable({
-        write(chunk: Buffer, _enc, cb) {
-          logs += chunk.toString();
-          cb();
-        },
-      });
+      const logStream = logs.stream;
       t = await startTestBerth({
         scenarios,
         logStream,
@@ -155,8 +157,7 @@ export function defineEscapeSuite(driver: Driver): void {
         config: {
           dataDir: host.dataDir,
           port: host.berthPort,
-          drivers: ['bwrap', 'gvisor'],
-          gvisorUidRangeStart: testUidBase() + 600_000 + (Number(process.env.VITEST_POOL_ID ?? 0) % 64) * 16,
+          ...gvisorTestConfig(600_000),
         },
       });
       // Every response body the suite sees, for the secret grep.
@@ -330,8 +331,8 @@ export function defineEscapeSuite(driver: Driver): void {
     });
 
     it('the upstream key and vault secrets appear in no API response and no log line', () => {
-      const haystack = `${bodies.join('\n')}\n${logs}`;
-      expect(logs.length).toBeGreaterThan(0);
+      const haystack = `${bodies.join('\n')}\n${logs.text()}`;
+      expect(logs.text().length).toBeGreaterThan(0);
       for (const s of ctx.secrets) expect(haystack.includes(s.value), s.name).toBe(false);
     });
   });
