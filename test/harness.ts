@@ -96,6 +96,8 @@ export async function startTestBerth(
       uidRangeCount: 16,
       // A supplied key, as production should have (a generated one would log a warning in every test).
       vaultMasterKey: randomBytes(32).toString('base64'),
+      // Tests leave nothing behind: closing destroys every sandbox (production leaves persistent ones to re-adopt).
+      stopSandboxesOnExit: true,
       ...opts.config,
     },
   );

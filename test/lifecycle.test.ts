@@ -72,11 +72,11 @@ describe.skipIf(e2eSkipReason() !== false)('berth.lifecycle guardrails and concu
       turn_timeout_s: 600,
     });
     await t.client.beta.sessions.delete(s.id);
-    for (const [lifecycle, why] of [
-      [{ pattern: 'hybrid' }, /'hybrid' is not in this build yet/],
-      [{ pattern: 'ephemeral' }, /'ephemeral' is not in this build yet/],
-      [{ pattern: 'shared' }, /'shared' is not in this build yet/],
-      [{ hibernate_after_s: 60 }, /hibernate_after_s belongs to the 'hybrid' pattern/],
+    for (const [lifecycle, code, why] of [
+      [{ pattern: 'shared' }, 'unsupported_feature', /'shared' is not in this build yet/],
+      [{ hibernate_after_s: 60 }, 'invalid_request', /hibernate_after_s belongs to the 'hybrid' pattern/],
+      [{ grace_s: 5 }, 'invalid_request', /grace_s belongs to the 'ephemeral' pattern/],
+      [{ pattern: 'hybrid', keep: ['out'] }, 'invalid_request', /keep belongs to the 'ephemeral' pattern/],
     ] as const) {
       for (const res of [
         await post('/v1/environments', { name: 'x', berth: { lifecycle } }),
@@ -84,10 +84,32 @@ describe.skipIf(e2eSkipReason() !== false)('berth.lifecycle guardrails and concu
       ]) {
         expect(res.status).toBe(400);
         const body = (await res.json()) as { error: { message: string; details: { error_code: string } } };
-        expect(body.error.details.error_code).toBe('unsupported_feature');
+        expect(body.error.details.error_code).toBe(code);
         expect(body.error.message).toMatch(why);
       }
     }
+    // keep paths are workspace-relative.
+    const bad = await session(e.id, { lifecycle: { pattern: 'ephemeral', keep: ['../etc'] } });
+    expect(bad.status).toBe(400);
+    // A session picking another pattern inherits the environment's common limits, not its pattern's own fields.
+    const h = await env({ lifecycle: { pattern: 'hybrid', hibernate_after_s: 30, turn_timeout_s: 60 } });
+    expect(h.berth.lifecycle).toEqual({
+      pattern: 'hybrid',
+      idle_timeout_s: null,
+      max_lifetime_s: 86_400,
+      turn_timeout_s: 60,
+      hibernate_after_s: 30,
+    });
+    const eph = await session(h.id, { lifecycle: { pattern: 'ephemeral', grace_s: 2, keep: ['out'] } });
+    expect(eph.status).toBe(200);
+    expect(((await eph.json()) as Wire).berth.lifecycle).toEqual({
+      pattern: 'ephemeral',
+      idle_timeout_s: null,
+      max_lifetime_s: 86_400,
+      turn_timeout_s: 60,
+      grace_s: 2,
+      keep: ['out'],
+    });
     expect((await post('/v1/environments', { name: 'x', berth: { lifecycle: { turn_timeout_s: 0 } } })).status).toBe(
       400,
     );
@@ -142,7 +164,7 @@ describe.skipIf(e2eSkipReason() !== false)('berth.lifecycle guardrails and concu
     const s = (await (await session(e.id)).json()) as Wire;
     // A 5 s turn is longer than the idle timeout: it must finish normally.
     const turn = await collectTurn(t.client, s.id, () => say(t.client, s.id, '[scenario:five-seconds] wait'));
-    expect(turn.some((x) => x.type === 'session.error')).toBe(false);
+    expect(turn.filter((x) => x.type === 'session.error')).toEqual([]);
     expect(turn.at(-1)!.type).toBe('session.status_idle');
     const idleAt = Date.now();
     expect(

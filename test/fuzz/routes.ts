@@ -103,6 +103,8 @@ export const ROUTES: Route[] = [
     destructive: true,
   },
   { method: 'GET', path: '/v1/berth/sessions/:session/files/archive', body: 'none', query: ['path'] },
+  { method: 'POST', path: '/v1/berth/sessions/:session/hibernate', body: 'none', destructive: true },
+  { method: 'POST', path: '/v1/berth/sessions/:session/resume', body: 'none' },
 ];
 
 /** A route as `METHOD /path/:p` with parameter names erased, to compare with what fastify registered. */

@@ -8,7 +8,8 @@ import { serve } from './serve.js';
  * a small program, its events printed as they happen; the server stays up for exploring.
  */
 export async function demo(config: BerthConfig, print: (l: string) => void): Promise<void> {
-  const app = await serve(config, print);
+  // The demo cleans up after itself: its sandboxes go when it stops.
+  const app = await serve({ ...config, stopSandboxesOnExit: true }, print);
   const client = new Anthropic({ baseURL: app.url, apiKey: app.adminKey });
   const agent = await client.beta.agents.create({
     name: 'berth-demo',

@@ -24,8 +24,11 @@ import { createLogger, type Logger } from './logger.js';
 import { listenMetrics, setUpObservability } from './observability/setup.js';
 import { EventLog } from './sessions/event-log.js';
 import { SessionService } from './sessions/service.js';
+import { reconcile } from './sessions/reconcile.js';
+import { SnapshotStore } from './blobs/snapshots.js';
+import { ArtifactStore } from './blobs/artifacts.js';
 import { openStore } from './store/open.js';
-import type { JsonObject, Store } from './store/store.js';
+import type { Store } from './store/store.js';
 import { VaultCipher } from './vaults/crypto.js';
 import { loadMasterKey } from './vaults/master-key.js';
 import { VaultService } from './vaults/service.js';
@@ -140,7 +143,6 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
       })
     : undefined;
   if (gvisor) drivers.set(gvisor.name, gvisor);
-  await removeOrphans([...drivers.values()], store, logger);
   // Sweeps the workspace disks of gVisor sandboxes a crashed berthd never recorded, before any session starts.
   gvisor?.warmUp().catch((err: unknown) => logger.warn({ err }, 'gvisor driver start-up failed'));
   // Pre-place a launcher in its cgroup now, so the first session does not pay the kernel's cgroup-move delay.
@@ -181,8 +183,12 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
       sandboxFiles: (s) => sandboxFilesOf(s.resources, files),
       resolveContent: (content) => inlineFileSources(content, { store, blobs: files }),
       observer: observability,
+      snapshots: new SnapshotStore(join(config.dataDir, 'blobs', 'snapshots')),
+      artifacts: new ArtifactStore(join(config.dataDir, 'blobs', 'artifacts')),
     },
   );
+  const reconciled = await reconcile(drivers, driver.name, store, sessions, logger.child({ component: 'sessions' }));
+  if (reconciled.adopted + reconciled.lost + reconciled.removed > 0) logger.info(reconciled, 'start-up reconciliation');
   const http = buildHttpApi({
     config,
     store,
@@ -233,8 +239,15 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
         const steps: Array<[string, () => Promise<unknown>]> = [
           ['http', () => http.close()],
           ['metrics listener', async () => metricsServer && (await closeServer(metricsServer))],
-          // This build does not re-adopt sandboxes after a restart, so a graceful stop removes them.
-          ['sessions', () => sessions.stopAll()],
+          // Turns get until the deadline; then each session follows its pattern (persistent ones keep running).
+          [
+            'sessions',
+            () =>
+              sessions.shutdown({
+                deadlineMs: config.shutdownDeadlineS * 1000,
+                stopSandboxes: config.stopSandboxesOnExit,
+              }),
+          ],
           ['drivers', () => Promise.all([...drivers.values()].map(async (d) => d.close?.()))],
           ['gateway', () => gateway.close()],
           ['egress audit', () => egressAudit.flush()],
@@ -261,45 +274,4 @@ function urlOf(host: string, addr: string | AddressInfo | null, fallbackPort = 0
 
 function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
-}
-
-/**
- * Sandboxes left by an earlier berthd belong to nothing this process can drive: remove them, and end their
- * sessions with an explanation rather than leaving them "running" forever.
- */
-async function removeOrphans(drivers: SandboxDriver[], store: Store, logger: Logger): Promise<void> {
-  for (const driver of drivers)
-    for (const sbx of await driver.list()) {
-      logger.warn({ sandboxId: sbx.id, driver: driver.name }, 'removing a sandbox left by an earlier berthd');
-      await driver.destroy(sbx.id);
-    }
-  let page: string | undefined;
-  do {
-    const p = await store.listSessions({
-      limit: 200,
-      order: 'asc',
-      page,
-      includeArchived: false,
-      statuses: ['running', 'idle', 'rescheduling'],
-    });
-    for (const s of p.data) {
-      if (s.sandbox_state === 'stopped') continue;
-      const now = new Date().toISOString();
-      const error = {
-        type: 'unknown_error',
-        message:
-          'berthd restarted and this build cannot re-adopt running sandboxes; the session ended. Create a new session.',
-        retry_status: { type: 'terminal' },
-      };
-      const events = (
-        [
-          { id: newId('event'), type: 'session.error', error },
-          { id: newId('event'), type: 'session.status_terminated' },
-        ] as Array<JsonObject & { id: string; type: string }>
-      ).map((e) => ({ id: e.id, type: e.type, processed_at: now, body: { ...e, processed_at: now } }));
-      await store.appendEvents(s.id, events);
-      await store.updateSession(s.id, { sandbox_state: 'stopped', status: 'terminated' });
-    }
-    page = p.next ?? undefined;
-  } while (page);
 }

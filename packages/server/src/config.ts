@@ -165,7 +165,39 @@ export const CONFIG_FIELDS = {
       .max(31_536_000)
       .default(0)
       .describe(
-        'How long a persistent session may sit idle (s) before its sandbox is stopped, where berth.lifecycle sets none. 0: none.',
+        'How long a session may sit idle (s) before it ends (sandbox stopped), where berth.lifecycle sets none. 0: none.',
+      ),
+  },
+  defaultHibernateAfterS: {
+    env: 'BERTH_DEFAULT_HIBERNATE_AFTER_S',
+    schema: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(31_536_000)
+      .default(300)
+      .describe(
+        'How long a hybrid session may sit idle (s) before it hibernates, where berth.lifecycle sets none. 0: never on its own.',
+      ),
+  },
+  shutdownDeadlineS: {
+    env: 'BERTH_SHUTDOWN_DEADLINE_S',
+    schema: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(3600)
+      .default(30)
+      .describe(
+        'On SIGTERM: how long running turns may take to finish before berthd stops waiting (hybrid sessions then hibernate, ephemeral ones end, persistent ones keep running for the next berthd to re-adopt).',
+      ),
+  },
+  stopSandboxesOnExit: {
+    env: 'BERTH_STOP_SANDBOXES_ON_EXIT',
+    schema: bool
+      .default(false)
+      .describe(
+        'Destroy every sandbox when berthd stops (instead of leaving persistent sessions running for re-adoption).',
       ),
   },
   maxSessions: {

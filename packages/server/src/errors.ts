@@ -18,6 +18,7 @@ export const ERROR_CODES = {
   version_conflict: { status: 409, type: 'conflict_error' },
   environment_in_use: { status: 409, type: 'conflict_error' },
   session_busy: { status: 409, type: 'conflict_error' },
+  session_not_hibernatable: { status: 409, type: 'conflict_error' },
   vault_credential_conflict: { status: 409, type: 'conflict_error' },
   vault_credential_unusable: { status: 409, type: 'conflict_error' },
   unsupported_feature: { status: 400, type: 'invalid_request_error' },

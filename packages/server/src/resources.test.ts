@@ -8,6 +8,7 @@ const caps: DriverCapabilities = {
   pidsLimit: true,
   diskLimit: true,
   survivesRestart: true,
+  snapshot: true,
 };
 const defaults = { memoryMib: 1024, cpus: 1, pids: 512, diskMib: 5120 };
 

@@ -59,6 +59,18 @@ describe('Outbox', () => {
     expect(o.push(S1, ev()).seq).toBe(2);
   });
 
+  it('continues after the seq berthd already has for a session this runner never hosted (a resumed session)', () => {
+    const o = new Outbox(MAX_FRAME_BYTES);
+    expect(o.applyWelcome([{ session_id: S1, acked_seq: 41 }])).toEqual([]);
+    o.open(S1);
+    expect(o.push(S1, ev()).seq).toBe(42);
+    // A lower ack later never moves it back.
+    o.ack(S2, 7);
+    o.ack(S2, 3);
+    o.open(S2);
+    expect(o.push(S2, ev()).seq).toBe(8);
+  });
+
   it('makes emitters wait when over its bound and lets them go on ack', async () => {
     const o = new Outbox(MAX_FRAME_BYTES, { maxEvents: 2, maxBytes: 1 << 20 });
     o.push(S1, ev());

@@ -89,7 +89,12 @@ export class Outbox {
   /** berthd persisted everything up to `seq` of this session (acks are cumulative: berthd persists in order). */
   ack(sessionId: string, seq: number): void {
     const s = this.streams.get(sessionId);
-    if (!s) return;
+    if (!s) {
+      // berthd has events of this session from an earlier sandbox (a hibernated session resumed here): a stream
+      // opened later continues after them, or berthd would take its first events for re-sends and drop them.
+      if (seq > (this.closedLastSeq.get(sessionId) ?? 0)) this.closedLastSeq.set(sessionId, seq);
+      return;
+    }
     let n = 0;
     while (n < s.unacked.length && s.unacked[n]!.seq <= seq) n++;
     if (n > 0) {

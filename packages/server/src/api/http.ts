@@ -5,6 +5,7 @@ import { BadCursorError } from '../store/store.js';
 import { agentRoutes } from './agents.js';
 import type { ApiContext } from './context.js';
 import { egressRoutes } from './egress.js';
+import { sessionLifecycleRoutes } from './session-lifecycle.js';
 import { environmentRoutes } from './environments.js';
 import { eventRoutes } from './events.js';
 import { sessionRoutes } from './sessions.js';
@@ -131,6 +132,7 @@ export function buildHttpApi(ctx: ApiContext): FastifyInstance {
     fileRoutes,
     sessionResourceRoutes,
     workspaceFileRoutes,
+    sessionLifecycleRoutes,
   ]) {
     routes(app, ctx);
   }

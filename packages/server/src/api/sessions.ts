@@ -52,13 +52,15 @@ export function serializeSession(s: SessionRecord, u: UsageTotals, service: Sess
 
 /**
  * `berth.state`, what is (next to `berth.lifecycle`, what was asked): `starting` until the agent process is ready,
- * `running` during a turn, `ready` while idle, `stopped` once the sandbox is gone. The hibernation states
- * (`hibernating`, `hibernated`, `resuming`) belong to the hybrid pattern, which this build does not run yet.
+ * `running` during a turn, `ready` while idle, `hibernating` / `hibernated` / `resuming` around a hibernation (its
+ * files in the blob store, no sandbox), `stopped` once the session has ended.
  */
-function observedState(s: SessionRecord): 'starting' | 'ready' | 'running' | 'stopped' {
+function observedState(s: SessionRecord): string {
   if (s.sandbox_state === 'stopped' || s.status === 'terminated' || s.archived_at) return 'stopped';
+  if (s.sandbox_state === 'hibernating' || s.sandbox_state === 'hibernated') return s.sandbox_state;
   if (s.status === 'running') return 'running';
-  return s.sandbox_state === 'starting' ? 'starting' : 'ready';
+  if (s.sandbox_state === 'starting' || s.sandbox_state === 'resuming') return s.sandbox_state;
+  return 'ready';
 }
 
 /** The reference's rules for a budget in `sessions.update`; each refusal names its reason. */
@@ -184,10 +186,7 @@ export const sessionRoutes: RouteModule = (app, { store, sessions, eventLog, clo
       }
     }
     // The session's lifecycle overrides the environment's field by field, like its resources.
-    const policy = resolveLifecycle(
-      { ...LifecycleSchema.parse(env.berth.lifecycle ?? {}), ...b.berth?.lifecycle },
-      lifecycle,
-    );
+    const policy = resolveLifecycle(b.berth?.lifecycle, lifecycle, LifecycleSchema.parse(env.berth.lifecycle ?? {}));
     const envMax = env.berth.max_sessions;
     const agentSnapshot = snapshot(agent, ref);
     assertRunnable(agentSnapshot);

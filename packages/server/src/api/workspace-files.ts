@@ -68,7 +68,7 @@ const routes: RouteModule = (app, ctx) => {
         'Send the file as the raw request body with content-type application/octet-stream.',
       );
     }
-    const ws = await workspaceOf(ctx, id);
+    const ws = await workspaceOf(ctx, id, 'write');
     const size = await writeFileAt(ws.root, parts, body as Readable, { uid: ws.uid, gid: ws.uid }, limit).catch(
       rethrow,
     );
@@ -79,7 +79,7 @@ const routes: RouteModule = (app, ctx) => {
     const { id } = parseInput(IdParams, req.params, 'path');
     const q = parseInput(DeleteQuery, req.query, 'query');
     const parts = pathOf(q.path);
-    const ws = await workspaceOf(ctx, id);
+    const ws = await workspaceOf(ctx, id, 'write');
     await removeAt(ws.root, parts, q.recursive ?? false).catch(rethrow);
     return { type: 'workspace_file_deleted', path: parts.join('/') };
   });
@@ -106,19 +106,37 @@ function pathOf(p: string): string[] {
   }
 }
 
-/** The session's workspace on the host and the uid its files belong to; 409 when there is none (any more). */
-async function workspaceOf(ctx: ApiContext, id: string): Promise<{ root: SafeRoot; uid: number }> {
+/**
+ * The session's workspace on the host and the uid its files belong to. Once its sandbox is gone, the artifacts an
+ * ephemeral session kept, read-only. 409 when there is neither.
+ */
+async function workspaceOf(
+  ctx: ApiContext,
+  id: string,
+  mode: 'read' | 'write' = 'read',
+): Promise<{ root: SafeRoot; uid: number }> {
   checkId('session', 'sesn_', id);
   const s: SessionRecord = await ctx.sessions.load(id);
   const driver = ctx.sandboxDrivers.get((s.berth.driver as string | undefined) ?? 'bwrap');
   const info = s.sandbox_id && driver ? await driver.inspect(s.sandbox_id) : undefined;
   if (!info) {
+    const kept = s.sandbox_state === 'stopped' ? await ctx.sessions.artifactsOf(id) : undefined;
+    if (kept && mode === 'read') return { root: await SafeRoot.open(kept), uid: 0 };
+    if (kept)
+      throw new ApiError(
+        'workspace_unavailable',
+        `Session '${id}' has ended; only the artifacts it kept (berth.lifecycle.keep) remain, and they are read-only.`,
+        {},
+        false,
+      );
     const why =
-      s.sandbox_state === 'starting'
+      s.sandbox_state === 'starting' || s.sandbox_state === 'resuming'
         ? 'its sandbox is still starting; retry in a moment'
-        : 'its sandbox was removed with its workspace (the session was archived or stopped, or berthd restarted)';
+        : s.sandbox_state === 'hibernated' || s.sandbox_state === 'hibernating'
+          ? `it is hibernated: resume it (POST /v1/berth/sessions/${id}/resume, or send it a message), then retry`
+          : 'its sandbox was removed with its workspace (the session ended or was archived)';
     // Only a sandbox still starting will have a workspace later; the SDK retries 409 unless told not to.
-    const retry = s.sandbox_state === 'starting';
+    const retry = s.sandbox_state === 'starting' || s.sandbox_state === 'resuming';
     throw new ApiError(
       'workspace_unavailable',
       `Session '${id}' has no workspace to read: ${why}.`,

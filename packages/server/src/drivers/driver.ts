@@ -32,6 +32,11 @@ export interface DriverCapabilities {
   diskLimit: boolean;
   /** True when sandboxes keep running if berthd exits, and `list()` can find them again. */
   survivesRestart: boolean;
+  /**
+   * True when berthd may read and write a sandbox's workspace and home on the host while the sandbox runs, before
+   * its agent starts: what hibernation (snapshot and restore) and kept artifacts need.
+   */
+  snapshot: boolean;
 }
 
 export interface SandboxSpec {

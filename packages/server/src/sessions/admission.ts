@@ -43,6 +43,11 @@ export class Admission {
     this.live.set(sessionId, environmentId);
   }
 
+  /** A sandbox that already runs (re-adopted after a restart) takes its place whatever the limits. */
+  adopt(sessionId: string, environmentId: string): void {
+    this.live.set(sessionId, environmentId);
+  }
+
   /** The session's sandbox is gone (or never started): its place is free. */
   release(sessionId: string): void {
     this.live.delete(sessionId);

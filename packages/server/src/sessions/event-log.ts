@@ -66,6 +66,18 @@ export class EventLog {
     }
   }
 
+  /** The session's whole history, oldest first (re-adoption rebuilds what waits for the client from it). */
+  async history(sessionId: string): Promise<WireEvent[]> {
+    const out: WireEvent[] = [];
+    let page: string | undefined;
+    do {
+      const p = await this.store.listEvents(sessionId, { limit: 500, order: 'asc', page });
+      out.push(...p.data.map((r) => r.body as WireEvent));
+      page = p.next ?? undefined;
+    } while (page);
+    return out;
+  }
+
   /** Subscribes to events appended from now on; returns the unsubscribe function. */
   subscribe(sessionId: string, listener: Listener): () => void {
     let set = this.listeners.get(sessionId);

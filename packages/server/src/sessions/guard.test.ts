@@ -34,6 +34,9 @@ const policy = (p: Partial<LifecyclePolicy>): LifecyclePolicy => ({
   idle_timeout_s: null,
   max_lifetime_s: null,
   turn_timeout_s: null,
+  hibernate_after_s: null,
+  grace_s: 0,
+  keep: [],
   ...p,
 });
 
@@ -45,6 +48,8 @@ function setup() {
       turnTimedOut: (id, s) => fired.push(`turn:${id}:${s}`),
       lifetimeReached: (id, s) => fired.push(`lifetime:${id}:${s}`),
       idleTimedOut: (id, s) => fired.push(`idle:${id}:${s}`),
+      hibernateDue: (id) => fired.push(`hibernate:${id}`),
+      taskDone: (id) => fired.push(`done:${id}`),
     },
     f.timers,
     f.now,
@@ -113,5 +118,37 @@ describe('SessionGuard', () => {
     expect(f.pending()).toBe(0);
     f.advance(10_000);
     expect(fired).toEqual([]);
+  });
+
+  it('hibernates a hybrid session after hibernate_after_s idle, and a new turn restarts that clock', () => {
+    const { f, fired, guard } = setup();
+    guard.watch('s', policy({ pattern: 'hybrid', hibernate_after_s: 60 }), 0);
+    f.advance(30_000);
+    guard.turnStarted('s');
+    f.advance(100_000);
+    expect(fired).toEqual([]);
+    guard.turnEnded('s');
+    f.advance(59_000);
+    expect(fired).toEqual([]);
+    f.advance(1_000);
+    expect(fired).toEqual(['hibernate:s']);
+    guard.forget('s');
+    expect(guard.armedTimers()).toBe(0);
+  });
+
+  it('ends an ephemeral session grace_s after its first turn ends, not while it waits for its task', () => {
+    const { f, fired, guard } = setup();
+    guard.watch('s', policy({ pattern: 'ephemeral', grace_s: 5 }), 0);
+    f.advance(600_000);
+    expect(fired).toEqual([]);
+    guard.turnStarted('s');
+    guard.turnEnded('s');
+    f.advance(4_000);
+    guard.turnStarted('s'); // a follow-up within the grace keeps the sandbox
+    guard.turnEnded('s');
+    f.advance(4_999);
+    expect(fired).toEqual([]);
+    f.advance(1);
+    expect(fired).toEqual(['done:s']);
   });
 });

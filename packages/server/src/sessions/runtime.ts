@@ -3,7 +3,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { dirname, join } from 'node:path';
 import { RUNNER_ENV, SANDBOX_PATHS, type BerthdFrame, type RunnerFrame, type SessionRunConfig } from '@berth/protocol';
-import type { ReadOnlyFile, SandboxDriver, SandboxResources } from '../drivers/driver.js';
+import type { ReadOnlyFile, SandboxDriver, SandboxInfo, SandboxResources } from '../drivers/driver.js';
 import type { EgressPolicy } from '../egress/policy.js';
 import type { EgressListener, EgressProxy, EgressSessionContext } from '../egress/proxy.js';
 import { writeSandboxTrust, type SandboxTrust } from '../egress/trust.js';
@@ -70,14 +70,22 @@ export class SessionRuntime {
   private readyTimer: NodeJS.Timeout | undefined;
   /** Repositories are cloned once, before start_session; answers are matched by request id. */
   private preparing: Promise<void> | undefined;
-  private prepared = false;
+  private reposCloned = false;
   private readonly pending = new Map<string, (a: RepositoryAnswer | Error) => void>();
+  /** Gateway token hashes this sandbox may use (a re-adopted sandbox's old one and, after a reconfigure, a new one). */
+  private readonly tokenHashes: Set<string>;
+  /** Settles once the sandbox exists and `prepare` (e.g. restoring a snapshot) is done; start_session waits for it. */
+  private prepared: Promise<void> = Promise.resolve();
+  /** True for a sandbox this process did not create (re-adopted after a restart): its runner already has a session. */
+  private adopted = false;
+  private quiesced = false;
 
   constructor(
     readonly sessionId: string,
     sandboxId: string,
-    private readonly tokenHash: string,
-    private runConfig: SessionRunConfig,
+    tokenHash: string,
+    /** Undefined for a re-adopted sandbox: its runner has the config, and berthd never stored the token. */
+    private runConfig: SessionRunConfig | undefined,
     /** The session's egress policy (and credential rewrite), served on the sandbox's egress socket. */
     egress: Omit<EgressSessionContext, 'sessionId'>,
     private readonly deps: RuntimeDeps,
@@ -86,6 +94,7 @@ export class SessionRuntime {
     private readonly repositories: readonly RepositoryJob[] = [],
   ) {
     this.sandboxId = sandboxId;
+    this.tokenHashes = new Set([tokenHash]);
     this.egressCtx = { ...egress, sessionId };
     this.log = deps.logger.child({ sessionId, sandboxId });
     this.runDir = join(deps.runRoot, sandboxId);
@@ -108,22 +117,56 @@ export class SessionRuntime {
    * Creates the sockets and the sandbox, and resolves when the runner has said hello and got its session (the
    * agent process then starts; `onAgentReady` reports when it can take messages without delay).
    */
-  start(resources: SandboxResources, readOnlyFiles: ReadOnlyFile[] = []): Promise<void> {
-    this.starting ??= this.doStart(resources, readOnlyFiles);
+  start(
+    resources: SandboxResources,
+    readOnlyFiles: ReadOnlyFile[] = [],
+    /** Runs once the sandbox exists and before its agent starts (e.g. restores a hibernated workspace). */
+    prepare?: (info: SandboxInfo) => Promise<void>,
+  ): Promise<void> {
+    this.starting ??= this.doStart(resources, readOnlyFiles, prepare);
     return this.starting;
   }
 
-  private async doStart(resources: SandboxResources, readOnlyFiles: ReadOnlyFile[]): Promise<void> {
-    const t0 = performance.now();
+  /**
+   * Takes over a sandbox an earlier berthd started (it outlived that process): listens on its sockets again and
+   * resolves once its runner has reconnected and confirmed it still hosts the session. The runner then re-sends
+   * whatever the store has not acknowledged.
+   */
+  adopt(): Promise<void> {
+    this.adopted = true;
+    this.starting ??= (async () => {
+      await this.listenAll();
+      if (this.stopped) throw new Error(STOPPED);
+      await this.waitReady();
+      this.log.info('re-adopted the sandbox');
+    })();
+    return this.starting;
+  }
+
+  /** Accepts another gateway token for this sandbox (a reconfigure of a re-adopted sandbox hands out a new one). */
+  acceptToken(hash: string): void {
+    this.tokenHashes.add(hash);
+  }
+
+  private async listenAll(): Promise<void> {
     await mkdir(this.runDir, { recursive: true, mode: 0o711 });
-    if (this.deps.trust) await writeSandboxTrust(this.runDir, this.deps.trust);
+    if (this.deps.trust && !this.adopted) await writeSandboxTrust(this.runDir, this.deps.trust);
     await Promise.all([
       this.control.listen(),
       this.deps.gateway
-        .listen(join(this.runDir, 'model.sock'), (h) => (h === this.tokenHash ? this.sessionId : undefined))
+        .listen(join(this.runDir, 'model.sock'), (h) => (this.tokenHashes.has(h) ? this.sessionId : undefined))
         .then((s) => (this.gatewayServer = s)),
       this.deps.egress.listen(join(this.runDir, 'egress.sock'), this.egressCtx).then((l) => (this.egressListener = l)),
     ]);
+  }
+
+  private async doStart(
+    resources: SandboxResources,
+    readOnlyFiles: ReadOnlyFile[],
+    prepare: ((info: SandboxInfo) => Promise<void>) | undefined,
+  ): Promise<void> {
+    const t0 = performance.now();
+    await this.listenAll();
     // destroy() may have run meanwhile; it waits for this start to settle, so nothing is created after it.
     if (this.stopped) throw new Error(STOPPED);
     const ready = this.waitReady();
@@ -151,7 +194,13 @@ export class SessionRuntime {
       resources,
       ...(readOnlyFiles.length ? { readOnlyFiles } : {}),
     });
+    this.prepared = created.then(async (info) => {
+      if (prepare) await prepare(info);
+    });
+    // The runner's hello waits for it; a failure here fails the start below.
+    this.prepared.catch(() => undefined);
     await this.observeCreate(created, c0);
+    await this.prepared;
     await ready;
     this.log.info({ ms: Math.round(performance.now() - t0) }, 'sandbox ready');
     this.deps.observer?.sandboxReady(this.deps.driver.name, (performance.now() - t0) / 1000);
@@ -172,8 +221,8 @@ export class SessionRuntime {
    * New tools or MCP servers for the idle session: the runner restarts its agent process with `config` (the
    * conversation resumes from the transcript), and new connections follow `policy`.
    */
-  /** The run config the runner has (it holds the gateway token, which berthd stores only hashed). */
-  get config(): SessionRunConfig {
+  /** The run config the runner has (it holds the gateway token, which berthd stores only hashed); undefined when adopted. */
+  get config(): SessionRunConfig | undefined {
     return this.runConfig;
   }
 
@@ -200,7 +249,7 @@ export class SessionRuntime {
    * Stops the session's query, destroys the sandbox (every process, mount and cgroup) and removes the sockets.
    * Idempotent.
    */
-  async destroy(): Promise<void> {
+  async destroy(opts: { keepWorkspace?: boolean } = {}): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     for (const w of this.readyWaiters.splice(0)) w(new Error(STOPPED));
@@ -208,18 +257,14 @@ export class SessionRuntime {
     this.pending.clear();
     // A start in flight finishes (or gives up) first: a create that landed after our driver.destroy would leak.
     await this.starting?.catch(() => undefined);
-    if (this.ready && this.control.connected) {
-      // Give the runner a moment to end the CLI cleanly; the cgroup kill below is what guarantees it.
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 1500);
-        this.stopWaiter = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-        this.control.send({ type: 'stop_session', session_id: this.sessionId });
-      });
-    }
-    await this.deps.driver.destroy(this.sandboxId);
+    // Give the runner a moment to end the CLI cleanly; the cgroup kill below is what guarantees it.
+    if (!this.quiesced) await this.stopAgent(1500);
+    await this.deps.driver.destroy(this.sandboxId, opts);
+    await this.closeSockets();
+    await rm(this.runDir, { recursive: true, force: true });
+  }
+
+  private async closeSockets(): Promise<void> {
     await this.control.close();
     const gw = this.gatewayServer;
     if (gw) {
@@ -227,7 +272,44 @@ export class SessionRuntime {
       await new Promise<void>((resolve) => gw.close(() => resolve()));
     }
     await this.egressListener?.close();
-    await rm(this.runDir, { recursive: true, force: true });
+  }
+
+  /**
+   * Lets go of the sandbox without stopping it (berthd is shutting down; the next berthd re-adopts it): the sockets
+   * close, the runner keeps its unacknowledged events and reconnects to whoever listens next.
+   */
+  async release(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const w of this.readyWaiters.splice(0)) w(new Error(STOPPED));
+    await this.starting?.catch(() => undefined);
+    await this.closeSockets();
+  }
+
+  /**
+   * Ends the agent process cleanly (its transcript is complete on disk) and leaves the sandbox up, so its files can
+   * be saved before {@link destroy}. Resolves when the runner confirms or after `timeoutMs`.
+   */
+  async quiesce(timeoutMs = 5000): Promise<void> {
+    await this.stopAgent(timeoutMs);
+    this.quiesced = true;
+  }
+
+  /** The sandbox as its driver sees it (its workspace and home on the host). */
+  inspect(): Promise<SandboxInfo | undefined> {
+    return this.deps.driver.inspect(this.sandboxId);
+  }
+
+  private async stopAgent(timeoutMs: number): Promise<void> {
+    if (!this.ready || !this.control.connected) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.stopWaiter = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.control.send({ type: 'stop_session', session_id: this.sessionId });
+    });
   }
 
   private waitReady(): Promise<void> {
@@ -248,14 +330,28 @@ export class SessionRuntime {
   private async onHello(hello: Extract<RunnerFrame, { type: 'hello' }>): Promise<void> {
     this.control.send(await this.cb.welcome());
     const hosted = hello.sessions.some((s) => s.session_id === this.sessionId);
-    if (!hosted && !this.prepared && this.repositories.length > 0) {
+    if (!hosted && !this.runConfig) {
+      // A re-adopted runner that lost its session (it cannot have: the runner is the sandbox's top process).
+      for (const w of this.readyWaiters.splice(0)) w(new Error('the re-adopted runner no longer hosts the session'));
+      return;
+    }
+    if (!hosted) {
+      // The sandbox is prepared (a snapshot restored) before its agent starts.
+      try {
+        await this.prepared;
+      } catch {
+        return; // doStart reports it
+      }
+    }
+    if (!hosted && !this.reposCloned && this.repositories.length > 0) {
       // The runner is up; the clones have their own time limit. Not awaited: their answers arrive as frames, which
       // the control server hands over one at a time, after this handler returns.
       clearTimeout(this.readyTimer);
       this.preparing ??= this.prepareThenStart();
       return;
     }
-    if (!hosted) this.control.send({ type: 'start_session', session_id: this.sessionId, config: this.runConfig });
+    if (!hosted && this.runConfig)
+      this.control.send({ type: 'start_session', session_id: this.sessionId, config: this.runConfig });
     this.markReady();
   }
 
@@ -271,8 +367,8 @@ export class SessionRuntime {
       for (const w of this.readyWaiters.splice(0)) w(err as Error);
       return;
     }
-    this.prepared = true;
-    if (this.stopped) return;
+    this.reposCloned = true;
+    if (this.stopped || !this.runConfig) return;
     this.control.send({ type: 'start_session', session_id: this.sessionId, config: this.runConfig });
     this.markReady();
   }

@@ -1,18 +1,20 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { newId, type RunnerEvent, type RunnerFrame } from '@berth/protocol';
+import { newId, type RunnerEvent, type RunnerFrame, type SessionRunConfig } from '@berth/protocol';
 import type { Clock } from '../api/common.js';
+import type { ArtifactStore } from '../blobs/artifacts.js';
+import type { SnapshotStore } from '../blobs/snapshots.js';
 import { ApiError, notFound } from '../errors.js';
+import type { EgressPolicy } from '../egress/policy.js';
+import type { RequestRewriter } from '../egress/proxy.js';
 import { hashToken } from '../gateway/gateway.js';
 import type { Logger } from '../logger.js';
 import type { JsonObject, SessionRecord, SessionStatus, Store } from '../store/store.js';
 import type { EventLog, WireEvent } from './event-log.js';
-import { CredentialInjector } from '../egress/inject.js';
-import { EgressPolicy } from '../egress/policy.js';
-import { VaultSecretError, type VaultService } from '../vaults/service.js';
-import { buildRunConfig, mcpServers } from './run-config.js';
+import type { VaultService } from '../vaults/service.js';
+import { buildRunConfig } from './run-config.js';
 import { toSandboxResources } from '../resources.js';
 import { SessionRuntime, type RuntimeDeps } from './runtime.js';
-import type { ReadOnlyFile, SandboxDriver } from '../drivers/driver.js';
+import type { ReadOnlyFile, SandboxDriver, SandboxInfo } from '../drivers/driver.js';
 import { storedLifecycle } from '../lifecycle.js';
 import { SessionGuard, type Timers } from './guard.js';
 import { memoryKillError, turnTimeoutError } from './session-errors.js';
@@ -22,8 +24,16 @@ import { answersIn, frameFor, withFileBytes, type InboundEvent } from './inbound
 import type { GitAuthRewriter } from '../egress/git-auth.js';
 import { gitResourcesOf, type GitRepositoryResource } from '../session-resources/git.js';
 import { RepositoryTokens } from '../session-resources/tokens.js';
-import { CLONE_TIMEOUT_MS, RepositoryPrepareFailure, repositoryError, repositorySetup } from './repositories.js';
+import {
+  CLONE_TIMEOUT_MS,
+  RepositoryPrepareFailure,
+  repositoryError,
+  repositorySetup,
+  type RepositoryJob,
+} from './repositories.js';
 import type { SessionObserver } from '../observability/observer.js';
+import { SessionSetup } from './setup.js';
+import { SessionTransitions } from './transitions.js';
 
 export type { InboundEvent } from './inbound.js';
 
@@ -44,6 +54,26 @@ export interface SessionServiceOptions {
   timers?: Timers;
   /** Told about sessions, turns and messages (metrics, traces). */
   observer?: SessionObserver;
+  /** Where hibernated sessions' files go (hybrid); without it, sessions cannot hibernate. */
+  snapshots?: SnapshotStore;
+  /** Where ephemeral sessions' kept paths go. */
+  artifacts?: ArtifactStore;
+}
+
+/** Everything a sandbox is set up with besides the session record. */
+interface Launch {
+  driver: SandboxDriver;
+  /** Credential environment of the session's vaults. */
+  env: Record<string, string>;
+  policy: EgressPolicy;
+  rewriter: RequestRewriter | undefined;
+  jobs: RepositoryJob[];
+  gitAuth: GitAuthRewriter | undefined;
+}
+
+/** A new per-sandbox gateway token (berthd keeps only its hash). */
+function newGatewayToken(): string {
+  return `bgt_${randomBytes(32).toString('base64url')}`;
 }
 
 /**
@@ -69,6 +99,9 @@ export class SessionService {
   private readonly repoTokens = new RepositoryTokens();
   private readonly gitAuth = new Map<string, GitAuthRewriter>();
 
+  private readonly setup: SessionSetup;
+  private readonly transitions: SessionTransitions;
+
   constructor(
     private readonly store: Store,
     private readonly events: EventLog,
@@ -79,6 +112,7 @@ export class SessionService {
     private readonly opts: SessionServiceOptions,
   ) {
     this.admission = new Admission(opts.maxSessions ?? 0);
+    this.setup = new SessionSetup(store, runtimeDeps.driver, runtimeDeps.drivers, opts.vaults, logger);
     this.guard = new SessionGuard(
       {
         turnTimedOut: (id, s) => void this.turnTimedOut(id, s),
@@ -92,56 +126,59 @@ export class SessionService {
         idleTimedOut: (id, s) =>
           void this.fail(
             id,
-            `The session was idle for longer than its idle timeout of ${s} s (berth.lifecycle.idle_timeout_s) and its ` +
-              'sandbox was stopped (persistent sessions cannot hibernate yet). Create a new session, or raise or ' +
-              'unset idle_timeout_s on the environment or the session.',
+            `The session was idle for longer than its idle timeout of ${s} s (berth.lifecycle.idle_timeout_s) and ` +
+              'ended. Create a new session, or raise or unset idle_timeout_s on the environment or the session (a ' +
+              "'hybrid' session hibernates instead after hibernate_after_s).",
             'limit',
           ),
+        hibernateDue: (id) =>
+          void this.transitions.hibernate(id).catch((err: unknown) => {
+            this.logger.info({ err, sessionId: id }, 'hibernation skipped');
+          }),
+        taskDone: (id) =>
+          void this.transitions.endTask(id).catch((err: unknown) => {
+            this.logger.error({ err, sessionId: id }, 'ending the ephemeral session failed');
+          }),
       },
       opts.timers,
     );
+    this.transitions = new SessionTransitions(
+      {
+        runtime: (id) => this.runtimes.get(id),
+        busy: (id) => this.pending.has(id),
+        driverFor: (s) => this.setup.driverFor(s),
+        detach: (id) => this.detach(id),
+        teardown: (id, rt) => this.teardown(id, rt),
+        relaunch: (s) => this.relaunch(s),
+        fail: (id, message) => this.fail(id, message),
+        terminate: (id) => this.terminate(id),
+        hibernated: (id) => this.guard.hibernated(id),
+      },
+      store,
+      events,
+      logger,
+      opts.snapshots,
+      opts.artifacts,
+    );
   }
 
-  /**
-   * The enabled driver a session's `berth.driver` names (the API has refused any other). The default driver when it
-   * names none.
-   */
-  private driverFor(session: Pick<SessionRecord, 'berth'>): SandboxDriver {
-    const name = (session.berth.driver as string | undefined) ?? this.runtimeDeps.driver.name;
-    const driver =
-      name === this.runtimeDeps.driver.name ? this.runtimeDeps.driver : this.runtimeDeps.drivers?.get(name);
-    if (driver === undefined)
+  /** Hibernates an idle session (see {@link SessionTransitions.hibernate}); returns the record. */
+  async hibernate(sessionId: string): Promise<SessionRecord> {
+    await this.load(sessionId);
+    await this.transitions.hibernate(sessionId);
+    return this.load(sessionId);
+  }
+
+  /** Resumes a hibernated session now rather than on its next message; returns the record. */
+  async resume(sessionId: string): Promise<SessionRecord> {
+    const s = await this.load(sessionId);
+    if (s.archived_at || s.status === 'terminated')
       throw new ApiError(
-        'unsupported_feature',
-        `berth.driver '${name}' is not enabled on this server; start berthd with --drivers bwrap,${name}.`,
+        'session_terminated',
+        `Session '${sessionId}' has ended and cannot resume. Create a new session.`,
       );
-    return driver;
-  }
-
-  /** The egress policy: the environment's networking, plus the agent's MCP servers and the session's repositories. */
-  private async policyFor(s: Pick<SessionRecord, 'environment_id' | 'resources'>, agent: JsonObject) {
-    return EgressPolicy.compile({
-      config: (await this.store.getEnvironment(s.environment_id))?.config ?? {},
-      mcpServers: mcpServers(agent),
-      repositories: gitResourcesOf(s.resources).map((r) => ({ resourceId: r.id, url: r.url })),
-    });
-  }
-
-  private async injectorFor(session: SessionRecord): Promise<CredentialInjector | undefined> {
-    if (!this.opts.vaults || session.vault_ids.length === 0) return undefined;
-    try {
-      return await CredentialInjector.forSession(
-        this.opts.vaults,
-        session.vault_ids,
-        this.logger.child({ sessionId: session.id, component: 'egress' }),
-      );
-    } catch (err) {
-      if (!(err instanceof VaultSecretError)) throw err;
-      throw new ApiError(
-        'vault_credential_unusable',
-        `${err.message}. Re-create the credential (or restore the vault master key it was sealed with).`,
-      );
-    }
+    await this.transitions.ensureAwake(sessionId);
+    return this.load(sessionId);
   }
 
   /** Persists a new session and starts its sandbox in the background. Returns the stored record. */
@@ -151,55 +188,98 @@ export class SessionService {
     /** Tokens of the record's github_repository resources, by resource id (never stored). */
     repositoryTokens: ReadonlyMap<string, string> = new Map(),
   ): Promise<SessionRecord> {
+    const pattern = storedLifecycle(record.berth.lifecycle).pattern;
+    if (pattern === 'hybrid' || storedLifecycle(record.berth.lifecycle).keep.length > 0) {
+      const driver = this.setup.driverFor(record);
+      if (!driver.capabilities.snapshot)
+        throw new ApiError(
+          'unsupported_feature',
+          `The ${driver.name} driver cannot save a sandbox's files, which berth.lifecycle '${pattern}'` +
+            `${pattern === 'ephemeral' ? ' with keep' : ''} needs. Use the bwrap driver, or another pattern.`,
+        );
+    }
     this.admission.admit(record.id, record.environment_id, limits.envMaxSessions);
     try {
-      return await this.createAdmitted(record, repositoryTokens);
+      for (const [rid, token] of repositoryTokens) this.repoTokens.set(record.id, rid, token);
+      const token = newGatewayToken();
+      const session: SessionRecord = {
+        ...record,
+        gateway_token_hash: hashToken(token),
+        sdk_session_id: randomUUID(),
+        sandbox_id: newId('sandbox'),
+        sandbox_state: 'starting',
+      };
+      // Before anything is stored: a credential that cannot be decrypted refuses the session (fail closed).
+      const launch = await this.prepareLaunch(session, true);
+      await this.store.createSession(session);
+      this.startRuntime(session, launch, { kind: 'create', token });
+      return session;
     } catch (err) {
-      if (!this.runtimes.has(record.id)) this.admission.release(record.id);
+      if (!this.runtimes.has(record.id)) {
+        this.admission.release(record.id);
+        this.repoTokens.forget(record.id);
+      }
       throw err;
     }
   }
 
-  private async createAdmitted(
-    record: Omit<SessionRecord, 'gateway_token_hash' | 'sdk_session_id' | 'sandbox_id' | 'sandbox_state'>,
-    repositoryTokens: ReadonlyMap<string, string>,
-  ): Promise<SessionRecord> {
-    const token = `bgt_${randomBytes(32).toString('base64url')}`;
-    const session: SessionRecord = {
-      ...record,
-      gateway_token_hash: hashToken(token),
-      sdk_session_id: randomUUID(),
-      sandbox_id: newId('sandbox'),
-      sandbox_state: 'starting',
-    };
-    const driver = this.driverFor(session);
-    // Before anything is stored: a credential that cannot be decrypted refuses the session (fail closed).
-    const injector = await this.injectorFor(session);
-    const repos = gitResourcesOf(session.resources);
-    const policy = await this.policyFor(session, session.agent);
-    const { rewriter, jobs, gitAuth } = repositorySetup(repos, injector, {
+  /**
+   * Takes over a session whose sandbox outlived an earlier berthd (start-up reconciliation). Resolves once its runner
+   * has reconnected; a sandbox that does not answer ends the session with an error.
+   */
+  async adopt(session: SessionRecord): Promise<void> {
+    this.admission.adopt(session.id, session.environment_id);
+    const launch = await this.prepareLaunch(session, false);
+    const runtime = this.startRuntime(session, launch, { kind: 'adopt' });
+    if (session.status === 'running') {
+      this.runningSince.set(session.id, Date.now());
+      this.guard.turnStarted(session.id);
+    }
+    for (const e of await this.events.history(session.id)) this.pending.observe(session.id, e);
+    await runtime
+      .adopt()
+      .catch((err: unknown) =>
+        this.fail(
+          session.id,
+          `berthd restarted and could not re-adopt the session's sandbox: ${(err as Error).message}`,
+        ),
+      );
+  }
+
+  /** Everything a sandbox is set up with besides the record: driver, egress, credentials, repositories. */
+  private async prepareLaunch(session: SessionRecord, clone: boolean): Promise<Launch> {
+    const driver = this.setup.driverFor(session);
+    const injector = await this.setup.injectorFor(session);
+    const policy = await this.setup.policyFor(session, session.agent);
+    const { rewriter, jobs, gitAuth } = repositorySetup(gitResourcesOf(session.resources), injector, {
       token: (rid) => this.repoTokens.get(session.id, rid),
       log: this.logger.child({ sessionId: session.id, component: 'egress' }),
       timeoutMs: CLONE_TIMEOUT_MS,
     });
-    if (gitAuth) this.gitAuth.set(session.id, gitAuth);
-    for (const [rid, token] of repositoryTokens) this.repoTokens.set(session.id, rid, token);
-    await this.store.createSession(session);
-    this.drivers.set(session.id, driver);
+    // A resumed or re-adopted sandbox has its clones already (in the workspace it restored or kept).
+    return { driver, env: injector?.env() ?? {}, policy, rewriter, jobs: clone ? jobs : [], gitAuth };
+  }
+
+  /**
+   * Builds the session's runtime and starts its sandbox: a new one (`create`), one restored from the session's
+   * snapshot (`resume`), or the running one an earlier berthd left (`adopt`, started by the caller).
+   */
+  private startRuntime(
+    session: SessionRecord,
+    l: Launch,
+    how: { kind: 'create' | 'resume'; token: string } | { kind: 'adopt' },
+  ): SessionRuntime {
+    if (l.gitAuth) this.gitAuth.set(session.id, l.gitAuth);
+    this.drivers.set(session.id, l.driver);
     const runtime = new SessionRuntime(
       session.id,
       session.sandbox_id!,
       session.gateway_token_hash,
-      buildRunConfig({
-        agent: session.agent,
-        gatewayToken: token,
-        sdkSessionId: session.sdk_session_id,
-        maxTurns: this.opts.maxTurns,
-        modelMaxRetries: this.opts.modelMaxRetries,
-        env: { ...this.opts.sessionEnv, ...injector?.env() },
-      }),
-      { policy, rewriter },
-      { ...this.runtimeDeps, driver },
+      how.kind === 'adopt'
+        ? undefined
+        : this.runConfigFor(session, session.agent, how.token, how.kind === 'resume', l.env),
+      { policy: l.policy, rewriter: l.rewriter },
+      { ...this.runtimeDeps, driver: l.driver },
       {
         onEvent: (f) => this.onRunnerEvent(session.id, f),
         welcome: async () => ({
@@ -214,14 +294,18 @@ export class SessionService {
           void this.setSandboxState(session.id, 'ready');
         },
       },
-      jobs,
+      l.jobs,
     );
     this.runtimes.set(session.id, runtime);
-    this.opts.observer?.sessionStarted(session.id, session.sandbox_id!, driver.name);
-    this.guard.watch(session.id, storedLifecycle(session.berth.lifecycle), Date.parse(session.created_at));
+    this.opts.observer?.sessionStarted(session.id, session.sandbox_id!, l.driver.name);
+    if (!this.guard.watching(session.id))
+      this.guard.watch(session.id, storedLifecycle(session.berth.lifecycle), Date.parse(session.created_at));
+    if (how.kind === 'adopt') return runtime;
     // 'starting' until the agent process reports ready; messages sent meanwhile queue in order.
     const files = this.opts.sandboxFiles?.(session) ?? [];
-    void runtime.start(toSandboxResources(session.berth.resources), files).catch((err: unknown) => {
+    const restore =
+      how.kind === 'resume' ? (info: SandboxInfo) => this.opts.snapshots!.restore(session.id, info) : undefined;
+    void runtime.start(toSandboxResources(session.berth.resources), files, restore).catch((err: unknown) => {
       // A session archived or deleted while its sandbox was starting did not fail: it was stopped on purpose.
       if (this.runtimes.get(session.id) !== runtime) return;
       if (err instanceof RepositoryPrepareFailure) {
@@ -230,7 +314,25 @@ export class SessionService {
       }
       return this.fail(session.id, `The sandbox failed to start: ${(err as Error).message}.`);
     });
-    return session;
+    return runtime;
+  }
+
+  private runConfigFor(
+    session: SessionRecord,
+    agent: JsonObject,
+    token: string,
+    resume: boolean,
+    env: Record<string, string>,
+  ): SessionRunConfig {
+    return buildRunConfig({
+      agent,
+      gatewayToken: token,
+      sdkSessionId: session.sdk_session_id,
+      resume,
+      maxTurns: this.opts.maxTurns,
+      modelMaxRetries: this.opts.modelMaxRetries,
+      env: { ...this.opts.sessionEnv, ...env },
+    });
   }
 
   /**
@@ -276,11 +378,16 @@ export class SessionService {
     for (const a of answers) this.pending.resolve(sessionId, a.eventId);
     // Before anything is stored: an unknown file refuses the request; the history keeps the event as sent.
     const toRunner = await withFileBytes(inbound, this.opts.resolveContent);
+    // A hibernated session wakes up for a message: a fresh sandbox with its files and conversation.
+    if (toRunner.some((e) => e.type !== 'user.interrupt')) await this.transitions.ensureAwake(sessionId);
     const stored = await this.events.append(sessionId, inbound);
     const runtime = this.runtimes.get(sessionId);
     for (const e of toRunner) {
       if (e.type === 'user.interrupt') runtime?.dropQueuedMessages();
-      if (e.type === 'user.message' || e.type === 'system.message') this.opts.observer?.messageSent(sessionId);
+      if (e.type === 'user.message' || e.type === 'system.message') {
+        this.opts.observer?.messageSent(sessionId);
+        this.guard.messageQueued(sessionId);
+      }
       runtime?.send(frameFor(sessionId, e));
     }
     return stored.map((r) => r.body as WireEvent);
@@ -301,17 +408,37 @@ export class SessionService {
     }
     const runtime = this.runtimes.get(sessionId);
     if (!runtime) return;
-    const old = runtime.config;
-    const policy = await this.policyFor(s, agent);
-    const config = buildRunConfig({
-      agent,
-      gatewayToken: old.gateway_token,
-      sdkSessionId: old.sdk_session_id,
-      maxTurns: this.opts.maxTurns,
-      modelMaxRetries: this.opts.modelMaxRetries,
-      env: old.env,
-    });
-    runtime.reconfigure(config, policy);
+    const policy = await this.setup.policyFor(s, agent);
+    let token = runtime.config?.gateway_token;
+    if (token === undefined) {
+      // A re-adopted sandbox: berthd never kept its token, so the restarted agent gets a new one.
+      token = newGatewayToken();
+      runtime.acceptToken(hashToken(token));
+      await this.store.updateSession(sessionId, { gateway_token_hash: hashToken(token) });
+    }
+    const env = runtime.config?.env ?? { ...this.opts.sessionEnv, ...(await this.setup.injectorFor(s))?.env() };
+    runtime.reconfigure(this.runConfigFor(s, agent, token, true, env), policy);
+  }
+
+  /** Starts a hibernated session's new sandbox, restored from its snapshot (see {@link SessionTransitions}). */
+  async relaunch(s: SessionRecord): Promise<void> {
+    this.admission.admit(s.id, s.environment_id, await this.envMaxSessions(s.environment_id));
+    try {
+      const token = newGatewayToken();
+      const patch = { gateway_token_hash: hashToken(token), sandbox_id: newId('sandbox'), sandbox_state: 'resuming' };
+      const launch = await this.prepareLaunch(s, false);
+      const session = (await this.store.updateSession(s.id, patch))!;
+      this.startRuntime(session, launch, { kind: 'resume', token });
+      this.logger.info({ sessionId: s.id, sandboxId: patch.sandbox_id }, 'resuming a hibernated session');
+    } catch (err) {
+      if (!this.runtimes.has(s.id)) this.admission.release(s.id);
+      throw err;
+    }
+  }
+
+  private async envMaxSessions(environmentId: string): Promise<number | undefined> {
+    const max = (await this.store.getEnvironment(environmentId))?.berth.max_sessions;
+    return typeof max === 'number' ? max : undefined;
   }
 
   /** Stops the sandbox and marks the session archived (read-only). */
@@ -330,19 +457,48 @@ export class SessionService {
   /** Stops the sandbox, tells open streams, and deletes the session with its history. */
   async delete(sessionId: string): Promise<void> {
     await this.load(sessionId);
+    await this.transitions.settled(sessionId);
     await this.stopRuntime(sessionId);
+    await this.opts.snapshots?.drop(sessionId);
+    await this.opts.artifacts?.drop(sessionId);
     await this.events.serialised(sessionId, async () => {
       await this.store.deleteSession(sessionId);
       this.events.publish(sessionId, { id: newId('event'), type: 'session.deleted', processed_at: this.clock() });
     });
   }
 
-  /** Destroys every sandbox this process started (graceful shutdown of a build without re-adoption). */
-  async stopAll(): Promise<void> {
+  /**
+   * Graceful shutdown: waits up to `deadlineMs` for running turns to end; then ephemeral sessions whose turn ended
+   * finish their task, idle hybrid sessions hibernate, and every other sandbox is left running for the next berthd
+   * to re-adopt; or, with `stopSandboxes`, every sandbox is destroyed.
+   */
+  async shutdown(o: { deadlineMs: number; stopSandboxes: boolean }): Promise<void> {
+    const until = Date.now() + o.deadlineMs;
+    while (!o.stopSandboxes && Date.now() < until && (await this.anyRunning()))
+      await new Promise((r) => setTimeout(r, 100));
     this.guard.forgetAll();
-    await Promise.all([...this.runtimes.keys()].map((id) => this.stopRuntime(id)));
+    await Promise.all(
+      [...this.runtimes.keys()].map(async (id) => {
+        if (o.stopSandboxes) return this.stopRuntime(id);
+        const s = await this.store.getSession(id);
+        const pattern = storedLifecycle(s?.berth.lifecycle).pattern;
+        if (s?.status === 'idle' && pattern === 'ephemeral') await this.transitions.endTask(id);
+        else if (s?.status === 'idle' && pattern === 'hybrid') await this.transitions.hibernate(id);
+        await this.runtimes.get(id)?.release();
+      }),
+    ).catch((err: unknown) => this.logger.error({ err }, 'shutdown: a session could not be drained'));
     // Sandboxes a failure, delete or archive was already stopping: shutdown waits for them too.
     await Promise.allSettled([...this.destroying]);
+  }
+
+  private async anyRunning(): Promise<boolean> {
+    for (const id of this.runtimes.keys()) if ((await this.store.getSession(id))?.status === 'running') return true;
+    return false;
+  }
+
+  /** The directory of the artifacts an ended ephemeral session kept, if any. */
+  artifactsOf(sessionId: string): Promise<string | undefined> {
+    return this.opts.artifacts?.rootOf(sessionId) ?? Promise.resolve(undefined);
   }
 
   async load(sessionId: string): Promise<SessionRecord> {
@@ -368,26 +524,42 @@ export class SessionService {
   private async stopRuntime(sessionId: string): Promise<void> {
     this.guard.forget(sessionId);
     this.pending.forget(sessionId);
-    this.admission.release(sessionId);
     this.repoTokens.forget(sessionId);
-    this.gitAuth.delete(sessionId);
-    const runtime = this.runtimes.get(sessionId);
-    if (!runtime) return;
-    this.runtimes.delete(sessionId);
-    this.drivers.delete(sessionId);
-    const teardown = this.teardown(sessionId, runtime);
-    this.destroying.add(teardown);
-    await teardown.finally(() => this.destroying.delete(teardown));
+    const runtime = this.detach(sessionId);
+    if (runtime) await this.teardown(sessionId, runtime);
   }
 
+  /** Forgets a live sandbox (maps, concurrency place) and returns it, still running. */
+  private detach(sessionId: string): SessionRuntime | undefined {
+    this.admission.release(sessionId);
+    this.gitAuth.delete(sessionId);
+    const runtime = this.runtimes.get(sessionId);
+    this.runtimes.delete(sessionId);
+    this.drivers.delete(sessionId);
+    return runtime;
+  }
+
+  /** The session ended normally (an ephemeral task is done): status_terminated, and its sandbox goes. */
+  private async terminate(sessionId: string): Promise<void> {
+    await this.events.append(sessionId, [{ id: newId('event'), type: 'session.status_terminated' }]);
+    await this.applyStatus(sessionId, 'session.status_terminated');
+    await this.store.updateSession(sessionId, { sandbox_state: 'stopped' });
+    await this.stopRuntime(sessionId);
+  }
+
+  /** Destroys a detached sandbox; shutdown waits for every destroy in progress. */
   private async teardown(sessionId: string, runtime: SessionRuntime): Promise<void> {
-    await this.opts.observer?.sessionStopping(sessionId).catch((err: unknown) => {
-      this.logger.debug({ err, sessionId }, 'could not take the last usage sample');
-    });
-    await runtime.destroy().catch((err: unknown) => {
-      this.logger.error({ err, sessionId }, 'destroying the sandbox failed');
-      throw err;
-    });
+    const done = (async () => {
+      await this.opts.observer?.sessionStopping(sessionId).catch((err: unknown) => {
+        this.logger.debug({ err, sessionId }, 'could not take the last usage sample');
+      });
+      await runtime.destroy().catch((err: unknown) => {
+        this.logger.error({ err, sessionId }, 'destroying the sandbox failed');
+        throw err;
+      });
+    })();
+    this.destroying.add(done);
+    await done.finally(() => this.destroying.delete(done));
   }
 
   private async onRunnerEvent(sessionId: string, frame: Extract<RunnerFrame, { type: 'event' }>): Promise<void> {

@@ -119,6 +119,7 @@ export class BwrapDriver implements SandboxDriver {
       pidsLimit: can.has('pids'),
       diskLimit: this.#noDisks === undefined,
       survivesRestart: true,
+      snapshot: true,
     };
     this.#images =
       this.#noDisks === undefined && opts.diskImagePool !== false

@@ -23,6 +23,7 @@ const caps: DriverCapabilities = {
   pidsLimit: false,
   diskLimit: false,
   survivesRestart: true,
+  snapshot: true,
 };
 const code = (fn: () => void): string | undefined => {
   try {

@@ -122,6 +122,8 @@ export class GvisorDriver implements SandboxDriver {
       // Workspace and home sit on a loop-mounted ext4 image the gofer writes through: ENOSPC comes from the host.
       diskLimit: this.#noDisks === undefined,
       survivesRestart: true,
+      // Not verified yet: files written on the host into a running gVisor sandbox may stay invisible to it.
+      snapshot: false,
     };
   }
 
