@@ -115,7 +115,7 @@ export async function startTestBerth(
   };
 }
 
-type Ev = { id: string; type: string; [k: string]: unknown };
+export type Ev = { id: string; type: string; [k: string]: unknown };
 
 /**
  * Opens the stream, runs `start`, and collects events until idle (not requires_action, unless `untilRequiresAction`)
