@@ -189,6 +189,7 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
   );
   const reconciled = await reconcile(drivers, driver.name, store, sessions, logger.child({ component: 'sessions' }));
   if (reconciled.adopted + reconciled.lost + reconciled.removed > 0) logger.info(reconciled, 'start-up reconciliation');
+  await configureWarmPools(store, sessions);
   const http = buildHttpApi({
     config,
     store,
@@ -248,6 +249,7 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
                 stopSandboxes: config.stopSandboxesOnExit,
               }),
           ],
+          ['warm pool', () => sessions.pool.close()],
           ['drivers', () => Promise.all([...drivers.values()].map(async (d) => d.close?.()))],
           ['gateway', () => gateway.close()],
           ['egress audit', () => egressAudit.flush()],
@@ -274,4 +276,17 @@ function urlOf(host: string, addr: string | AddressInfo | null, fallbackPort = 0
 
 function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
+}
+
+/** Every environment's warm pool size, as stored (the pools fill once their environment's first session shows the agent). */
+async function configureWarmPools(store: Store, sessions: SessionService): Promise<void> {
+  let page: string | undefined;
+  do {
+    const p = await store.listEnvironments({ limit: 200, page, includeArchived: false });
+    for (const e of p.data) {
+      const size = (e.berth.warm_pool as { size?: number } | undefined)?.size ?? 0;
+      if (size > 0) sessions.warmPoolChanged(e.id, size);
+    }
+    page = p.next ?? undefined;
+  } while (page);
 }

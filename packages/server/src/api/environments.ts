@@ -55,6 +55,8 @@ export const EnvBerthSchema = z.strictObject({
   lifecycle: LifecycleSchema.optional(),
   /** Most live sessions of this environment at once (null: only the server's limit). */
   max_sessions: z.number().int().min(1).max(1_000_000).nullable().optional(),
+  /** Ready sandboxes (runner and CLI started) kept for this environment's next sessions; see sessions/warm-pool.ts. */
+  warm_pool: z.strictObject({ size: z.number().int().min(0).max(16) }).optional(),
 });
 
 const EnvCreate = z.strictObject({
@@ -121,7 +123,9 @@ export function serializeEnvironment(e: EnvironmentRecord): object {
 const IdParams = z.object({ id: z.string() });
 
 /** environments: create, retrieve, update, list, delete, archive. */
-export const environmentRoutes: RouteModule = (app, { store, clock, config, drivers }) => {
+export const environmentRoutes: RouteModule = (app, { store, clock, config, drivers, sessions }) => {
+  const poolSize = (e: EnvironmentRecord) =>
+    e.archived_at ? 0 : ((e.berth.warm_pool as { size?: number } | undefined)?.size ?? 0);
   const defaults = resourceDefaults(config);
   const lifecycle = lifecycleDefaults(config);
   const resources = (r: Resources | undefined, driver: string) =>
@@ -148,12 +152,14 @@ export const environmentRoutes: RouteModule = (app, { store, clock, config, driv
         resources: resources(b.berth?.resources, b.berth?.driver ?? 'bwrap'),
         lifecycle: resolveLifecycle(b.berth?.lifecycle, lifecycle),
         max_sessions: b.berth?.max_sessions ?? null,
+        warm_pool: { size: b.berth?.warm_pool?.size ?? 0 },
       },
       created_at: now,
       updated_at: now,
       archived_at: null,
     };
     await store.createEnvironment(env);
+    sessions.warmPoolChanged(env.id, poolSize(env));
     return serializeEnvironment(env);
   });
 
@@ -178,6 +184,7 @@ export const environmentRoutes: RouteModule = (app, { store, clock, config, driv
       resources: resources(b.resources ?? kept, driver),
       lifecycle: resolveLifecycle(b.lifecycle ?? keptLifecycle, lifecycle),
       max_sessions: b.max_sessions !== undefined ? b.max_sessions : ((cur.max_sessions as number | null) ?? null),
+      warm_pool: b.warm_pool ?? (cur.warm_pool as { size: number } | undefined) ?? { size: 0 },
     };
   };
 
@@ -208,6 +215,7 @@ export const environmentRoutes: RouteModule = (app, { store, clock, config, driv
       updated_at: clock(),
     };
     await store.putEnvironment(next);
+    sessions.warmPoolChanged(id, poolSize(next));
     return serializeEnvironment(next);
   });
 
@@ -235,6 +243,7 @@ export const environmentRoutes: RouteModule = (app, { store, clock, config, driv
       );
     }
     await store.deleteEnvironment(id);
+    sessions.warmPoolChanged(id, 0);
     return { id, type: 'environment_deleted' };
   });
 
@@ -244,6 +253,7 @@ export const environmentRoutes: RouteModule = (app, { store, clock, config, driv
     if (cur.archived_at) return serializeEnvironment(cur);
     const next = { ...cur, archived_at: clock(), updated_at: clock() };
     await store.putEnvironment(next);
+    sessions.warmPoolChanged(id, 0);
     return serializeEnvironment(next);
   });
 };

@@ -35,3 +35,20 @@ export function memoryKillError(killed: number, memoryMib: number | undefined): 
     },
   };
 }
+
+/** Why a session ended at its maximum lifetime. */
+export function lifetimeMessage(limitS: number): string {
+  return (
+    `The session reached its maximum lifetime of ${limitS} s (berth.lifecycle.max_lifetime_s) and its sandbox was ` +
+    'stopped. Create a new session, or raise max_lifetime_s on the environment or the session.'
+  );
+}
+
+/** Why a session ended after its idle timeout. */
+export function idleMessage(limitS: number): string {
+  return (
+    `The session was idle for longer than its idle timeout of ${limitS} s (berth.lifecycle.idle_timeout_s) and ` +
+    'ended. Create a new session, or raise or unset idle_timeout_s on the environment or the session (a ' +
+    "'hybrid' session hibernates instead after hibernate_after_s)."
+  );
+}

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { SandboxDriver } from '../drivers/driver.js';
 import { CredentialInjector } from '../egress/inject.js';
 import { EgressPolicy } from '../egress/policy.js';
@@ -60,4 +61,9 @@ export class SessionSetup {
       );
     }
   }
+}
+
+/** A new per-sandbox gateway token (berthd keeps only its hash; the sandbox's CLI sends it as its API key). */
+export function newGatewayToken(): string {
+  return `bgt_${randomBytes(32).toString('base64url')}`;
 }
