@@ -11,6 +11,7 @@ import { sessionRoutes } from './sessions.js';
 import { credentialRoutes } from './credentials.js';
 import { vaultRoutes } from './vaults.js';
 import { fileRoutes } from './files.js';
+import { webhookRoutes } from './webhooks.js';
 import { clientErrorHandler, frameworkErrors } from './framework-errors.js';
 import { sessionResourceRoutes } from './session-resources.js';
 import { workspaceFileRoutes } from './workspace-files.js';
@@ -131,6 +132,7 @@ export function buildHttpApi(ctx: ApiContext): FastifyInstance {
     fileRoutes,
     sessionResourceRoutes,
     workspaceFileRoutes,
+    webhookRoutes,
   ]) {
     routes(app, ctx);
   }

@@ -185,6 +185,7 @@ export class SessionService {
     if (gitAuth) this.gitAuth.set(session.id, gitAuth);
     for (const [rid, token] of repositoryTokens) this.repoTokens.set(session.id, rid, token);
     await this.store.createSession(session);
+    this.events.announce('session.created', session);
     this.drivers.set(session.id, driver);
     const runtime = new SessionRuntime(
       session.id,
@@ -320,20 +321,23 @@ export class SessionService {
     if (s.archived_at) return s;
     await this.stopRuntime(sessionId);
     const now = this.clock();
-    return (await this.store.updateSession(sessionId, {
+    const archived = (await this.store.updateSession(sessionId, {
       archived_at: now,
       sandbox_state: 'stopped',
       status: s.status === 'running' ? 'idle' : s.status,
     }))!;
+    this.events.announce('session.archived', archived);
+    return archived;
   }
 
   /** Stops the sandbox, tells open streams, and deletes the session with its history. */
   async delete(sessionId: string): Promise<void> {
-    await this.load(sessionId);
+    const s = await this.load(sessionId);
     await this.stopRuntime(sessionId);
     await this.events.serialised(sessionId, async () => {
       await this.store.deleteSession(sessionId);
       this.events.publish(sessionId, { id: newId('event'), type: 'session.deleted', processed_at: this.clock() });
+      this.events.announce('session.deleted', s);
     });
   }
 
