@@ -238,6 +238,10 @@ describe.skipIf(e2eSkipReason() !== false)('outbound webhooks', () => {
     const rotated = (await t.client.post(`/v1/berth/webhooks/${a.id}/rotate_secret`, { body: {} })) as Endpoint;
     expect(rotated.secret).toMatch(/^whsec_/);
     expect(rotated.secret).not.toBe(a.secret);
+    const graceEnds = Date.parse(
+      (rotated as unknown as { previous_secret_expires_at: string }).previous_secret_expires_at,
+    );
+    expect(graceEnds - Date.now()).toBeGreaterThan(86_000_000);
     const hang = await startWebhookReceiver({ status: 0 });
     try {
       await t.client.post(`/v1/berth/webhooks/${a.id}`, { body: { url: hang.url } });
@@ -261,5 +265,54 @@ describe.skipIf(e2eSkipReason() !== false)('outbound webhooks', () => {
     } finally {
       await hang.close();
     }
+  });
+});
+
+describe.skipIf(e2eSkipReason() !== false)('webhook endpoints on a default berthd (private targets refused)', () => {
+  let t: TestBerth;
+  beforeAll(async () => {
+    t = await startTestBerth();
+  });
+  afterAll(async () => t?.close());
+
+  it('refuses loopback, private and metadata targets, and manages endpoints', async () => {
+    for (const url of [
+      t.app.url, // berthd itself
+      'http://127.0.0.2:9/x',
+      'http://10.0.0.1/',
+      'http://169.254.169.254/latest/meta-data/',
+      'http://[::ffff:127.0.0.1]/',
+      'http://localhost:1/',
+    ]) {
+      const err = await t.client.post('/v1/berth/webhooks', { body: { url } }).catch((e: unknown) => e);
+      expect(err, url).toMatchObject({
+        status: 400,
+        error: { error: { type: 'invalid_request_error', details: { error_code: 'webhook_target_forbidden' } } },
+      });
+    }
+    const w = (await t.client.post('/v1/berth/webhooks', {
+      body: { url: 'https://hooks.example.com/berth', enabled: false, metadata: { team: 'ops' } },
+    })) as Endpoint;
+    const moved = await t.client
+      .post(`/v1/berth/webhooks/${w.id}`, { body: { url: 'http://192.168.1.1/' } })
+      .catch((e: unknown) => e);
+    expect(moved).toMatchObject({ status: 400 });
+    const updated = (await t.client.post(`/v1/berth/webhooks/${w.id}`, {
+      body: { event_types: ['session.error', 'session.error'], description: 'errors', metadata: { team: null } },
+    })) as Endpoint & { metadata: object; description: string };
+    expect(updated).toMatchObject({
+      event_types: ['session.error'],
+      enabled: false,
+      description: 'errors',
+      metadata: {},
+      url: 'https://hooks.example.com/berth',
+    });
+    const none = (await t.client.get(`/v1/berth/webhooks/${w.id}/deliveries`)) as { data: unknown[] };
+    expect(none.data).toEqual([]);
+    await expect(t.client.get(`/v1/berth/webhooks/${w.id}/deliveries/whmsg_01NOPE`)).rejects.toMatchObject({
+      status: 404,
+    });
+    expect(await t.client.delete(`/v1/berth/webhooks/${w.id}`)).toEqual({ id: w.id, type: 'webhook_deleted' });
+    await expect(t.client.get(`/v1/berth/webhooks/${w.id}`)).rejects.toMatchObject({ status: 404 });
   });
 });

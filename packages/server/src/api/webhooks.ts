@@ -25,7 +25,7 @@ export function serializeWebhook(w: WebhookEndpointRecord): object {
     event_types: w.event_types,
     enabled: w.enabled,
     metadata: w.metadata,
-    secret_rotated_at: w.previous_secret_expires_at === null ? null : w.updated_at,
+    previous_secret_expires_at: w.previous_secret_expires_at,
     created_at: w.created_at,
     updated_at: w.updated_at,
   };
