@@ -43,6 +43,15 @@ describe('webhook targets (SSRF defence)', () => {
       guardedLookup(true)('localhost', { family: 4 }, (e, a) => (e ? reject(e) : resolve(a as string))),
     );
     expect(ok).toMatch(/^127\./);
+    // net.connect with autoSelectFamily (Node's default) asks for every address at once.
+    const every = await new Promise<unknown>((resolve, reject) =>
+      guardedLookup(true)('localhost', { all: true }, (e, a) => (e ? reject(e) : resolve(a))),
+    );
+    expect(every).toEqual(expect.arrayContaining([expect.objectContaining({ family: expect.any(Number) as unknown })]));
+    const refused = await new Promise<Error | null>((resolve) =>
+      guardedLookup(false)('localhost', { all: true }, (e) => resolve(e)),
+    );
+    expect(refused).toBeInstanceOf(ForbiddenTargetError);
   });
 });
 
