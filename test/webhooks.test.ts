@@ -156,7 +156,11 @@ describe.skipIf(e2eSkipReason() !== false)('outbound webhooks', () => {
     expect(types(all).filter((x) => x === 'session.status_idle')).toHaveLength(2);
 
     // The log: every message delivered on the first attempt, its id the webhook-id the receiver saw.
-    const log = await deliveries(t.client, a.id);
+    // The receiver records a request before berthd has read the answer: wait until every attempt is settled.
+    const log = await eventually(async () => {
+      const l = await deliveries(t.client, a.id);
+      return l.every((d) => d.status === 'delivered') && l;
+    });
     expect(log).toHaveLength(all.received.length);
     expect(new Set(log.map((d) => d.id))).toEqual(new Set(all.received.map((r) => r.headers['webhook-id'])));
     for (const d of log)
@@ -188,7 +192,10 @@ describe.skipIf(e2eSkipReason() !== false)('outbound webhooks', () => {
     expect(second).toBeDefined();
     expect(verify(b.secret!, first!)).toEqual(verify(b.secret!, second!));
     expect(second!.at - first!.at).toBeGreaterThanOrEqual(150); // base 300 ms, jitter keeps at least half
-    const log = await deliveries(t.client, b.id);
+    const log = await eventually(async () => {
+      const l = await deliveries(t.client, b.id);
+      return l.every((d) => d.status === 'delivered') && l;
+    });
     expect(log).toHaveLength(4);
     expect(log.find((d) => d.id === firstId)).toMatchObject({
       status: 'delivered',
