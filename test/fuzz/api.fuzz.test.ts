@@ -30,8 +30,12 @@ describe.skipIf(e2eSkipReason() !== false)('API fuzzer', () => {
   beforeAll(async () => {
     const logStream = new PassThrough();
     logStream.on('data', (c: Buffer) => log.push(c.toString('utf8')));
-    t = await startTestBerth({ config: { maxBodyBytes: MAX_BODY }, logStream });
+    t = await startTestBerth({ config: { maxBodyBytes: MAX_BODY, webhookAllowPrivateTargets: true }, logStream });
     const { agentId, envId } = await agentAndEnv(t.client);
+    // Nothing listens on 127.0.0.2:9: deliveries fail at once and stay on this host.
+    const webhook: { id: string } = await t.client.post('/v1/berth/webhooks', {
+      body: { url: 'http://127.0.0.2:9/fuzz', event_types: ['session.created'] },
+    });
     const file = await t.client.beta.files.upload({ file: await toFile(Buffer.from('fuzz\n'), 'fuzz.txt') });
     const vault = await t.client.beta.vaults.create({ display_name: 'fuzz' });
     const cred = await t.client.beta.vaults.credentials.create(vault.id, {
@@ -46,6 +50,7 @@ describe.skipIf(e2eSkipReason() !== false)('API fuzzer', () => {
     const resources = await t.client.beta.sessions.resources.list(session.id);
     const resource = (resources.data[0] as { id?: string } | undefined)?.id;
     if (!resource) throw new Error('the session has no resource to fuzz');
+    const delivery = await eventuallyDelivery(t, webhook.id);
     // The agent the generators name: its model has no list price, so a session create with a budget is always
     // refused (model_not_budgetable) after every other check ran, and starts no sandbox.
     const unpriced = await t.client.beta.agents.create({
@@ -61,6 +66,8 @@ describe.skipIf(e2eSkipReason() !== false)('API fuzzer', () => {
       cred: cred.id,
       file: file.id,
       resource,
+      webhook: webhook.id,
+      delivery,
     };
   }, 120_000);
   afterAll(async () => {
@@ -221,3 +228,13 @@ describe.skipIf(e2eSkipReason() !== false)('API fuzzer', () => {
     expect(bugs.slice(0, 5)).toEqual([]);
   });
 });
+
+/** The id of the endpoint's first delivery (the session create queues it just after the session is stored). */
+async function eventuallyDelivery(t: TestBerth, webhookId: string): Promise<string> {
+  for (let i = 0; i < 100; i++) {
+    const page: { data: Array<{ id: string }> } = await t.client.get(`/v1/berth/webhooks/${webhookId}/deliveries`);
+    if (page.data[0]) return page.data[0].id;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('the fuzz webhook got no delivery');
+}

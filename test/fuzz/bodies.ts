@@ -22,16 +22,28 @@ export interface Ids {
   cred: string;
   file: string;
   resource: string;
+  webhook: string;
+  delivery: string;
 }
 
 /** Every real id, of every kind. */
 export function idList(ids: Ids): string[] {
-  return [ids.agent, ids.env, ids.session, ids.vault, ids.cred, ids.file, ids.resource];
+  return [ids.agent, ids.env, ids.session, ids.vault, ids.cred, ids.file, ids.resource, ids.webhook, ids.delivery];
 }
 
 /** The JSON body shapes the routes take; each gets a plausible-but-mutated generator. */
 export type BodyKind =
-  'agent' | 'env' | 'session' | 'sessionUpdate' | 'events' | 'vault' | 'credential' | 'resource' | 'none';
+  | 'agent'
+  | 'env'
+  | 'session'
+  | 'sessionUpdate'
+  | 'events'
+  | 'vault'
+  | 'credential'
+  | 'resource'
+  | 'webhook'
+  | 'rotate'
+  | 'none';
 
 const str = (...xs: string[]) =>
   fc.oneof({ arbitrary: fc.constantFrom(...xs), weight: 3 }, { arbitrary: hostileString, weight: 1 });
@@ -198,6 +210,17 @@ export function plausibleBody(kind: BodyKind, ids: Ids): fc.Arbitrary<Jv> {
       });
     case 'resource':
       return resourceBody(ids);
+    case 'webhook':
+      return record({
+        // Loopback or unusable targets only: the fuzzed berthd must never send a delivery off this host.
+        url: field(str('http://127.0.0.2:9/fuzz', 'http://localhost:9/', 'ftp://127.0.0.2/', 'http://u:p@127.0.0.2/')),
+        description: field(hostileString),
+        event_types: field(fc.array(str('session.created', 'session.error', 'nope'), { maxLength: 10 })),
+        enabled: field(fc.boolean()),
+        metadata: meta,
+      });
+    case 'rotate':
+      return record({ grace_period_s: field(fc.integer({ min: -5, max: 10 ** 7 })) });
     case 'none':
       return fc.constant(null);
   }

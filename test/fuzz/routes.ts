@@ -105,6 +105,16 @@ export const ROUTES: Route[] = [
   { method: 'GET', path: '/v1/berth/sessions/:session/files/archive', body: 'none', query: ['path'] },
   { method: 'POST', path: '/v1/berth/sessions/:session/hibernate', body: 'none', destructive: true },
   { method: 'POST', path: '/v1/berth/sessions/:session/resume', body: 'none' },
+  // webhooks
+  { method: 'POST', path: '/v1/berth/webhooks', body: 'webhook' },
+  { method: 'GET', path: '/v1/berth/webhooks', body: 'none', query: ['limit', 'page'] },
+  { method: 'GET', path: '/v1/berth/webhooks/:webhook', body: 'none' },
+  { method: 'POST', path: '/v1/berth/webhooks/:webhook', body: 'webhook' },
+  { method: 'DELETE', path: '/v1/berth/webhooks/:webhook', body: 'none', destructive: true },
+  { method: 'POST', path: '/v1/berth/webhooks/:webhook/rotate_secret', body: 'rotate' },
+  { method: 'GET', path: '/v1/berth/webhooks/:webhook/deliveries', body: 'none', query: ['limit', 'page', 'status'] },
+  { method: 'GET', path: '/v1/berth/webhooks/:webhook/deliveries/:delivery', body: 'none' },
+  { method: 'POST', path: '/v1/berth/webhooks/:webhook/deliveries/:delivery/redeliver', body: 'none' },
 ];
 
 /** A route as `METHOD /path/:p` with parameter names erased, to compare with what fastify registered. */

@@ -54,6 +54,8 @@ export const ID_PREFIX = {
   vaultCredential: 'vcrd_',
   file: 'file_',
   sessionResource: 'sesrsc_',
+  webhook: 'whk_',
+  webhookMessage: 'whmsg_',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIX;

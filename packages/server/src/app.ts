@@ -34,6 +34,7 @@ import { loadMasterKey } from './vaults/master-key.js';
 import { VaultService } from './vaults/service.js';
 import { FileBlobs } from './files/blobs.js';
 import { sandboxFilesOf } from './session-resources/index.js';
+import { startWebhooks } from './webhooks/index.js';
 
 /** The Berth installation root (the repository or package root that holds packages/runner). */
 export const INSTALL_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -102,7 +103,8 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
     logger.child({ component: 'vaults' }),
   );
   const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
-  const vaults = new VaultService(store, new VaultCipher(vaultKey), logger.child({ component: 'vaults' }));
+  const cipher = new VaultCipher(vaultKey);
+  const vaults = new VaultService(store, cipher, logger.child({ component: 'vaults' }));
   const files = new FileBlobs(join(config.dataDir, 'files'));
   await files.init();
 
@@ -155,6 +157,7 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
   const egressAudit = new EgressAudit(store, egressLog, systemClock, observability);
   const egress = new EgressProxy({ audit: egressAudit, logger: egressLog });
   const eventLog = new EventLog(store, systemClock, logger);
+  const webhooks = startWebhooks(config, store, cipher, eventLog, logger.child({ component: 'webhooks' }));
   const sessions = new SessionService(
     store,
     eventLog,
@@ -203,6 +206,7 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
     clock: systemClock,
     authenticate: keyChecker(adminKey),
     observability,
+    webhooks,
     ready: async () => {
       const problems: string[] = [];
       await store.ping().catch((err: unknown) => problems.push(`store: ${(err as Error).message}`));
@@ -251,6 +255,8 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
           ],
           ['warm pool', () => sessions.pool.close()],
           ['drivers', () => Promise.all([...drivers.values()].map(async (d) => d.close?.()))],
+          // After the sessions, whose last events queue deliveries; before the store.
+          ['webhooks', () => webhooks.close()],
           ['gateway', () => gateway.close()],
           ['egress audit', () => egressAudit.flush()],
           // After the sessions: their open turn spans end when they stop, and are flushed here.

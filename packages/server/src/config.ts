@@ -350,6 +350,49 @@ export const CONFIG_FIELDS = {
         "Turn on every session's Claude CLI telemetry (CLAUDE_CODE_ENABLE_TELEMETRY: OTLP metrics and log events); its exports reach the collector through the model gateway, which adds the OTLP headers. Needs the OTLP endpoint. The sandbox never gets the collector's URL or headers.",
       ),
   },
+  webhookAllowPrivateTargets: {
+    env: 'BERTH_WEBHOOK_ALLOW_PRIVATE_TARGETS',
+    schema: bool
+      .default(false)
+      .describe(
+        'Allow webhook URLs on loopback, private, link-local (cloud metadata) and other special addresses, as IP literals or names resolving there. Off: such targets are refused (SSRF defence).',
+      ),
+  },
+  webhookMaxAttempts: {
+    env: 'BERTH_WEBHOOK_MAX_ATTEMPTS',
+    schema: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(100)
+      .default(10)
+      .describe('Attempts per webhook delivery before it is marked failed (it can still be redelivered).'),
+  },
+  webhookBackoffBaseMs: {
+    env: 'BERTH_WEBHOOK_BACKOFF_BASE_MS',
+    schema: z.coerce
+      .number()
+      .int()
+      .min(10)
+      .default(30_000)
+      .describe(
+        'Delay before the first webhook retry (ms); each later retry doubles it up to the maximum, with jitter (a random point in the upper half).',
+      ),
+  },
+  webhookBackoffMaxMs: {
+    env: 'BERTH_WEBHOOK_BACKOFF_MAX_MS',
+    schema: z.coerce.number().int().min(10).default(3_600_000).describe('Longest delay between webhook retries (ms).'),
+  },
+  webhookTimeoutMs: {
+    env: 'BERTH_WEBHOOK_TIMEOUT_MS',
+    schema: z.coerce
+      .number()
+      .int()
+      .min(100)
+      .max(300_000)
+      .default(10_000)
+      .describe('Limit of one webhook attempt, connect to response (ms); a slower receiver counts as failed.'),
+  },
   logLevel: {
     env: 'BERTH_LOG_LEVEL',
     schema: z

@@ -21,6 +21,8 @@ export const ERROR_CODES = {
   session_not_hibernatable: { status: 409, type: 'conflict_error' },
   vault_credential_conflict: { status: 409, type: 'conflict_error' },
   vault_credential_unusable: { status: 409, type: 'conflict_error' },
+  webhook_target_forbidden: { status: 400, type: 'invalid_request_error' },
+  webhook_delivery_in_flight: { status: 409, type: 'conflict_error' },
   unsupported_feature: { status: 400, type: 'invalid_request_error' },
   too_many_sessions: { status: 429, type: 'rate_limit_error' },
   request_too_large: { status: 413, type: 'request_too_large' },

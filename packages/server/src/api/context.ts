@@ -11,6 +11,7 @@ import type { FileBlobs } from '../files/blobs.js';
 import type { SandboxDriver } from '../drivers/driver.js';
 import type { BerthMetrics } from '../observability/metrics.js';
 import type { Tracing } from '../observability/tracing.js';
+import type { WebhookSecrets } from '../webhooks/secrets.js';
 
 /** What every route module receives from the composition root. */
 export interface ApiContext {
@@ -34,6 +35,8 @@ export interface ApiContext {
   ready: () => Promise<{ ok: boolean; problems: string[] }>;
   /** Metrics served at `/metrics` and the tracer of API requests (absent: neither). */
   observability?: { metrics: BerthMetrics; tracing: Tracing };
+  /** Seals webhook signing secrets; `kick` makes the delivery worker scan its queue now (absent: no webhooks). */
+  webhooks?: { secrets: WebhookSecrets; kick: () => void };
 }
 
 export type RouteModule = (app: FastifyInstance, ctx: ApiContext) => void;

@@ -12,6 +12,7 @@ import { sessionRoutes } from './sessions.js';
 import { credentialRoutes } from './credentials.js';
 import { vaultRoutes } from './vaults.js';
 import { fileRoutes } from './files.js';
+import { webhookRoutes } from './webhooks.js';
 import { clientErrorHandler, frameworkErrors } from './framework-errors.js';
 import { sessionResourceRoutes } from './session-resources.js';
 import { workspaceFileRoutes } from './workspace-files.js';
@@ -133,6 +134,7 @@ export function buildHttpApi(ctx: ApiContext): FastifyInstance {
     sessionResourceRoutes,
     workspaceFileRoutes,
     sessionLifecycleRoutes,
+    webhookRoutes,
   ]) {
     routes(app, ctx);
   }

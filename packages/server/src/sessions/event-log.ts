@@ -1,6 +1,6 @@
 import type { Logger } from '../logger.js';
 import type { Clock } from '../api/common.js';
-import type { EventRecord, JsonObject, NewEvent, Store } from '../store/store.js';
+import type { EventRecord, JsonObject, NewEvent, SessionRecord, Store } from '../store/store.js';
 
 /** A served event: the JSON a client sees (has `id`, `type`, `processed_at`). */
 export type WireEvent = JsonObject & { id: string; type: string };
@@ -11,12 +11,22 @@ export type EventInput = JsonObject & { id: string; type: string };
 type Listener = (event: WireEvent) => void;
 
 /**
+ * A process-wide observer of every session (webhooks): told of each event once it is persisted, and of the lifecycle
+ * changes that are not events (created, archived, deleted). Called synchronously; it must not block or throw.
+ */
+export interface EventTap {
+  event(sessionId: string, event: WireEvent): void;
+  lifecycle(type: 'session.created' | 'session.archived' | 'session.deleted', session: SessionRecord): void;
+}
+
+/**
  * The only way events enter a session's history. Every event is persisted before anyone sees it (rule 3), and
  * appends of one session are serialised, so subscribers receive events in seq order, exactly once each.
  */
 export class EventLog {
   private readonly chains = new Map<string, Promise<unknown>>();
   private readonly listeners = new Map<string, Set<Listener>>();
+  private readonly taps = new Set<EventTap>();
 
   constructor(
     private readonly store: Store,
@@ -38,7 +48,10 @@ export class EventLog {
         body: { ...e, processed_at: now },
       }));
       const stored = await this.store.appendEvents(sessionId, rows, runnerSeq);
-      for (const r of stored) this.publish(sessionId, r.body as WireEvent);
+      for (const r of stored) {
+        this.publish(sessionId, r.body as WireEvent);
+        this.tapped((t) => t.event(sessionId, r.body as WireEvent));
+      }
       return stored;
     });
   }
@@ -87,5 +100,25 @@ export class EventLog {
       set.delete(listener);
       if (set.size === 0 && this.listeners.get(sessionId) === set) this.listeners.delete(sessionId);
     };
+  }
+
+  /** Adds a process-wide tap (see EventTap). */
+  addTap(tap: EventTap): void {
+    this.taps.add(tap);
+  }
+
+  /** Tells the taps about a lifecycle change that is not a session event. */
+  announce(type: Parameters<EventTap['lifecycle']>[0], session: SessionRecord): void {
+    this.tapped((t) => t.lifecycle(type, session));
+  }
+
+  private tapped(fn: (tap: EventTap) => void): void {
+    for (const t of this.taps) {
+      try {
+        fn(t);
+      } catch (err) {
+        this.logger.warn({ err }, 'event tap failed');
+      }
+    }
   }
 }

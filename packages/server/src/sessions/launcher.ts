@@ -10,6 +10,7 @@ import { gitResourcesOf } from '../session-resources/git.js';
 import type { RepositoryTokens } from '../session-resources/tokens.js';
 import type { JsonObject, SessionRecord, Store } from '../store/store.js';
 import type { Admission } from './admission.js';
+import type { EventLog } from './event-log.js';
 import type { SessionGuard } from './guard.js';
 import type { LiveSandboxes } from './live.js';
 import {
@@ -41,6 +42,7 @@ export interface Launch {
 /** The session service's parts a launcher works with. */
 export interface LauncherDeps {
   store: Store;
+  events: EventLog;
   setup: SessionSetup;
   live: LiveSandboxes;
   admission: Admission;
@@ -79,6 +81,7 @@ export class SessionLauncher {
     };
     try {
       await this.d.store.createSession(session);
+      this.d.events.announce('session.created', session);
     } catch (err) {
       this.d.admission.release(session.id);
       void this.d.spares.discard(spare);

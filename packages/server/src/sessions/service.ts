@@ -145,6 +145,7 @@ export class SessionService {
     this.pool = new WarmPool(this.spares, logger.child({ component: 'warm-pool' }));
     this.launcher = new SessionLauncher({
       store,
+      events,
       setup: this.setup,
       live: this.live,
       admission: this.admission,
@@ -215,6 +216,7 @@ export class SessionService {
       // Before anything is stored: a credential that cannot be decrypted refuses the session (fail closed).
       const launch = await this.launcher.prepareLaunch(session, true);
       await this.store.createSession(session);
+      this.events.announce('session.created', session);
       this.launcher.startRuntime(session, launch, { kind: 'create', token });
       return session;
     } catch (err) {
@@ -366,16 +368,18 @@ export class SessionService {
     if (s.archived_at) return s;
     await this.stopRuntime(sessionId);
     const now = this.clock();
-    return (await this.store.updateSession(sessionId, {
+    const archived = (await this.store.updateSession(sessionId, {
       archived_at: now,
       sandbox_state: 'stopped',
       status: s.status === 'running' ? 'idle' : s.status,
     }))!;
+    this.events.announce('session.archived', archived);
+    return archived;
   }
 
   /** Stops the sandbox, tells open streams, and deletes the session with its history. */
   async delete(sessionId: string): Promise<void> {
-    await this.load(sessionId);
+    const s = await this.load(sessionId);
     await this.transitions.settled(sessionId);
     await this.stopRuntime(sessionId);
     await this.opts.snapshots?.drop(sessionId);
@@ -383,6 +387,7 @@ export class SessionService {
     await this.events.serialised(sessionId, async () => {
       await this.store.deleteSession(sessionId);
       this.events.publish(sessionId, { id: newId('event'), type: 'session.deleted', processed_at: this.clock() });
+      this.events.announce('session.deleted', s);
     });
   }
 

@@ -4,6 +4,7 @@ import type { Database } from './schema.js';
 import type { Store } from './store.js';
 import { KyselyVaults } from './kysely-vaults.js';
 import { KyselyFiles } from './kysely-files.js';
+import { KyselyWebhooks } from './kysely-webhooks.js';
 import { decodeCursor, encodeCursor, isSeqCursor } from './cursor.js';
 import { listEgress, recordEgress, updateEgress } from './egress-queries.js';
 import { keysetPage, mapPage, rangeWhere } from './query.js';
@@ -35,13 +36,34 @@ const COUNT_KEYS = [
 export class KyselyStore implements Store {
   private readonly vaults: KyselyVaults;
   private readonly files: KyselyFiles;
+  private readonly webhooks: KyselyWebhooks;
   constructor(
     private readonly db: Kysely<Database>,
     readonly dialect: SqlDialect,
   ) {
     this.vaults = new KyselyVaults(db);
     this.files = new KyselyFiles(db);
+    this.webhooks = new KyselyWebhooks(db);
   }
+
+  // ---- webhooks (kysely-webhooks.ts) -----------------------------------------------------------------------------
+
+  createWebhook: Store['createWebhook'] = (w) => this.webhooks.createWebhook(w);
+  getWebhook: Store['getWebhook'] = (id) => this.webhooks.getWebhook(id);
+  listWebhooks: Store['listWebhooks'] = (opts) => this.webhooks.listWebhooks(opts);
+  enabledWebhooks: Store['enabledWebhooks'] = () => this.webhooks.enabledWebhooks();
+  putWebhook: Store['putWebhook'] = (w) => this.webhooks.putWebhook(w);
+  deleteWebhook: Store['deleteWebhook'] = (id) => this.webhooks.deleteWebhook(id);
+  enqueueWebhookDeliveries: Store['enqueueWebhookDeliveries'] = (d) => this.webhooks.enqueueWebhookDeliveries(d);
+  claimWebhookDeliveries: Store['claimWebhookDeliveries'] = (now, until, n) =>
+    this.webhooks.claimWebhookDeliveries(now, until, n);
+  settleWebhookDelivery: Store['settleWebhookDelivery'] = (id, lease, outcome, now) =>
+    this.webhooks.settleWebhookDelivery(id, lease, outcome, now);
+  getWebhookDelivery: Store['getWebhookDelivery'] = (eid, id) => this.webhooks.getWebhookDelivery(eid, id);
+  listWebhookDeliveries: Store['listWebhookDeliveries'] = (eid, opts) => this.webhooks.listWebhookDeliveries(eid, opts);
+  redeliverWebhookDelivery: Store['redeliverWebhookDelivery'] = (eid, id, now) =>
+    this.webhooks.redeliverWebhookDelivery(eid, id, now);
+  pruneWebhookDeliveries: Store['pruneWebhookDeliveries'] = (before) => this.webhooks.pruneWebhookDeliveries(before);
 
   // ---- files (kysely-files.ts) -----------------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { webhooksUp } from './migrations-webhooks.js';
 
 /**
  * The schema, as ordered migrations. Both dialects run the same migrations; the few dialect differences (the
@@ -185,6 +186,7 @@ function buildMigrations(dialect: SqlDialect): Record<string, Migration> {
         await db.schema.createIndex('files_created').on('files').columns(['created_at', 'id']).execute();
       },
     },
+    '0005_webhooks': { up: (db: Kysely<unknown>) => webhooksUp(db, isPg) },
   };
 }
 

@@ -15,6 +15,8 @@ export interface Database {
   vaults: VaultsTable;
   vault_credentials: VaultCredentialsTable;
   files: FilesTable;
+  webhook_endpoints: WebhookEndpointsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
 }
 
 export interface AgentsTable {
@@ -159,4 +161,41 @@ export interface FilesTable {
   /** 1 when the content may be downloaded (uploads are), 0 otherwise. */
   downloadable: number;
   created_at: string;
+}
+
+/** A webhook endpoint; `secret` and `previous_secret` are JSON of sealed secrets (never plaintext). */
+export interface WebhookEndpointsTable {
+  id: string;
+  url: string;
+  description: string | null;
+  /** JSON array of event types, or null for all. */
+  event_types: string | null;
+  enabled: number;
+  metadata: string;
+  secret: string;
+  previous_secret: string | null;
+  previous_secret_expires_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** The durable delivery queue and log: one row per message per endpoint. */
+export interface WebhookDeliveriesTable {
+  id: string;
+  endpoint_id: string;
+  event_type: string;
+  session_id: string | null;
+  payload: string;
+  status: string;
+  attempts: number;
+  next_attempt_at: string | null;
+  last_attempt_at: string | null;
+  last_status: number | null;
+  last_error: string | null;
+  delivered_at: string | null;
+  lease: string | null;
+  lease_until: string | null;
+  created_at: string;
+  updated_at: string;
+  ord: Generated<number>;
 }

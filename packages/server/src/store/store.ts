@@ -18,12 +18,22 @@ import type {
 } from './types.js';
 import type { VaultCredentialRecord, VaultRecord } from './vault-types.js';
 import type { FileListOptions, FileRecord } from './file-types.js';
+import type {
+  ClaimedDelivery,
+  WebhookDeliveryListOptions,
+  WebhookDeliveryOutcome,
+  WebhookDeliveryRecord,
+  WebhookEndpointRecord,
+  WebhookListOptions,
+} from './webhook-types.js';
 
 export type * from './types.js';
 export type * from './vault-types.js';
 export type * from './file-types.js';
+export type * from './webhook-types.js';
 export { VersionConflictError, BadCursorError } from './types.js';
 export { DuplicateCredentialError } from './vault-types.js';
+export { WebhookDeliveryInFlightError } from './webhook-types.js';
 
 /**
  * Everything berthd persists. `kysely-store.ts` implements it for SQLite and PostgreSQL; `conformance.ts` is the
@@ -128,4 +138,38 @@ export interface Store {
   /** Newest first; `ids` restricts the listing to those files. */
   listFiles(opts: FileListOptions): Promise<Page<FileRecord>>;
   deleteFile(id: string): Promise<boolean>;
+
+  /** Webhook endpoints (webhooks/); the signing secrets arrive sealed. */
+  createWebhook(endpoint: WebhookEndpointRecord): Promise<void>;
+  getWebhook(id: string): Promise<WebhookEndpointRecord | undefined>;
+  /** Newest first. */
+  listWebhooks(opts: WebhookListOptions): Promise<Page<WebhookEndpointRecord>>;
+  /** Every enabled endpoint, oldest first (the fan-out's targets). */
+  enabledWebhooks(): Promise<WebhookEndpointRecord[]>;
+  /** Replaces the stored endpoint (id must exist). */
+  putWebhook(endpoint: WebhookEndpointRecord): Promise<void>;
+  /** Deletes the endpoint with its deliveries. */
+  deleteWebhook(id: string): Promise<boolean>;
+
+  /** The durable delivery queue (also the delivery log). */
+  enqueueWebhookDeliveries(deliveries: WebhookDeliveryRecord[]): Promise<void>;
+  /**
+   * Claims up to `limit` pending deliveries due at `now`, of enabled endpoints, until `leaseUntil`. A delivery is
+   * held by one claim at a time; an expired claim (its worker died) can be claimed again.
+   */
+  claimWebhookDeliveries(now: string, leaseUntil: string, limit: number): Promise<ClaimedDelivery[]>;
+  /** Records an attempt's outcome (null: only release the claim). False when `lease` no longer holds it. */
+  settleWebhookDelivery(
+    id: string,
+    lease: string,
+    outcome: WebhookDeliveryOutcome | null,
+    now: string,
+  ): Promise<boolean>;
+  getWebhookDelivery(endpointId: string, id: string): Promise<WebhookDeliveryRecord | undefined>;
+  /** Newest first, optionally one status only. */
+  listWebhookDeliveries(endpointId: string, opts: WebhookDeliveryListOptions): Promise<Page<WebhookDeliveryRecord>>;
+  /** Due now with attempts reset; throws WebhookDeliveryInFlightError while claimed. */
+  redeliverWebhookDelivery(endpointId: string, id: string, now: string): Promise<WebhookDeliveryRecord | undefined>;
+  /** Deletes delivered and failed deliveries last updated before `before`. */
+  pruneWebhookDeliveries(before: string): Promise<number>;
 }
