@@ -31,6 +31,9 @@ import { loadMasterKey } from './vaults/master-key.js';
 import { VaultService } from './vaults/service.js';
 import { FileBlobs } from './files/blobs.js';
 import { sandboxFilesOf } from './session-resources/index.js';
+import { loadPriceTable } from './budget/price-file.js';
+import { SandboxMeter } from './ledger/sandbox-meter.js';
+import { sessionObservers } from './ledger/observers.js';
 
 /** The Berth installation root (the repository or package root that holds packages/runner). */
 export const INSTALL_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -98,6 +101,8 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
     { dataDir: config.dataDir, key: config.vaultMasterKey, keyFile: config.vaultMasterKeyFile },
     logger.child({ component: 'vaults' }),
   );
+  // Before the store opens too: a bad price file is a configuration error.
+  const prices = await loadPriceTable(config);
   const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   const vaults = new VaultService(store, new VaultCipher(vaultKey), logger.child({ component: 'vaults' }));
   const files = new FileBlobs(join(config.dataDir, 'files'));
@@ -147,7 +152,20 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
   driver.warmUp().catch((err: unknown) => logger.warn({ err }, 'launcher pool warm-up failed'));
 
   const { observability, otlpRelay, cliEnv: cliOtelEnv } = setUpObservability(config, drivers, logger);
-  const gateway = new ModelGateway(upstream, store, logger.child({ component: 'gateway' }), observability, otlpRelay);
+  const gateway = new ModelGateway(
+    upstream,
+    store,
+    logger.child({ component: 'gateway' }),
+    observability,
+    otlpRelay,
+    prices,
+  );
+  const meter = new SandboxMeter({
+    store,
+    stats: async (name, sandboxId) => drivers.get(name)?.stats(sandboxId),
+    intervalMs: config.sandboxUsageSampleS * 1000,
+    logger: logger.child({ component: 'ledger' }),
+  });
   const trust = config.sandboxCaFile ? await loadSandboxTrust(config.sandboxCaFile) : undefined;
   const egressLog = logger.child({ component: 'egress' });
   const egressAudit = new EgressAudit(store, egressLog, systemClock, observability);
@@ -180,7 +198,7 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
       vaults,
       sandboxFiles: (s) => sandboxFilesOf(s.resources, files),
       resolveContent: (content) => inlineFileSources(content, { store, blobs: files }),
-      observer: observability,
+      observer: sessionObservers(observability, meter),
     },
   );
   const http = buildHttpApi({
@@ -194,6 +212,7 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
     files,
     logger,
     clock: systemClock,
+    prices,
     authenticate: keyChecker(adminKey),
     observability,
     ready: async () => {
@@ -235,6 +254,8 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
           ['metrics listener', async () => metricsServer && (await closeServer(metricsServer))],
           // This build does not re-adopt sandboxes after a restart, so a graceful stop removes them.
           ['sessions', () => sessions.stopAll()],
+          // After the sessions, which wrote their last sandbox intervals as they stopped.
+          ['usage meter', () => meter.close()],
           ['drivers', () => Promise.all([...drivers.values()].map(async (d) => d.close?.()))],
           ['gateway', () => gateway.close()],
           ['egress audit', () => egressAudit.flush()],

@@ -5,6 +5,7 @@ import { BadCursorError } from '../store/store.js';
 import { agentRoutes } from './agents.js';
 import type { ApiContext } from './context.js';
 import { egressRoutes } from './egress.js';
+import { usageRoutes } from './usage.js';
 import { environmentRoutes } from './environments.js';
 import { eventRoutes } from './events.js';
 import { sessionRoutes } from './sessions.js';
@@ -128,6 +129,7 @@ export function buildHttpApi(ctx: ApiContext): FastifyInstance {
     vaultRoutes,
     credentialRoutes,
     egressRoutes,
+    usageRoutes,
     fileRoutes,
     sessionResourceRoutes,
     workspaceFileRoutes,
