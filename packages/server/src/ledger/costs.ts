@@ -13,11 +13,11 @@ export function usd(cents: number): number {
   return Math.round(cents * 10_000) / 1_000_000;
 }
 
-/** What a ledger's quantities cost at the prices in force now. */
+/** What a ledger's quantities cost at the prices in force now; `total` is the sum of the two parts as shown. */
 export function costOf(tokens: readonly ModelUsageTotals[], sandbox: SandboxTotals, prices: PriceTable): CostUsd {
-  const t = prices.tokenCostCents(tokens);
-  const s = prices.sandboxCostCents(sandbox.vcpu_seconds);
-  return { tokens: usd(t), sandbox: usd(s), total: usd(t + s) };
+  const t = usd(prices.tokenCostCents(tokens));
+  const s = usd(prices.sandboxCostCents(sandbox.vcpu_seconds));
+  return { tokens: t, sandbox: s, total: Math.round((t + s) * 1_000_000) / 1_000_000 };
 }
 
 /** Sandbox sums as the API shows them (seconds to the millisecond, GiB-seconds to 6 places). */
