@@ -98,7 +98,13 @@ interface Group {
   cache_read_input_tokens: number;
   cache_creation_input_tokens: number;
   by_model: Array<{ model: string; cost_usd: number }>;
-  sandbox: { seconds: number; active_seconds: number; memory_gib_seconds: number; vcpu_seconds: number; intervals: number };
+  sandbox: {
+    seconds: number;
+    active_seconds: number;
+    memory_gib_seconds: number;
+    vcpu_seconds: number;
+    intervals: number;
+  };
   cost_usd: { tokens: number; sandbox: number; total: number };
 }
 interface Report {
@@ -291,12 +297,20 @@ describe.skipIf(e2eSkipReason() !== false)('usage and cost ledger', () => {
     const json = await berth(['usage', '--by', 'session', '--session', ids.s1, '--json', ...conn]);
     expect(json.stderr).toBe('');
     expect(json.code).toBe(0);
-    expect(json.stdout.trim().split('\n').map((l) => JSON.parse(l) as Group)).toEqual([api]);
+    expect(
+      json.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Group),
+    ).toEqual([api]);
     const table = await berth(['usage', '--by', 'agent', '--from', started.slice(0, 10), ...conn]);
     expect(table.code).toBe(0);
     const line = table.stdout.split('\n').find((l) => l.startsWith(ids.agent));
     const agentTotal = (await usage({ group_by: 'agent', agent_id: ids.agent })).data[0]!;
-    expect(line?.split(/\s+/).slice(1, 3)).toEqual([String(agentTotal.model_requests), String(agentTotal.input_tokens)]);
+    expect(line?.split(/\s+/).slice(1, 3)).toEqual([
+      String(agentTotal.model_requests),
+      String(agentTotal.input_tokens),
+    ]);
     expect(table.stdout).toContain(`total ${agentTotal.cost_usd.total.toFixed(6)} USD`);
     const bad = await berth(['usage', '--by', 'model', ...conn]);
     expect(bad.code).not.toBe(0);

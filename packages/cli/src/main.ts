@@ -223,10 +223,15 @@ clientCmd(
     .command('usage')
     .description('Show the usage ledger: model tokens, sandbox time and cost, grouped, in a time range.'),
 )
-  .option('--by <group>', `group by ${GROUPS.join('|')}`, (v: string) => {
-    if (!GROUPS.includes(v)) throw new InvalidArgumentError(`expected one of ${GROUPS.join(', ')}`);
-    return v;
-  }, 'session')
+  .option(
+    '--by <group>',
+    `group by ${GROUPS.join('|')}`,
+    (v: string) => {
+      if (!GROUPS.includes(v)) throw new InvalidArgumentError(`expected one of ${GROUPS.join(', ')}`);
+      return v;
+    },
+    'session',
+  )
   .option('--from <time>', 'from this time, inclusive (RFC 3339 timestamp or YYYY-MM-DD, UTC)')
   .option('--to <time>', 'until this time, exclusive (RFC 3339 timestamp or YYYY-MM-DD, UTC)')
   .option('--session <id>', 'only this session')

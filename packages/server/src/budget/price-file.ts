@@ -47,7 +47,9 @@ export async function loadPriceTable(opts: {
   }
   const parsed = PriceFileSchema.safeParse(raw);
   if (!parsed.success) {
-    const lines = parsed.error.issues.slice(0, 10).map((i) => `- ${i.path.map(String).join('.') || '(root)'}: ${i.message}`);
+    const lines = parsed.error.issues
+      .slice(0, 10)
+      .map((i) => `- ${i.path.map(String).join('.') || '(root)'}: ${i.message}`);
     throw new ConfigError(
       `Invalid price file ${path} (format: {"models": {"<model-id prefix>": {"input", "output", "cache_write", ` +
         `"cache_read"}}}, USD per million tokens; see docs/api.md):\n${lines.join('\n')}`,

@@ -82,7 +82,7 @@ export class PriceTable {
 
   /** The cost of sandbox time, in US cents (fractional). */
   sandboxCostCents(vcpuSeconds: number): number {
-    return ((vcpuSeconds / 3600) * this.containerVcpuHourUsd * 100);
+    return (vcpuSeconds / 3600) * this.containerVcpuHourUsd * 100;
   }
 }
 

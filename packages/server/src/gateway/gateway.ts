@@ -227,7 +227,8 @@ export class ModelGateway {
       latency_ms: latencyMs,
       created_at: new Date().toISOString(),
     });
-    if (!fresh) this.logger.info({ sessionId, messageId: u.messageId }, 'model reply already in the ledger; not counted again');
+    if (!fresh)
+      this.logger.info({ sessionId, messageId: u.messageId }, 'model reply already in the ledger; not counted again');
   }
 }
 

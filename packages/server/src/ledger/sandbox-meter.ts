@@ -55,7 +55,7 @@ export class SandboxMeter implements SessionObserver {
 
   constructor(private readonly deps: SandboxMeterDeps) {
     this.now = deps.now ?? Date.now;
-    this.timer = setInterval(() => void this.sampleAll(), deps.intervalMs);
+    this.timer = setInterval(() => void this.sample(), deps.intervalMs);
     this.timer.unref();
   }
 
@@ -113,8 +113,9 @@ export class SandboxMeter implements SessionObserver {
     };
   }
 
-  private sampleAll(): Promise<unknown> {
-    return Promise.allSettled([...this.live.values()].map((l) => this.enqueue(l)));
+  /** Closes and writes the current interval of every live sandbox (the timer calls this every interval). */
+  async sample(): Promise<void> {
+    await Promise.allSettled([...this.live.values()].map((l) => this.enqueue(l)));
   }
 
   private enqueue(l: Live): Promise<void> {

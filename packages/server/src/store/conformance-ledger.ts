@@ -131,7 +131,12 @@ export function ledgerConformance(ctx: { store: () => Store }): void {
     ]);
 
     // The range is from <= time < to, on the reply's time and the interval's end.
-    const ranged = await store.usageGroups({ groupBy: 'session', from: day2, to: '2026-03-02T12:00:00.000Z', limit: 10 });
+    const ranged = await store.usageGroups({
+      groupBy: 'session',
+      from: day2,
+      to: '2026-03-02T12:00:00.000Z',
+      limit: 10,
+    });
     expect(ranged.data.map((g) => [g.key, g.tokens.input_tokens, g.sandbox.seconds])).toEqual([
       [A.s, 200, 0],
       [B.s, 400, 0],

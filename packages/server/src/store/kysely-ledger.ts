@@ -61,7 +61,9 @@ export class KyselyLedger {
   async sessionUsages(sessionIds: string[]): Promise<Map<string, UsageTotals>> {
     const out = new Map<string, UsageTotals>(sessionIds.map((id) => [id, { ...zeroTokens(), by_model: [] }]));
     if (sessionIds.length === 0) return out;
-    const rows = await tokenSums(this.db, sql.raw<string>('session_id'), (q) => q.where('session_id', 'in', sessionIds));
+    const rows = await tokenSums(this.db, sql.raw<string>('session_id'), (q) =>
+      q.where('session_id', 'in', sessionIds),
+    );
     for (const r of rows) addTokens(out.get(r.k)!, r);
     return out;
   }
