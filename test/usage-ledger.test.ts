@@ -223,7 +223,7 @@ describe.skipIf(e2eSkipReason() !== false)('usage and cost ledger', () => {
       expect(g.sandbox.seconds).toBeLessThanOrEqual(lifetimeS + 5);
       expect(g.sandbox.vcpu_seconds).toBeCloseTo(g.sandbox.seconds * cpus, 2);
       // The meter and the session's stats follow the same status changes (the service stamps its times after a
-      // store read, so they may differ by that read's latency at each end; the turns here ran for many seconds).
+      // store read, so the two may differ by that read's latency at each end of a turn).
       expect(g.sandbox.active_seconds).toBeGreaterThan(0);
       expect(Math.abs(g.sandbox.active_seconds - s.stats.active_seconds)).toBeLessThan(1);
       // A live Node runner plus the CLI hold tens of MiB at least, and never more than the 1 GiB default limit.
