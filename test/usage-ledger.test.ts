@@ -316,5 +316,19 @@ describe.skipIf(e2eSkipReason() !== false)('usage and cost ledger', () => {
     const bad = await berth(['usage', '--by', 'model', ...conn]);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain('expected one of session, agent, environment, tenant, day');
+    // A price file that does not match the format stops berthd at start-up (exit 2), naming the field.
+    writeFileSync(join(dir, 'bad.json'), JSON.stringify({ models: { m: { input: 1, output: -2 } } }));
+    const serve = await berth([
+      'serve',
+      '--price-file',
+      join(dir, 'bad.json'),
+      '--data-dir',
+      join(dir, 'dd'),
+      '--port',
+      '0',
+    ]);
+    expect(serve.code).toBe(2);
+    expect(serve.stderr).toContain('models.m.output');
+    expect(serve.stderr).toContain('models.m.cache_write');
   });
 });

@@ -91,6 +91,8 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
       `The data dir path is too long for unix sockets (${longestSocket} exceeds 107 bytes): choose a shorter --data-dir.`,
     );
   }
+  // A bad price file is a configuration error: found before anything (an admin key, the store) is created.
+  const prices = await loadPriceTable(config);
   const adminKey = await resolveAdminKey(
     config.dataDir,
     config.adminKey,
@@ -101,8 +103,6 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
     { dataDir: config.dataDir, key: config.vaultMasterKey, keyFile: config.vaultMasterKeyFile },
     logger.child({ component: 'vaults' }),
   );
-  // Before the store opens too: a bad price file is a configuration error.
-  const prices = await loadPriceTable(config);
   const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   const vaults = new VaultService(store, new VaultCipher(vaultKey), logger.child({ component: 'vaults' }));
   const files = new FileBlobs(join(config.dataDir, 'files'));
