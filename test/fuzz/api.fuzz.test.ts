@@ -29,7 +29,10 @@ describe.skipIf(e2eSkipReason() !== false)('API fuzzer', () => {
 
   beforeAll(async () => {
     const logStream = new PassThrough();
-    logStream.on('data', (c: Buffer) => log.push(c.toString('utf8')));
+    logStream.on('data', (c: Buffer) => {
+      log.push(c.toString('utf8'));
+      if (process.env.FUZZ_ECHO_LOG) process.stderr.write(c);
+    });
     t = await startTestBerth({ config: { maxBodyBytes: MAX_BODY, webhookAllowPrivateTargets: true }, logStream });
     const { agentId, envId } = await agentAndEnv(t.client);
     // Nothing listens on 127.0.0.2:9: deliveries fail at once and stay on this host.

@@ -90,6 +90,12 @@ export const ROUTES: Route[] = [
   { method: 'DELETE', path: '/v1/files/:file', body: 'none', destructive: true },
   // Berth extensions
   { method: 'GET', path: '/v1/berth/sessions/:session/egress', body: 'none', query: ['limit', 'page', 'decision'] },
+  {
+    method: 'GET',
+    path: '/v1/berth/usage',
+    body: 'none',
+    query: ['group_by', 'from', 'to', 'session_id', 'agent_id', 'environment_id', 'limit', 'page'],
+  },
   // Without an upgrade the WebSocket route answers 400 before anything else; test/ws.test.ts covers the socket.
   { method: 'GET', path: '/v1/berth/sessions/:session/ws', body: 'none', query: ['after'] },
   { method: 'GET', path: '/v1/berth/sessions/:session/files', body: 'none', query: ['path', 'recursive', 'limit'] },

@@ -9,6 +9,7 @@ import { addConfigOptions, configFromFlags, serve } from './serve.js';
 import { sessionCommands } from './sessions.js';
 import { fileCommands, workspaceCommands } from './files.js';
 import { addWebhookCommands } from './webhooks.js';
+import { usage, type UsageOptions } from './usage.js';
 
 const print = (l: string) => process.stdout.write(l + '\n');
 
@@ -218,6 +219,28 @@ clientCmd(files.command('delete').argument('<id>', 'file id', fileId).descriptio
 );
 
 addWebhookCommands(program, clientCmd, (o) => makeClient(clientOptions(o)), print, positiveInt);
+const GROUPS = ['session', 'agent', 'environment', 'tenant', 'day'];
+clientCmd(
+  program
+    .command('usage')
+    .description('Show the usage ledger: model tokens, sandbox time and cost, grouped, in a time range.'),
+)
+  .option(
+    '--by <group>',
+    `group by ${GROUPS.join('|')}`,
+    (v: string) => {
+      if (!GROUPS.includes(v)) throw new InvalidArgumentError(`expected one of ${GROUPS.join(', ')}`);
+      return v;
+    },
+    'session',
+  )
+  .option('--from <time>', 'from this time, inclusive (RFC 3339 timestamp or YYYY-MM-DD, UTC)')
+  .option('--to <time>', 'until this time, exclusive (RFC 3339 timestamp or YYYY-MM-DD, UTC)')
+  .option('--session <id>', 'only this session')
+  .option('--agent <id>', 'only this agent')
+  .option('--environment <id>', 'only this environment')
+  .option('--json', 'one JSON group per line (as the API returns them)', false)
+  .action(async (o: Conn & UsageOptions) => usage(makeClient(clientOptions(o)), print, o));
 
 addConfigOptions(program.command('doctor').description('Check that this host can run Berth sandboxes.')).action(
   async (flags: Record<string, unknown>) => {

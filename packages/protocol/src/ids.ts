@@ -49,6 +49,7 @@ export const ID_PREFIX = {
   sandbox: 'sbx_',
   request: 'req_',
   modelRequest: 'mreq_',
+  sandboxUsage: 'sbu_',
   egress: 'egr_',
   vault: 'vlt_',
   vaultCredential: 'vcrd_',

@@ -74,7 +74,7 @@ export function buildReply(turn: ReplyTurn, req: MessagesRequest, scenario: stri
     content.push({ type: 'text', text: `(scenario ${scenario}: tool calls left out, the request offers no tools)` });
   }
   const stop: StopReason = turn.stop_reason ?? (content.some((b) => b.type === 'tool_use') ? 'tool_use' : 'end_turn');
-  return { ok: true, message: message(req, content, stop, usageFor(turn.usage, req, content)) };
+  return { ok: true, message: message(req, content, stop, usageFor(turn.usage, req, content), turn.message_id) };
 }
 
 /** A one-text-block reply with an estimated usage (end-of-scenario notices, structured-output answers). */
@@ -83,9 +83,15 @@ export function textReply(text: string, req: MessagesRequest): Message {
   return message(req, content, 'end_turn', usageFor(undefined, req, content));
 }
 
-function message(req: MessagesRequest, content: ContentBlock[], stop: StopReason, usage: Usage): Message {
+function message(
+  req: MessagesRequest,
+  content: ContentBlock[],
+  stop: StopReason,
+  usage: Usage,
+  id = randomId('msg_'),
+): Message {
   return {
-    id: randomId('msg_'),
+    id,
     type: 'message',
     role: 'assistant',
     model: req.model,

@@ -47,6 +47,14 @@ export const ReplyTurnSchema = z.strictObject({
   usage: UsageSchema.optional(),
   /** Overrides the derived stop reason (`tool_use` when a tool_use block is emitted, else `end_turn`). */
   stop_reason: z.enum(['end_turn', 'max_tokens', 'stop_sequence', 'tool_use', 'pause_turn', 'refusal']).optional(),
+  /**
+   * A fixed message id instead of a fresh `msg_…` per reply: lets a scenario send the same message twice, as a
+   * retried or replayed request would (what a usage ledger must count once).
+   */
+  message_id: z
+    .string()
+    .regex(/^msg_[A-Za-z0-9_-]{1,120}$/, 'must be msg_ followed by letters, digits, "_" or "-"')
+    .optional(),
   delay_ms: DelaySchema,
 });
 

@@ -29,6 +29,11 @@ const scenarios: Scenario[] = [
   { name: 'fail', turns: [{ error: { status: 529, type: 'overloaded_error', message: 'try later' } }] },
   { name: 'price', turns: [{ content: [{ type: 'tool_use', name: 'lookup_price', input: { sku: 'A1' } }] }] },
   { name: 'slow', turns: [{ content: [{ type: 'text', text: 'late' }], delay_ms: 400 }] },
+  {
+    name: 'same-id',
+    after: 'repeat-last',
+    turns: [{ content: [{ type: 'text', text: 'once' }], usage, message_id: 'msg_fixed_1' }],
+  },
 ];
 
 const tool = (name: string): Anthropic.Tool => ({ name, input_schema: { type: 'object', properties: {} } });
@@ -173,7 +178,7 @@ describe('scripted model with the official SDK', () => {
     expect(err).toBeInstanceOf(Anthropic.BadRequestError);
     expect((err as APIError).type).toBe('invalid_request_error');
     expect((err as APIError).apiMessage).toMatch(
-      /unknown scenario "nope".*known scenarios: default, fail, loop, price, slow, three, write-and-run/,
+      /unknown scenario "nope".*known scenarios: default, fail, loop, price, same-id, slow, three, write-and-run/,
     );
   });
 
@@ -271,5 +276,25 @@ describe('apiKey enforcement', () => {
     } finally {
       await guarded.close();
     }
+  });
+
+  it('records what each messages request was answered, and can repeat a fixed message id', async () => {
+    const a = await client.messages.create({ ...base, messages: [user('[scenario:same-id] go')] });
+    const b = await client.messages.create({
+      ...base,
+      stream: true,
+      messages: [user('[scenario:same-id] go'), assistant('once'), user('again')],
+    });
+    let streamed: string | undefined;
+    for await (const e of b) if (e.type === 'message_start') streamed = e.message.id;
+    expect(a.id).toBe('msg_fixed_1');
+    expect(streamed).toBe('msg_fixed_1');
+    await client.messages.create({ ...base, messages: [user('[scenario:fail] x')] }).catch(() => undefined);
+    const replies = model.requests.filter((r) => r.path === '/v1/messages').map((r) => r.reply);
+    expect(replies).toEqual([
+      { status: 200, message_id: 'msg_fixed_1', model: 'claude-test', usage },
+      { status: 200, message_id: 'msg_fixed_1', model: 'claude-test', usage },
+      { status: 529, message_id: null, model: null, usage: null },
+    ]);
   });
 });

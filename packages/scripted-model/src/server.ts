@@ -9,6 +9,7 @@ import { estimateInputTokens } from './reply.js';
 import { readMessagesRequest } from './request.js';
 import type { Scenario } from './schema.js';
 import { encodeSse, messageEvents } from './sse.js';
+import type { Usage } from './message.js';
 
 /** One request the model received, recorded when it arrives. */
 export interface RecordedRequest {
@@ -27,6 +28,11 @@ export interface RecordedRequest {
   scenario: string | null;
   /** The scripted turn index answered (null for other routes and for title calls). */
   turn: number | null;
+  /**
+   * What a `POST /v1/messages` was answered, set when the answer is sent: the status, and for a Message its id,
+   * model and usage exactly as reported (what a client or gateway should have counted).
+   */
+  reply?: { status: number; message_id: string | null; model: string | null; usage: Usage | null };
 }
 
 /** A running scripted model server. */
@@ -103,13 +109,12 @@ export async function startScriptedModel(opts: ScriptedModelOptions = {}): Promi
   const requests: RecordedRequest[] = [];
   const listeners = new Set<(r: RecordedRequest) => void>();
   const plans = new WeakMap<FastifyRequest, Plan>();
-  const recorded = new WeakSet<FastifyRequest>();
+  const recorded = new WeakMap<FastifyRequest, RecordedRequest>();
   // Pending `delay_ms` waits end when the server closes, so close() never waits out a scripted delay.
   const closing = new AbortController();
 
   function record(req: FastifyRequest, plan: Plan | undefined): void {
     if (recorded.has(req)) return;
-    recorded.add(req);
     const [path = '/'] = req.url.split('?');
     const r: RecordedRequest = {
       at: Date.now(),
@@ -121,6 +126,7 @@ export async function startScriptedModel(opts: ScriptedModelOptions = {}): Promi
       scenario: plan?.scenario ?? null,
       turn: plan?.turn ?? null,
     };
+    recorded.set(req, r);
     requests.push(r);
     opts.logger?.info({ method: r.method, path, scenario: r.scenario, turn: r.turn }, 'scripted-model request');
     for (const fn of listeners) {
@@ -158,7 +164,13 @@ export async function startScriptedModel(opts: ScriptedModelOptions = {}): Promi
       }
     }
     const { outcome } = plan;
-    if (outcome.kind === 'error') return sendError(reply, outcome.status, outcome.type, outcome.message);
+    const entry = recorded.get(req);
+    if (outcome.kind === 'error') {
+      if (entry) entry.reply = { status: outcome.status, message_id: null, model: null, usage: null };
+      return sendError(reply, outcome.status, outcome.type, outcome.message);
+    }
+    const m = outcome.message;
+    if (entry) entry.reply = { status: 200, message_id: m.id, model: m.model, usage: { ...m.usage } };
     if (!outcome.stream) return reply.send(outcome.message);
     return reply
       .header('content-type', 'text/event-stream; charset=utf-8')

@@ -35,6 +35,9 @@ import { VaultService } from './vaults/service.js';
 import { FileBlobs } from './files/blobs.js';
 import { sandboxFilesOf } from './session-resources/index.js';
 import { startWebhooks } from './webhooks/index.js';
+import { loadPriceTable } from './budget/price-file.js';
+import { SandboxMeter } from './ledger/sandbox-meter.js';
+import { sessionObservers } from './ledger/observers.js';
 
 /** The Berth installation root (the repository or package root that holds packages/runner). */
 export const INSTALL_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -92,6 +95,8 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
       `The data dir path is too long for unix sockets (${longestSocket} exceeds 107 bytes): choose a shorter --data-dir.`,
     );
   }
+  // A bad price file is a configuration error: found before anything (an admin key, the store) is created.
+  const prices = await loadPriceTable(config);
   const adminKey = await resolveAdminKey(
     config.dataDir,
     config.adminKey,
@@ -151,7 +156,20 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
   driver.warmUp().catch((err: unknown) => logger.warn({ err }, 'launcher pool warm-up failed'));
 
   const { observability, otlpRelay, cliEnv: cliOtelEnv } = setUpObservability(config, drivers, logger);
-  const gateway = new ModelGateway(upstream, store, logger.child({ component: 'gateway' }), observability, otlpRelay);
+  const gateway = new ModelGateway(
+    upstream,
+    store,
+    logger.child({ component: 'gateway' }),
+    observability,
+    otlpRelay,
+    prices,
+  );
+  const meter = new SandboxMeter({
+    store,
+    stats: async (name, sandboxId) => drivers.get(name)?.stats(sandboxId),
+    intervalMs: config.sandboxUsageSampleS * 1000,
+    logger: logger.child({ component: 'ledger' }),
+  });
   const trust = config.sandboxCaFile ? await loadSandboxTrust(config.sandboxCaFile) : undefined;
   const egressLog = logger.child({ component: 'egress' });
   const egressAudit = new EgressAudit(store, egressLog, systemClock, observability);
@@ -185,7 +203,7 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
       vaults,
       sandboxFiles: (s) => sandboxFilesOf(s.resources, files),
       resolveContent: (content) => inlineFileSources(content, { store, blobs: files }),
-      observer: observability,
+      observer: sessionObservers(observability, meter),
       snapshots: new SnapshotStore(join(config.dataDir, 'blobs', 'snapshots')),
       artifacts: new ArtifactStore(join(config.dataDir, 'blobs', 'artifacts')),
     },
@@ -204,6 +222,7 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
     files,
     logger,
     clock: systemClock,
+    prices,
     authenticate: keyChecker(adminKey),
     observability,
     webhooks,
@@ -254,6 +273,8 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
               }),
           ],
           ['warm pool', () => sessions.pool.close()],
+          // After the sessions, which wrote their last sandbox intervals as they stopped.
+          ['usage meter', () => meter.close()],
           ['drivers', () => Promise.all([...drivers.values()].map(async (d) => d.close?.()))],
           // After the sessions, whose last events queue deliveries; before the store.
           ['webhooks', () => webhooks.close()],

@@ -393,6 +393,38 @@ export const CONFIG_FIELDS = {
       .default(10_000)
       .describe('Limit of one webhook attempt, connect to response (ms); a slower receiver counts as failed.'),
   },
+  priceFile: {
+    env: 'BERTH_PRICE_FILE',
+    schema: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'JSON price file that overrides or adds model prices (USD per million tokens, by model-id prefix) on top of the built-in list prices; format in docs/api.md ("Usage and cost").',
+      ),
+  },
+  containerVcpuHourUsd: {
+    env: 'BERTH_CONTAINER_VCPU_HOUR_USD',
+    schema: z.coerce
+      .number()
+      .min(0)
+      .max(1000)
+      .default(0.05)
+      .describe(
+        "Price of sandbox time in USD per vCPU-hour (a session's CPU limit, 1 vCPU when it has none), for the usage ledger's costs.",
+      ),
+  },
+  sandboxUsageSampleS: {
+    env: 'BERTH_SANDBOX_USAGE_SAMPLE_S',
+    schema: z.coerce
+      .number()
+      .min(0.1)
+      .max(3600)
+      .default(60)
+      .describe(
+        "How often each live sandbox's time and cgroup memory are sampled into the usage ledger (seconds); a sandbox's last interval is written when it stops.",
+      ),
+  },
   logLevel: {
     env: 'BERTH_LOG_LEVEL',
     schema: z

@@ -12,6 +12,7 @@ import type { SandboxDriver } from '../drivers/driver.js';
 import type { BerthMetrics } from '../observability/metrics.js';
 import type { Tracing } from '../observability/tracing.js';
 import type { WebhookSecrets } from '../webhooks/secrets.js';
+import type { PriceTable } from '../budget/prices.js';
 
 /** What every route module receives from the composition root. */
 export interface ApiContext {
@@ -31,6 +32,8 @@ export interface ApiContext {
   authenticate: (key: string) => boolean;
   logger: Logger;
   clock: Clock;
+  /** Prices of model tokens and sandbox time (built-in list prices plus the operator's price file). */
+  prices: PriceTable;
   /** Resolves when the API is ready to serve (store migrated, driver checked). */
   ready: () => Promise<{ ok: boolean; problems: string[] }>;
   /** Metrics served at `/metrics` and the tracer of API requests (absent: neither). */

@@ -6,6 +6,7 @@ import { agentRoutes } from './agents.js';
 import type { ApiContext } from './context.js';
 import { egressRoutes } from './egress.js';
 import { sessionLifecycleRoutes } from './session-lifecycle.js';
+import { usageRoutes } from './usage.js';
 import { environmentRoutes } from './environments.js';
 import { eventRoutes } from './events.js';
 import { sessionRoutes } from './sessions.js';
@@ -130,6 +131,7 @@ export function buildHttpApi(ctx: ApiContext): FastifyInstance {
     vaultRoutes,
     credentialRoutes,
     egressRoutes,
+    usageRoutes,
     fileRoutes,
     sessionResourceRoutes,
     workspaceFileRoutes,

@@ -3,9 +3,10 @@ import { z } from 'zod';
 import { ApiError, notFound } from '../errors.js';
 import { assertRunnable } from '../sessions/run-config.js';
 import type { SessionService } from '../sessions/service.js';
-import type { AgentRecord, JsonObject, SessionRecord, Store, UsageTotals } from '../store/store.js';
+import type { AgentRecord, JsonObject, SandboxTotals, SessionRecord, Store, UsageTotals } from '../store/store.js';
 import { assertBudgetable, budgetCents } from '../budget/budget.js';
-import { listCostCents, monetaryAmount } from '../budget/prices.js';
+import { monetaryAmount, type PriceTable } from '../budget/prices.js';
+import { costOf, sandboxWire } from '../ledger/costs.js';
 import { modelObject } from './agents-schema.js';
 import { checkId, patchMetadata, rangeFrom } from './common.js';
 import type { RouteModule } from './context.js';
@@ -18,8 +19,23 @@ import { LifecycleSchema, lifecycleDefaults, resolveLifecycle } from '../lifecyc
 import { parseGitResources } from '../session-resources/git-create.js';
 import { checkMountPaths, prepareResources } from '../session-resources/index.js';
 
-/** The wire form of a session (§2 Session), with usage from the gateway's ledger. */
-export function serializeSession(s: SessionRecord, u: UsageTotals, service: SessionService): object {
+/** A session's ledger sums: tokens from the gateway, sandbox time from the sandbox meter. */
+export interface SessionLedger {
+  tokens: UsageTotals;
+  sandbox: SandboxTotals;
+}
+
+/**
+ * The wire form of a session (§2 Session), with usage from the ledger: `usage` in the Managed Agents shape
+ * (`list_cost` is the token cost, what budgets count) and `berth.usage` with sandbox time and the costs.
+ */
+export function serializeSession(
+  s: SessionRecord,
+  ledger: SessionLedger,
+  service: SessionService,
+  prices: PriceTable,
+): object {
+  const u = ledger.tokens;
   const active = service.activeSeconds(s);
   const duration = (Date.now() - Date.parse(s.created_at)) / 1000;
   return {
@@ -41,9 +57,18 @@ export function serializeSession(s: SessionRecord, u: UsageTotals, service: Sess
       cache_read_input_tokens: u.cache_read_input_tokens,
       cache_creation: { ephemeral_5m_input_tokens: u.cache_creation_input_tokens, ephemeral_1h_input_tokens: 0 },
       active_seconds: round(active),
-      list_cost: monetaryAmount(listCostCents(u.by_model)),
+      list_cost: monetaryAmount(prices.tokenCostCents(u.by_model)),
     },
-    berth: { ...s.berth, state: observedState(s), sandbox: { id: s.sandbox_id, state: s.sandbox_state } },
+    berth: {
+      ...s.berth,
+      state: observedState(s),
+      sandbox: { id: s.sandbox_id, state: s.sandbox_state },
+      usage: {
+        model_requests: u.requests,
+        sandbox: sandboxWire(ledger.sandbox),
+        cost_usd: costOf(u.by_model, ledger.sandbox, prices),
+      },
+    },
     created_at: s.created_at,
     updated_at: s.updated_at,
     archived_at: s.archived_at,
@@ -64,7 +89,12 @@ function observedState(s: SessionRecord): string {
 }
 
 /** The reference's rules for a budget in `sessions.update`; each refusal names its reason. */
-async function checkBudgetUpdate(s: SessionRecord, budget: JsonObject, store: Store): Promise<void> {
+async function checkBudgetUpdate(
+  s: SessionRecord,
+  budget: JsonObject,
+  store: Store,
+  prices: PriceTable,
+): Promise<void> {
   const refuse = (reason: string, why: string) => {
     throw new ApiError('invalid_request', `${reason}: ${why}`, { reason });
   };
@@ -75,9 +105,9 @@ async function checkBudgetUpdate(s: SessionRecord, budget: JsonObject, store: St
       'a budget can only be given at session create (and a removed one cannot be re-added). Create a new session with a budget.',
     );
   }
-  assertBudgetable(s.agent);
+  assertBudgetable(s.agent, prices);
   const cap = budgetCents(budget)!;
-  const spent = listCostCents((await store.sessionUsage(s.id)).by_model);
+  const spent = prices.tokenCostCents((await store.sessionUsage(s.id)).by_model);
   if (cap <= spent) {
     refuse(
       'budget_not_raised',
@@ -122,15 +152,28 @@ function snapshot(a: AgentRecord, ref: z.infer<typeof SessionCreateSchema>['agen
 
 const IdParams = z.object({ id: z.string() });
 
+/** One session's wire form, with its ledger (the lifecycle routes answer with it too). */
+export async function wireSession(
+  s: SessionRecord,
+  ctx: { store: Store; sessions: SessionService; prices: PriceTable },
+): Promise<object> {
+  const [tokens, sandbox] = await Promise.all([ctx.store.sessionUsages([s.id]), ctx.store.sandboxUsages([s.id])]);
+  return serializeSession(s, { tokens: tokens.get(s.id)!, sandbox: sandbox.get(s.id)! }, ctx.sessions, ctx.prices);
+}
+
 /** sessions: create, retrieve, update, list, delete, archive. */
-export const sessionRoutes: RouteModule = (app, { store, sessions, eventLog, clock, config, drivers }) => {
+export const sessionRoutes: RouteModule = (app, { store, sessions, eventLog, clock, config, drivers, prices }) => {
   const defaults = resourceDefaults(config);
   const lifecycle = lifecycleDefaults(config);
   const load = async (id: string) => {
     checkId('session', 'sesn_', id);
     return sessions.load(id);
   };
-  const wire = async (s: SessionRecord) => serializeSession(s, await store.sessionUsage(s.id), sessions);
+  const ledgerOf = async (ids: string[]) => {
+    const [tokens, sandbox] = await Promise.all([store.sessionUsages(ids), store.sandboxUsages(ids)]);
+    return (id: string): SessionLedger => ({ tokens: tokens.get(id)!, sandbox: sandbox.get(id)! });
+  };
+  const wire = async (s: SessionRecord) => serializeSession(s, (await ledgerOf([s.id]))(s.id), sessions, prices);
 
   app.post('/v1/sessions', async (req) => {
     const b = parseInput(SessionCreateSchema, req.body);
@@ -190,7 +233,7 @@ export const sessionRoutes: RouteModule = (app, { store, sessions, eventLog, clo
     const envMax = env.berth.max_sessions;
     const agentSnapshot = snapshot(agent, ref);
     assertRunnable(agentSnapshot);
-    if (b.budget) assertBudgetable(agentSnapshot);
+    if (b.budget) assertBudgetable(agentSnapshot, prices);
     const now = clock();
     const session = await sessions.create(
       {
@@ -252,7 +295,7 @@ export const sessionRoutes: RouteModule = (app, { store, sessions, eventLog, clo
     if (s.archived_at) throw new ApiError('session_archived', `Session '${id}' is archived and read-only.`);
     const changed: JsonObject = {};
     if (b.budget) {
-      await checkBudgetUpdate(s, b.budget, store);
+      await checkBudgetUpdate(s, b.budget, store, prices);
       if (JSON.stringify(b.budget) !== JSON.stringify(s.budget)) changed.budget = b.budget;
     }
     if (b.agent && (b.agent.tools || b.agent.mcp_servers)) {
@@ -295,9 +338,9 @@ export const sessionRoutes: RouteModule = (app, { store, sessions, eventLog, clo
       agentVersion: q.agent_version,
       createdAt: rangeFrom(q, 'created_at'),
     });
-    const usage = await store.sessionUsages(page.data.map((s) => s.id));
+    const ledger = await ledgerOf(page.data.map((s) => s.id));
     return {
-      data: page.data.map((s) => serializeSession(s, usage.get(s.id)!, sessions)),
+      data: page.data.map((s) => serializeSession(s, ledger(s.id), sessions, prices)),
       next_page: page.next,
       prev_page: page.prev,
     };

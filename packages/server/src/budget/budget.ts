@@ -1,7 +1,7 @@
 import { BUDGET_REACHED_MARKER } from '@berth/protocol';
 import { ApiError } from '../errors.js';
 import type { JsonObject } from '../store/store.js';
-import { priceOf } from './prices.js';
+import type { PriceTable } from './prices.js';
 
 /** A session budget's cap in cents, or undefined when the session has none. */
 export function budgetCents(budget: JsonObject | null | undefined): number | undefined {
@@ -9,14 +9,14 @@ export function budgetCents(budget: JsonObject | null | undefined): number | und
   return typeof max === 'string' ? Number(max) : undefined;
 }
 
-/** Refuses a budget for an agent whose model has no list price (`model_not_budgetable`, as the reference). */
-export function assertBudgetable(agent: JsonObject): void {
+/** Refuses a budget for an agent whose model has no price (`model_not_budgetable`, as the reference). */
+export function assertBudgetable(agent: JsonObject, prices: PriceTable): void {
   const model = (agent.model as { id?: string } | undefined)?.id ?? '';
-  if (!priceOf(model)) {
+  if (!prices.priceOf(model)) {
     throw new ApiError(
       'invalid_request',
-      `model_not_budgetable: model '${model}' has no list price in this Berth build, so a budget cannot be enforced. ` +
-        'Create the session without budget, or use a model listed in docs/api.md ("Budgets").',
+      `model_not_budgetable: model '${model}' has no price in this server's price table, so a budget cannot be enforced. ` +
+        'Create the session without budget, use a model listed in docs/api.md ("Budgets"), or give it a price in --price-file.',
     );
   }
 }

@@ -1,6 +1,6 @@
 import type { ModelUsageTotals } from '../store/store.js';
 
-/** List prices of one model family, in USD per million tokens. */
+/** Prices of one model family, in USD per million tokens. */
 export interface ModelPrice {
   /** Model ids starting with this (the longest matching prefix wins). */
   prefix: string;
@@ -28,30 +28,62 @@ export const LIST_PRICES: readonly ModelPrice[] = [
   { prefix: 'claude-3-haiku', input: 0.25, output: 1.25, cache_write: 0.3, cache_read: 0.03 },
 ];
 
-/** The most expensive row: what a ledger row of a model without a list price is charged at (never under-count). */
-const DEAREST = LIST_PRICES.reduce((a, b) => (b.output > a.output ? b : a));
+/** Price of a vCPU-hour of sandbox time when the operator sets none (Anthropic's hosting guidance: about $0.05). */
+export const DEFAULT_CONTAINER_VCPU_HOUR_USD = 0.05;
 
-/** The list price of a model id, or undefined when it has none. */
-export function priceOf(model: string): ModelPrice | undefined {
-  let best: ModelPrice | undefined;
-  for (const p of LIST_PRICES) {
-    if (model.startsWith(p.prefix) && (!best || p.prefix.length > best.prefix.length)) best = p;
-  }
-  return best;
-}
+/**
+ * The prices costs are computed with: the built-in list prices, overridden or extended by the operator's price file
+ * (`--price-file`), and the container rate. Built once in the composition root; budgets, `usage.list_cost` and the
+ * usage API all price the ledger with the same table, at the time they are asked (the ledger stores quantities).
+ */
+export class PriceTable {
+  private readonly models: readonly ModelPrice[];
+  /** The most expensive row: what a ledger row of a model without a price is charged at (never under-count). */
+  private readonly dearest: ModelPrice;
 
-/** The list cost of a session's ledger, in US cents (fractional). */
-export function listCostCents(byModel: readonly ModelUsageTotals[]): number {
-  let usdTimesMillion = 0;
-  for (const u of byModel) {
-    const p = (u.model ? priceOf(u.model) : undefined) ?? DEAREST;
-    usdTimesMillion +=
-      u.input_tokens * p.input +
-      u.output_tokens * p.output +
-      u.cache_creation_input_tokens * p.cache_write +
-      u.cache_read_input_tokens * p.cache_read;
+  constructor(
+    overrides: readonly ModelPrice[] = [],
+    /** USD per vCPU-hour of sandbox time. */
+    readonly containerVcpuHourUsd = DEFAULT_CONTAINER_VCPU_HOUR_USD,
+  ) {
+    const byPrefix = new Map(LIST_PRICES.map((p) => [p.prefix, p]));
+    for (const p of overrides) byPrefix.set(p.prefix, p);
+    this.models = [...byPrefix.values()];
+    this.dearest = this.models.reduce((a, b) => (b.output > a.output ? b : a));
   }
-  return usdTimesMillion / 10_000;
+
+  /** Every model price in force, built-in rows first. */
+  list(): readonly ModelPrice[] {
+    return this.models;
+  }
+
+  /** The price of a model id (longest matching prefix), or undefined when it has none. */
+  priceOf(model: string): ModelPrice | undefined {
+    let best: ModelPrice | undefined;
+    for (const p of this.models) {
+      if (model.startsWith(p.prefix) && (!best || p.prefix.length > best.prefix.length)) best = p;
+    }
+    return best;
+  }
+
+  /** The cost of token usage, in US cents (fractional); a model without a price is charged at the dearest row. */
+  tokenCostCents(byModel: readonly ModelUsageTotals[]): number {
+    let usdTimesMillion = 0;
+    for (const u of byModel) {
+      const p = (u.model ? this.priceOf(u.model) : undefined) ?? this.dearest;
+      usdTimesMillion +=
+        u.input_tokens * p.input +
+        u.output_tokens * p.output +
+        u.cache_creation_input_tokens * p.cache_write +
+        u.cache_read_input_tokens * p.cache_read;
+    }
+    return usdTimesMillion / 10_000;
+  }
+
+  /** The cost of sandbox time, in US cents (fractional). */
+  sandboxCostCents(vcpuSeconds: number): number {
+    return (vcpuSeconds / 3600) * this.containerVcpuHourUsd * 100;
+  }
 }
 
 /** A cost as the API's monetary amount: integer minor units (cents), rounded up so a cap fires at or before it. */

@@ -1,5 +1,5 @@
 import { budgetCents, budgetReachedMessage } from '../budget/budget.js';
-import { listCostCents } from '../budget/prices.js';
+import { PriceTable } from '../budget/prices.js';
 import { createHash } from 'node:crypto';
 import { chmod, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -7,7 +7,7 @@ import { newId } from '@berth/protocol';
 import { Agent, request } from 'undici';
 import type { Logger } from '../logger.js';
 import type { GatewayObserver, ModelRequestProbe } from '../observability/observer.js';
-import type { Store } from '../store/store.js';
+import { DEFAULT_TENANT, type Store } from '../store/store.js';
 import { OTLP_PATHS, type OtlpRelay } from './otlp-relay.js';
 import { SseUsageTap, usageFromJson, type ObservedUsage } from './usage.js';
 
@@ -51,6 +51,8 @@ export class ModelGateway {
     private readonly observer?: GatewayObserver,
     /** Relays the CLI's OpenTelemetry exports to berthd's collector (`--otel-cli`); absent, they are refused. */
     private readonly otlp?: OtlpRelay,
+    /** Prices budgets are enforced with (the built-in list prices unless the composition root passes its table). */
+    private readonly prices: PriceTable = new PriceTable(),
   ) {}
 
   /** Starts a listener for one sandbox; `sessionFor` maps a token hash to the session it belongs to. */
@@ -178,7 +180,7 @@ export class ModelGateway {
   private async budgetRefusal(sessionId: string): Promise<string | undefined> {
     const cap = budgetCents((await this.store.getSession(sessionId))?.budget);
     if (cap === undefined) return undefined;
-    const spent = listCostCents((await this.store.sessionUsage(sessionId)).by_model);
+    const spent = this.prices.tokenCostCents((await this.store.sessionUsage(sessionId)).by_model);
     return spent >= cap ? budgetReachedMessage(spent, cap) : undefined;
   }
 
@@ -204,10 +206,16 @@ export class ModelGateway {
     }
   }
 
+  /** Writes the ledger row of one reply; a message id already recorded (a re-sent reply) is not counted again. */
   private async record(sessionId: string, status: number, u: ObservedUsage, latencyMs: number): Promise<void> {
-    await this.store.recordModelRequest({
+    const session = await this.store.getSession(sessionId);
+    const fresh = await this.store.recordModelRequest({
       id: newId('modelRequest'),
       session_id: sessionId,
+      // A session deleted while its request was in flight leaves its ids unknown; the row still counts.
+      agent_id: session?.agent_id ?? '',
+      environment_id: session?.environment_id ?? '',
+      tenant_id: DEFAULT_TENANT,
       // Failed requests have no message id; give each its own so the ledger keeps one row per request.
       message_id: u.messageId ?? newId('modelRequest'),
       model: u.model,
@@ -219,6 +227,8 @@ export class ModelGateway {
       latency_ms: latencyMs,
       created_at: new Date().toISOString(),
     });
+    if (!fresh)
+      this.logger.info({ sessionId, messageId: u.messageId }, 'model reply already in the ledger; not counted again');
   }
 }
 

@@ -3,6 +3,7 @@ import { newId } from '@berth/protocol';
 import { vaultConformance } from './conformance-vaults.js';
 import { fileConformance } from './conformance-files.js';
 import { webhookConformance } from './conformance-webhooks.js';
+import { ledgerConformance } from './conformance-ledger.js';
 import type { Store } from './store.js';
 import { VersionConflictError, type AgentRecord, type EnvironmentRecord, type SessionRecord } from './types.js';
 
@@ -97,6 +98,7 @@ export function runStoreConformance(name: string, factory: StoreFactory, skip: s
     vaultConformance({ store: () => store, now: () => now() });
     fileConformance({ store: () => store, now: () => now() });
     webhookConformance({ store: () => store, now: () => now() });
+    ledgerConformance({ store: () => store });
 
     it('migrates idempotently and answers ping', async () => {
       await store.migrate();
@@ -244,6 +246,9 @@ export function runStoreConformance(name: string, factory: StoreFactory, skip: s
       const rec = (message_id: string, input: number) => ({
         id: newId('modelRequest'),
         session_id: s.id,
+        agent_id: a.id,
+        environment_id: e.id,
+        tenant_id: 'default',
         message_id,
         model: 'm',
         status: 200,
@@ -281,7 +286,8 @@ export function runStoreConformance(name: string, factory: StoreFactory, skip: s
       expect(both.get(s.id)).toMatchObject({ input_tokens: 132, requests: 3 });
       expect(both.get('sesn_none')).toMatchObject({ input_tokens: 0, requests: 0 });
       expect(await store.deleteSession(s.id)).toBe(true);
-      expect(await store.sessionUsage(s.id)).toMatchObject({ requests: 0 });
+      // The ledger records what was spent: it outlives the session.
+      expect(await store.sessionUsage(s.id)).toMatchObject({ input_tokens: 132, requests: 3 });
       expect(await store.listEvents(s.id, { limit: 10, order: 'asc' })).toMatchObject({ data: [] });
     });
 

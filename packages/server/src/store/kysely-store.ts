@@ -5,6 +5,7 @@ import type { Store } from './store.js';
 import { KyselyVaults } from './kysely-vaults.js';
 import { KyselyFiles } from './kysely-files.js';
 import { KyselyWebhooks } from './kysely-webhooks.js';
+import { KyselyLedger } from './kysely-ledger.js';
 import { decodeCursor, encodeCursor, isSeqCursor } from './cursor.js';
 import { listEgress, recordEgress, updateEgress } from './egress-queries.js';
 import { keysetPage, mapPage, rangeWhere } from './query.js';
@@ -16,27 +17,18 @@ import {
   type EventListOptions,
   type EventRecord,
   type ListOptions,
-  type ModelRequestRecord,
   type NewEvent,
   type Page,
   type SessionListOptions,
   type SessionRecord,
-  type UsageTotals,
 } from './types.js';
 
 /** The Store over Kysely; the same code serves SQLite and PostgreSQL. */
-const COUNT_KEYS = [
-  'input_tokens',
-  'output_tokens',
-  'cache_read_input_tokens',
-  'cache_creation_input_tokens',
-  'requests',
-] as const;
-
 export class KyselyStore implements Store {
   private readonly vaults: KyselyVaults;
   private readonly files: KyselyFiles;
   private readonly webhooks: KyselyWebhooks;
+  private readonly ledger: KyselyLedger;
   constructor(
     private readonly db: Kysely<Database>,
     readonly dialect: SqlDialect,
@@ -44,6 +36,7 @@ export class KyselyStore implements Store {
     this.vaults = new KyselyVaults(db);
     this.files = new KyselyFiles(db);
     this.webhooks = new KyselyWebhooks(db);
+    this.ledger = new KyselyLedger(db);
   }
 
   // ---- webhooks (kysely-webhooks.ts) -----------------------------------------------------------------------------
@@ -285,7 +278,7 @@ export class KyselyStore implements Store {
   async deleteSession(id: string): Promise<boolean> {
     return this.db.transaction().execute(async (tx) => {
       await tx.deleteFrom('events').where('session_id', '=', id).execute();
-      await tx.deleteFrom('model_requests').where('session_id', '=', id).execute();
+      // The usage ledger (model_requests, sandbox_usage) stays: it records what was spent, not what exists.
       await tx.deleteFrom('egress_audit').where('session_id', '=', id).execute();
       const r = await tx.deleteFrom('sessions').where('id', '=', id).executeTakeFirst();
       return Number(r.numDeletedRows) > 0;
@@ -358,55 +351,12 @@ export class KyselyStore implements Store {
     return listEgress(this.db, sessionId, opts);
   }
 
-  // ---- model request ledger --------------------------------------------------------------------------------------
+  // ---- usage ledger (kysely-ledger.ts) ---------------------------------------------------------------------------
 
-  async recordModelRequest(rec: ModelRequestRecord): Promise<boolean> {
-    const r = await this.db
-      .insertInto('model_requests')
-      .values(rec)
-      .onConflict((oc) => oc.columns(['session_id', 'message_id']).doNothing())
-      .executeTakeFirst();
-    return Number(r.numInsertedOrUpdatedRows ?? 0) > 0;
-  }
-
-  async sessionUsage(sessionId: string): Promise<UsageTotals> {
-    return (await this.sessionUsages([sessionId])).get(sessionId)!;
-  }
-
-  async sessionUsages(sessionIds: string[]): Promise<Map<string, UsageTotals>> {
-    const zero = () => ({
-      input_tokens: 0,
-      output_tokens: 0,
-      cache_read_input_tokens: 0,
-      cache_creation_input_tokens: 0,
-      requests: 0,
-    });
-    const out = new Map<string, UsageTotals>(sessionIds.map((id) => [id, { ...zero(), by_model: [] }]));
-    if (sessionIds.length === 0) return out;
-    const rows = await this.db
-      .selectFrom('model_requests')
-      .select((eb) => [
-        'session_id',
-        'model',
-        eb.fn.sum<number>('input_tokens').as('input_tokens'),
-        eb.fn.sum<number>('output_tokens').as('output_tokens'),
-        eb.fn.sum<number>('cache_read_input_tokens').as('cache_read_input_tokens'),
-        eb.fn.sum<number>('cache_creation_input_tokens').as('cache_creation_input_tokens'),
-        eb.fn.countAll<number>().as('requests'),
-      ])
-      .where('session_id', 'in', sessionIds)
-      .groupBy(['session_id', 'model'])
-      .orderBy('model')
-      .execute();
-    for (const r of rows) {
-      const total = out.get(r.session_id)!;
-      const m = { model: r.model, ...zero() };
-      for (const k of COUNT_KEYS) {
-        m[k] = Number(r[k]);
-        total[k] += m[k];
-      }
-      total.by_model.push(m);
-    }
-    return out;
-  }
+  recordModelRequest: Store['recordModelRequest'] = (rec) => this.ledger.recordModelRequest(rec);
+  recordSandboxUsage: Store['recordSandboxUsage'] = (rec) => this.ledger.recordSandboxUsage(rec);
+  sessionUsage: Store['sessionUsage'] = async (id) => (await this.ledger.sessionUsages([id])).get(id)!;
+  sessionUsages: Store['sessionUsages'] = (ids) => this.ledger.sessionUsages(ids);
+  sandboxUsages: Store['sandboxUsages'] = (ids) => this.ledger.sandboxUsages(ids);
+  usageGroups: Store['usageGroups'] = (q) => this.ledger.usageGroups(q);
 }

@@ -187,6 +187,60 @@ function buildMigrations(dialect: SqlDialect): Record<string, Migration> {
       },
     },
     '0005_webhooks': { up: (db: Kysely<unknown>) => webhooksUp(db, isPg) },
+    '0006_ledger': {
+      async up(db: Kysely<unknown>) {
+        // The model ledger gains the dimensions usage is grouped by, copied from the session (rows outlive it).
+        await db.schema
+          .alterTable('model_requests')
+          .addColumn('agent_id', 'text', (c) => c.notNull().defaultTo(''))
+          .execute();
+        await db.schema
+          .alterTable('model_requests')
+          .addColumn('environment_id', 'text', (c) => c.notNull().defaultTo(''))
+          .execute();
+        await db.schema
+          .alterTable('model_requests')
+          .addColumn('tenant_id', 'text', (c) => c.notNull().defaultTo('default'))
+          .execute();
+        await sql`UPDATE model_requests SET
+            agent_id = COALESCE((SELECT s.agent_id FROM sessions s WHERE s.id = model_requests.session_id), ''),
+            environment_id = COALESCE((SELECT s.environment_id FROM sessions s WHERE s.id = model_requests.session_id), '')`.execute(
+          db,
+        );
+        // Message ids are unique across the ledger, not per session: keep the first row of any repeated id.
+        await sql`DELETE FROM model_requests WHERE message_id IS NOT NULL AND ord NOT IN
+            (SELECT MIN(ord) FROM model_requests WHERE message_id IS NOT NULL GROUP BY message_id)`.execute(db);
+        await db.schema.dropIndex('model_requests_message').execute();
+        await db.schema
+          .createIndex('model_requests_message_id')
+          .on('model_requests')
+          .column('message_id')
+          .unique()
+          .execute();
+        await db.schema.createIndex('model_requests_created').on('model_requests').column('created_at').execute();
+        await db.schema
+          .createTable('sandbox_usage')
+          .addColumn('ord', isPg ? 'bigserial' : 'integer', (c) =>
+            isPg ? c.primaryKey() : c.primaryKey().autoIncrement(),
+          )
+          .addColumn('id', 'text', (c) => c.notNull().unique())
+          .addColumn('session_id', 'text', (c) => c.notNull())
+          .addColumn('agent_id', 'text', (c) => c.notNull())
+          .addColumn('environment_id', 'text', (c) => c.notNull())
+          .addColumn('tenant_id', 'text', (c) => c.notNull())
+          .addColumn('driver', 'text', (c) => c.notNull())
+          .addColumn('started_at', 'text', (c) => c.notNull())
+          .addColumn('ended_at', 'text', (c) => c.notNull())
+          .addColumn('seconds', 'double precision', (c) => c.notNull())
+          .addColumn('active_seconds', 'double precision', (c) => c.notNull())
+          .addColumn('memory_gib_seconds', 'double precision', (c) => c.notNull())
+          .addColumn('vcpus', 'double precision', (c) => c.notNull())
+          .addColumn('vcpu_seconds', 'double precision', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('sandbox_usage_session').on('sandbox_usage').column('session_id').execute();
+        await db.schema.createIndex('sandbox_usage_ended').on('sandbox_usage').column('ended_at').execute();
+      },
+    },
   };
 }
 

@@ -11,6 +11,7 @@ export interface Database {
   sessions: SessionsTable;
   events: EventsTable;
   model_requests: ModelRequestsTable;
+  sandbox_usage: SandboxUsageTable;
   egress_audit: EgressAuditTable;
   vaults: VaultsTable;
   vault_credentials: VaultCredentialsTable;
@@ -90,6 +91,9 @@ export interface EventsTable {
 export interface ModelRequestsTable {
   id: string;
   session_id: string;
+  agent_id: string;
+  environment_id: string;
+  tenant_id: string;
   message_id: string | null;
   model: string | null;
   status: number;
@@ -100,6 +104,24 @@ export interface ModelRequestsTable {
   latency_ms: number;
   created_at: string;
   /** Monotonic row order for stable listings. */
+  ord: Generated<number>;
+}
+
+/** One interval of a sandbox's life (ledger-types.ts `SandboxUsageRecord`). */
+export interface SandboxUsageTable {
+  id: string;
+  session_id: string;
+  agent_id: string;
+  environment_id: string;
+  tenant_id: string;
+  driver: string;
+  started_at: string;
+  ended_at: string;
+  seconds: number;
+  active_seconds: number;
+  memory_gib_seconds: number;
+  vcpus: number;
+  vcpu_seconds: number;
   ord: Generated<number>;
 }
 

@@ -26,11 +26,14 @@ import type {
   WebhookEndpointRecord,
   WebhookListOptions,
 } from './webhook-types.js';
+import type { SandboxTotals, SandboxUsageRecord, UsageGroup, UsageQuery } from './ledger-types.js';
 
 export type * from './types.js';
 export type * from './vault-types.js';
 export type * from './file-types.js';
 export type * from './webhook-types.js';
+export type * from './ledger-types.js';
+export { DEFAULT_TENANT } from './ledger-types.js';
 export { VersionConflictError, BadCursorError } from './types.js';
 export { DuplicateCredentialError } from './vault-types.js';
 export { WebhookDeliveryInFlightError } from './webhook-types.js';
@@ -94,11 +97,18 @@ export interface Store {
   appendEvents(sessionId: string, events: NewEvent[], runnerSeq?: number): Promise<EventRecord[]>;
   listEvents(sessionId: string, opts: EventListOptions): Promise<Page<EventRecord>>;
 
-  /** Records one model request; a repeated (session, message_id) is ignored and returns false. */
+  /** Records one model request in the ledger; a message id already recorded is ignored and returns false. */
   recordModelRequest(rec: ModelRequestRecord): Promise<boolean>;
+  /** Records one interval of a sandbox's life (the sandbox meter writes these). */
+  recordSandboxUsage(rec: SandboxUsageRecord): Promise<void>;
+  /** Token usage of a session (its ledger outlives it: a deleted session's usage stays). */
   sessionUsage(sessionId: string): Promise<UsageTotals>;
   /** Usage of several sessions in one query (sessions without requests get zeros). */
   sessionUsages(sessionIds: string[]): Promise<Map<string, UsageTotals>>;
+  /** Sandbox time of several sessions in one query (zeros for sessions without intervals). */
+  sandboxUsages(sessionIds: string[]): Promise<Map<string, SandboxTotals>>;
+  /** Ledger sums grouped by session, agent, environment, tenant or day, in a time range, one page of groups. */
+  usageGroups(q: UsageQuery): Promise<Page<UsageGroup>>;
 
   /** Records one egress decision (written when it is made, so a crash mid-connection still leaves it). */
   recordEgress(rec: EgressAuditRecord): Promise<void>;

@@ -85,9 +85,16 @@ export interface NewEvent {
   body: JsonObject;
 }
 
+/** One model request of the usage ledger (a row the gateway writes per Messages API reply). */
 export interface ModelRequestRecord {
   id: string;
   session_id: string;
+  /** The session's agent and environment, copied so the ledger outlives the session and groups without joins. */
+  agent_id: string;
+  environment_id: string;
+  /** The tenant the session belongs to (`default` until tenants exist). */
+  tenant_id: string;
+  /** Unique across the ledger: a reply seen twice (a retried or re-sent request) is counted once. */
   message_id: string | null;
   model: string | null;
   status: number;
