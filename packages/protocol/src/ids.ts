@@ -54,6 +54,8 @@ export const ID_PREFIX = {
   vaultCredential: 'vcrd_',
   file: 'file_',
   sessionResource: 'sesrsc_',
+  trigger: 'trg_',
+  triggerRun: 'trgrun_',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIX;

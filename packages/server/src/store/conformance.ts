@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { newId } from '@berth/protocol';
 import { vaultConformance } from './conformance-vaults.js';
 import { fileConformance } from './conformance-files.js';
+import { triggerConformance } from './conformance-triggers.js';
 import type { Store } from './store.js';
 import { VersionConflictError, type AgentRecord, type EnvironmentRecord, type SessionRecord } from './types.js';
 
@@ -95,6 +96,7 @@ export function runStoreConformance(name: string, factory: StoreFactory, skip: s
     afterEach(async () => cleanup?.());
     vaultConformance({ store: () => store, now: () => now() });
     fileConformance({ store: () => store, now: () => now() });
+    triggerConformance({ store: () => store, now: () => now() });
 
     it('migrates idempotently and answers ping', async () => {
       await store.migrate();

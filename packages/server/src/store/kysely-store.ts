@@ -4,6 +4,7 @@ import type { Database } from './schema.js';
 import type { Store } from './store.js';
 import { KyselyVaults } from './kysely-vaults.js';
 import { KyselyFiles } from './kysely-files.js';
+import { KyselyTriggers } from './kysely-triggers.js';
 import { decodeCursor, encodeCursor, isSeqCursor } from './cursor.js';
 import { listEgress, recordEgress, updateEgress } from './egress-queries.js';
 import { keysetPage, mapPage, rangeWhere } from './query.js';
@@ -35,13 +36,28 @@ const COUNT_KEYS = [
 export class KyselyStore implements Store {
   private readonly vaults: KyselyVaults;
   private readonly files: KyselyFiles;
+  private readonly triggers: KyselyTriggers;
   constructor(
     private readonly db: Kysely<Database>,
     readonly dialect: SqlDialect,
   ) {
     this.vaults = new KyselyVaults(db);
     this.files = new KyselyFiles(db);
+    this.triggers = new KyselyTriggers(db);
   }
+
+  // ---- triggers (kysely-triggers.ts) -----------------------------------------------------------------------------
+
+  createTrigger: Store['createTrigger'] = (t) => this.triggers.createTrigger(t);
+  getTrigger: Store['getTrigger'] = (id) => this.triggers.getTrigger(id);
+  listTriggers: Store['listTriggers'] = (opts) => this.triggers.listTriggers(opts);
+  putTrigger: Store['putTrigger'] = (t) => this.triggers.putTrigger(t);
+  deleteTrigger: Store['deleteTrigger'] = (id) => this.triggers.deleteTrigger(id);
+  nextTriggerRunAt: Store['nextTriggerRunAt'] = () => this.triggers.nextTriggerRunAt();
+  dueTriggers: Store['dueTriggers'] = (now) => this.triggers.dueTriggers(now);
+  advanceTrigger: Store['advanceTrigger'] = (id, expected, patch) => this.triggers.advanceTrigger(id, expected, patch);
+  recordTriggerRun: Store['recordTriggerRun'] = (run, keep) => this.triggers.recordTriggerRun(run, keep);
+  listTriggerRuns: Store['listTriggerRuns'] = (id, opts) => this.triggers.listTriggerRuns(id, opts);
 
   // ---- files (kysely-files.ts) -----------------------------------------------------------------------------------
 
