@@ -31,6 +31,7 @@ import { loadMasterKey } from './vaults/master-key.js';
 import { VaultService } from './vaults/service.js';
 import { FileBlobs } from './files/blobs.js';
 import { sandboxFilesOf } from './session-resources/index.js';
+import { buildTriggers } from './triggers/index.js';
 
 /** The Berth installation root (the repository or package root that holds packages/runner). */
 export const INSTALL_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -99,7 +100,8 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
     logger.child({ component: 'vaults' }),
   );
   const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
-  const vaults = new VaultService(store, new VaultCipher(vaultKey), logger.child({ component: 'vaults' }));
+  const cipher = new VaultCipher(vaultKey);
+  const vaults = new VaultService(store, cipher, logger.child({ component: 'vaults' }));
   const files = new FileBlobs(join(config.dataDir, 'files'));
   await files.init();
 
@@ -183,8 +185,11 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
       observer: observability,
     },
   );
+  const { triggers, webhooks, scheduler } = buildTriggers({ store, sessions, cipher, config, logger });
   const http = buildHttpApi({
     config,
+    triggers,
+    webhooks,
     store,
     sessions,
     eventLog,
@@ -209,6 +214,8 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
     throw err;
   });
   const url = urlOf(config.host, http.server.address(), config.port);
+  // After the sessions can take messages: overdue schedule triggers fire now, once each.
+  await scheduler.start();
   logger.info(
     { url, dataDir: config.dataDir, upstream: config.scriptedModel ? 'scripted' : upstream.url },
     'berthd ready',
@@ -232,6 +239,7 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
       closing ??= (async () => {
         const steps: Array<[string, () => Promise<unknown>]> = [
           ['http', () => http.close()],
+          ['trigger scheduler', () => scheduler.stop()],
           ['metrics listener', async () => metricsServer && (await closeServer(metricsServer))],
           // This build does not re-adopt sandboxes after a restart, so a graceful stop removes them.
           ['sessions', () => sessions.stopAll()],

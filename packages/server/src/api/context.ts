@@ -11,6 +11,8 @@ import type { FileBlobs } from '../files/blobs.js';
 import type { SandboxDriver } from '../drivers/driver.js';
 import type { BerthMetrics } from '../observability/metrics.js';
 import type { Tracing } from '../observability/tracing.js';
+import type { TriggerService } from '../triggers/service.js';
+import type { WebhookReceiver } from '../triggers/deliver.js';
 
 /** What every route module receives from the composition root. */
 export interface ApiContext {
@@ -26,6 +28,9 @@ export interface ApiContext {
   sandboxDrivers: ReadonlyMap<string, SandboxDriver>;
   /** Content of Files API uploads. */
   files: FileBlobs;
+  /** Trigger management (schedules and webhooks) and the receiver of webhook deliveries. */
+  triggers: TriggerService;
+  webhooks: WebhookReceiver;
   /** Checks an API key; true when it may call the API. */
   authenticate: (key: string) => boolean;
   logger: Logger;

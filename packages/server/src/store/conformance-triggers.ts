@@ -103,13 +103,25 @@ export function triggerConformance(ctx: { store: () => Store; now: () => string 
     const p2 = await store.listTriggerRuns(t.id, { limit: 2, page: p1.next! });
     expect(p2.data.map((r) => r.id)).toEqual([runs[2]!.id]);
     expect(p2.next).toBeNull();
-    await expect(
-      store.recordTriggerRun(run(t.id, ctx.now(), { delivery_id: 'msg_4' }), 3),
-    ).rejects.toBeInstanceOf(DuplicateDeliveryError);
+    await expect(store.recordTriggerRun(run(t.id, ctx.now(), { delivery_id: 'msg_4' }), 3)).rejects.toBeInstanceOf(
+      DuplicateDeliveryError,
+    );
     // The same delivery id on another trigger, and runs without one, are fine.
     await store.recordTriggerRun(run(other.id, ctx.now(), { delivery_id: 'msg_4' }), 3);
     await store.recordTriggerRun(run(t.id, ctx.now()), 3);
     await store.recordTriggerRun(run(t.id, ctx.now()), 3);
     expect((await store.listTriggerRuns(t.id, { limit: 10 })).data).toHaveLength(3);
+  });
+
+  it('finishes a pending run', async () => {
+    const store = ctx.store();
+    const t = trigger(ctx.now());
+    await store.createTrigger(t);
+    const r = run(t.id, ctx.now(), { outcome: 'pending', event_id: null });
+    await store.recordTriggerRun(r, 10);
+    expect((await store.listTriggerRuns(t.id, { limit: 1 })).data[0]).toEqual(r);
+    const done = { outcome: 'failed' as const, reason: 'archived', event_id: null };
+    await store.finishTriggerRun(r.id, done);
+    expect((await store.listTriggerRuns(t.id, { limit: 1 })).data[0]).toEqual({ ...r, ...done });
   });
 }

@@ -57,6 +57,7 @@ export class KyselyStore implements Store {
   dueTriggers: Store['dueTriggers'] = (now) => this.triggers.dueTriggers(now);
   advanceTrigger: Store['advanceTrigger'] = (id, expected, patch) => this.triggers.advanceTrigger(id, expected, patch);
   recordTriggerRun: Store['recordTriggerRun'] = (run, keep) => this.triggers.recordTriggerRun(run, keep);
+  finishTriggerRun: Store['finishTriggerRun'] = (id, patch) => this.triggers.finishTriggerRun(id, patch);
   listTriggerRuns: Store['listTriggerRuns'] = (id, opts) => this.triggers.listTriggerRuns(id, opts);
 
   // ---- files (kysely-files.ts) -----------------------------------------------------------------------------------

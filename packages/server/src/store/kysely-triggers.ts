@@ -108,6 +108,10 @@ export class KyselyTriggers {
     }
   }
 
+  async finishTriggerRun(id: string, patch: Pick<TriggerRunRecord, 'outcome' | 'reason' | 'event_id'>): Promise<void> {
+    await this.db.updateTable('trigger_runs').set(patch).where('id', '=', id).execute();
+  }
+
   async listTriggerRuns(triggerId: string, opts: TriggerRunListOptions): Promise<Page<TriggerRunRecord>> {
     let q = this.db.selectFrom('trigger_runs').selectAll().where('trigger_id', '=', triggerId);
     if (opts.page) q = q.where('ord', '<', decodeCursor(opts.page, isOrdCursor).o);

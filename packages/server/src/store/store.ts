@@ -158,6 +158,8 @@ export interface Store {
    * the trigger already has a run with the same `delivery_id`.
    */
   recordTriggerRun(run: TriggerRunRecord, keep: number): Promise<void>;
+  /** Sets the outcome of a recorded run (a `pending` one once its message was posted or refused). */
+  finishTriggerRun(id: string, patch: Pick<TriggerRunRecord, 'outcome' | 'reason' | 'event_id'>): Promise<void>;
   /** A trigger's runs, newest first. */
   listTriggerRuns(triggerId: string, opts: TriggerRunListOptions): Promise<Page<TriggerRunRecord>>;
 }

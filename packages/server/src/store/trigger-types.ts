@@ -27,8 +27,8 @@ export interface TriggerRecord {
   updated_at: string;
 }
 
-/** What became of one fire. */
-export type TriggerRunOutcome = 'sent' | 'skipped' | 'failed';
+/** What became of one fire; `pending` while its message is being posted. */
+export type TriggerRunOutcome = 'pending' | 'sent' | 'skipped' | 'failed';
 
 /** One fire of a trigger, kept in its run log (newest runs are kept, old ones pruned). */
 export interface TriggerRunRecord {
