@@ -8,6 +8,7 @@ import { runPrompt } from './run.js';
 import { addConfigOptions, configFromFlags, serve } from './serve.js';
 import { sessionCommands } from './sessions.js';
 import { fileCommands, workspaceCommands } from './files.js';
+import { addTriggerCommands } from './triggers.js';
 
 const print = (l: string) => process.stdout.write(l + '\n');
 
@@ -215,6 +216,8 @@ clientCmd(
 clientCmd(files.command('delete').argument('<id>', 'file id', fileId).description('Delete a file.')).action(
   async (id: string, o: Conn) => fileCommands.delete(makeClient(clientOptions(o)), print, id),
 );
+
+addTriggerCommands(program, clientCmd, print, { positiveInt, sessionId });
 
 addConfigOptions(program.command('doctor').description('Check that this host can run Berth sandboxes.')).action(
   async (flags: Record<string, unknown>) => {
