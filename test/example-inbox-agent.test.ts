@@ -16,10 +16,13 @@ interface Outcome {
 // The example as users run it (examples/inbox-agent/main.mjs calls the same run()), offline with its own scenarios.
 describe.skipIf(e2eSkipReason() !== false)('example: inbox agent driven by a webhook trigger', () => {
   it('triages the delivered email into a workspace note, with no client connected', async () => {
-    const { startExample } = (await import('../examples/lib/start.mjs')) as {
+    // Plain-JS modules without declarations: imported through a variable and typed here.
+    const lib = '../examples/lib/start.mjs';
+    const example = '../examples/inbox-agent/example.mjs';
+    const { startExample } = (await import(lib)) as {
       startExample: (run: unknown, o: { scenarios: string; overrides: object }) => Promise<Outcome>;
     };
-    const { run, EMAIL } = (await import('../examples/inbox-agent/example.mjs')) as {
+    const { run, EMAIL } = (await import(example)) as {
       run: unknown;
       EMAIL: { subject: string; body: string };
     };

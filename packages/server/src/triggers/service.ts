@@ -83,7 +83,7 @@ export class TriggerService {
     if (t.cron !== null) compileSchedule(t.cron, t.timezone!); // 400 invalid_schedule before anything is stored
     t.next_run_at = this.nextRun(t);
     await this.store.createTrigger(t);
-    this.scheduler.changed();
+    void this.scheduler.changed();
     this.logger.info({ triggerId: id, kind: t.kind, sessionId: t.session_id }, 'trigger created');
     return { trigger: t, ...(secret ? { secret } : {}) };
   }
@@ -114,14 +114,14 @@ export class TriggerService {
     if (JSON.stringify(next) === JSON.stringify(t)) return t;
     next.updated_at = this.clock();
     await this.store.putTrigger(next);
-    if (rescheduled) this.scheduler.changed();
+    if (rescheduled) void this.scheduler.changed();
     return next;
   }
 
   async delete(id: string): Promise<void> {
     await this.load(id);
     await this.store.deleteTrigger(id);
-    this.scheduler.changed();
+    void this.scheduler.changed();
   }
 
   /** Replaces a webhook trigger's secret; the old one stops working at once. */

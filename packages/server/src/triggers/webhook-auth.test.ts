@@ -37,18 +37,26 @@ describe('webhook delivery authentication', () => {
   it('refuses a wrong signature, a changed body, a stale or future timestamp, and missing headers', () => {
     const sig = signDelivery(secret, 'msg_1', ts, body);
     const h = { 'webhook-id': 'msg_1', 'webhook-timestamp': String(ts), 'webhook-signature': sig };
-    expect(refusal(() => authenticateDelivery(h, Buffer.from('{"subject":"ho"}'), secret, now))).toMatch(/does not match/);
+    expect(refusal(() => authenticateDelivery(h, Buffer.from('{"subject":"ho"}'), secret, now))).toMatch(
+      /does not match/,
+    );
     expect(refusal(() => authenticateDelivery(h, body, newWebhookSecret(), now))).toMatch(/does not match/);
-    expect(refusal(() => authenticateDelivery({ ...h, 'webhook-id': 'msg_2' }, body, secret, now))).toMatch(/does not match/);
+    expect(refusal(() => authenticateDelivery({ ...h, 'webhook-id': 'msg_2' }, body, secret, now))).toMatch(
+      /does not match/,
+    );
     const late = now + (TOLERANCE_S + 1) * 1000;
     expect(refusal(() => authenticateDelivery(h, body, secret, late))).toMatch(/away from the server's clock/);
     expect(refusal(() => authenticateDelivery(h, body, secret, now - (TOLERANCE_S + 1) * 1000))).toMatch(/away from/);
-    expect(refusal(() => authenticateDelivery({ 'webhook-signature': sig }, body, secret, now))).toMatch(/needs webhook-id/);
+    expect(refusal(() => authenticateDelivery({ 'webhook-signature': sig }, body, secret, now))).toMatch(
+      /needs webhook-id/,
+    );
     expect(refusal(() => authenticateDelivery({}, body, secret, now))).toMatch(/no signature and no bearer/);
   });
 
   it('accepts the bearer secret and refuses any other', () => {
-    expect(authenticateDelivery({ authorization: `Bearer ${secret}` }, body, secret, now)).toEqual({ deliveryId: null });
+    expect(authenticateDelivery({ authorization: `Bearer ${secret}` }, body, secret, now)).toEqual({
+      deliveryId: null,
+    });
     expect(refusal(() => authenticateDelivery({ authorization: `Bearer ${secret}x` }, body, secret, now))).toMatch(
       /bearer secret is wrong/,
     );
