@@ -22,16 +22,17 @@ export interface Ids {
   cred: string;
   file: string;
   resource: string;
+  trigger: string;
 }
 
 /** Every real id, of every kind. */
 export function idList(ids: Ids): string[] {
-  return [ids.agent, ids.env, ids.session, ids.vault, ids.cred, ids.file, ids.resource];
+  return [ids.agent, ids.env, ids.session, ids.vault, ids.cred, ids.file, ids.resource, ids.trigger];
 }
 
 /** The JSON body shapes the routes take; each gets a plausible-but-mutated generator. */
 export type BodyKind =
-  'agent' | 'env' | 'session' | 'sessionUpdate' | 'events' | 'vault' | 'credential' | 'resource' | 'none';
+  'agent' | 'env' | 'session' | 'sessionUpdate' | 'events' | 'vault' | 'credential' | 'resource' | 'trigger' | 'none';
 
 const str = (...xs: string[]) =>
   fc.oneof({ arbitrary: fc.constantFrom(...xs), weight: 3 }, { arbitrary: hostileString, weight: 1 });
@@ -198,6 +199,22 @@ export function plausibleBody(kind: BodyKind, ids: Ids): fc.Arbitrary<Jv> {
       });
     case 'resource':
       return resourceBody(ids);
+    case 'trigger':
+      // Valid schedules here only ever fall due on January 1st, so no trigger the run creates fires a turn.
+      return record({
+        kind: field(str('schedule', 'webhook')),
+        session_id: field(fc.oneof(fc.constant<Jv>(ids.session), hostileString)),
+        prompt: field(hostileString),
+        name: field(hostileString),
+        enabled: field(fc.boolean()),
+        schedule: field(
+          record({
+            cron: field(str('0 0 1 1 *', '@yearly', '61 * * * *', '0 0 30 2 *', '2026-01-01T00:00:00')),
+            timezone: field(str('UTC', 'Europe/Paris', 'Mars/Base', '+01:00')),
+          }),
+        ),
+        metadata: meta,
+      });
     case 'none':
       return fc.constant(null);
   }

@@ -13,6 +13,7 @@ const ID_PREFIX: Record<IdKind, string> = {
   cred: 'vcrd_',
   file: 'file_',
   resource: 'sesrsc_',
+  trigger: 'trg_',
 };
 
 /** A path id: the real one, a real one of another kind, an unknown one with the right prefix, or hostile text. */
