@@ -61,8 +61,17 @@ describe.skipIf(e2eSkipReason() !== false)('API fuzzer', () => {
       model: 'fuzz-unpriced-model',
       tools: [{ type: 'agent_toolset_20260401' }],
     });
+    // A webhook trigger: its hook refuses every generated delivery (no secret), so it never starts a turn.
+    const trigger = await fetch(`${t.app.url}/v1/berth/triggers`, {
+      method: 'POST',
+      headers: { 'x-api-key': t.app.adminKey, 'content-type': 'application/json' },
+      body: JSON.stringify({ kind: 'webhook', session_id: session.id }),
+    });
+    const triggerId = ((await trigger.json()) as { id?: string }).id;
+    if (!triggerId) throw new Error('could not create the trigger to fuzz');
     ids = {
       agent: unpriced.id,
+      trigger: triggerId,
       env: envId,
       session: session.id,
       vault: vault.id,

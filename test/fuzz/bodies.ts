@@ -24,11 +24,23 @@ export interface Ids {
   resource: string;
   webhook: string;
   delivery: string;
+  trigger: string;
 }
 
 /** Every real id, of every kind. */
 export function idList(ids: Ids): string[] {
-  return [ids.agent, ids.env, ids.session, ids.vault, ids.cred, ids.file, ids.resource, ids.webhook, ids.delivery];
+  return [
+    ids.agent,
+    ids.env,
+    ids.session,
+    ids.vault,
+    ids.cred,
+    ids.file,
+    ids.resource,
+    ids.webhook,
+    ids.delivery,
+    ids.trigger,
+  ];
 }
 
 /** The JSON body shapes the routes take; each gets a plausible-but-mutated generator. */
@@ -43,6 +55,7 @@ export type BodyKind =
   | 'resource'
   | 'webhook'
   | 'rotate'
+  | 'trigger'
   | 'none';
 
 const str = (...xs: string[]) =>
@@ -221,6 +234,22 @@ export function plausibleBody(kind: BodyKind, ids: Ids): fc.Arbitrary<Jv> {
       });
     case 'rotate':
       return record({ grace_period_s: field(fc.integer({ min: -5, max: 10 ** 7 })) });
+    case 'trigger':
+      // Valid schedules here only ever fall due on January 1st, so no trigger the run creates fires a turn.
+      return record({
+        kind: field(str('schedule', 'webhook')),
+        session_id: field(fc.oneof(fc.constant<Jv>(ids.session), hostileString)),
+        prompt: field(hostileString),
+        name: field(hostileString),
+        enabled: field(fc.boolean()),
+        schedule: field(
+          record({
+            cron: field(str('0 0 1 1 *', '@yearly', '61 * * * *', '0 0 30 2 *', '2026-01-01T00:00:00')),
+            timezone: field(str('UTC', 'Europe/Paris', 'Mars/Base', '+01:00')),
+          }),
+        ),
+        metadata: meta,
+      });
     case 'none':
       return fc.constant(null);
   }

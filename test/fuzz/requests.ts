@@ -13,6 +13,7 @@ const ID_PREFIX: Record<IdKind, string> = {
   cred: 'vcrd_',
   file: 'file_',
   resource: 'sesrsc_',
+  trigger: 'trg_',
   webhook: 'whk_',
   delivery: 'whmsg_',
 };

@@ -109,6 +109,16 @@ export const ROUTES: Route[] = [
     destructive: true,
   },
   { method: 'GET', path: '/v1/berth/sessions/:session/files/archive', body: 'none', query: ['path'] },
+  // triggers
+  { method: 'POST', path: '/v1/berth/triggers', body: 'trigger' },
+  { method: 'GET', path: '/v1/berth/triggers', body: 'none', query: ['limit', 'page', 'session_id'] },
+  { method: 'GET', path: '/v1/berth/triggers/:trigger', body: 'none' },
+  { method: 'POST', path: '/v1/berth/triggers/:trigger', body: 'trigger' },
+  { method: 'DELETE', path: '/v1/berth/triggers/:trigger', body: 'none', destructive: true },
+  { method: 'POST', path: '/v1/berth/triggers/:trigger/rotate_secret', body: 'none' },
+  { method: 'GET', path: '/v1/berth/triggers/:trigger/runs', body: 'none', query: ['limit', 'page'] },
+  // Public (the trigger's secret, which the fuzzer never has): every delivery is refused before it could fire.
+  { method: 'POST', path: '/v1/berth/triggers/:trigger/hook', body: 'none' },
   { method: 'POST', path: '/v1/berth/sessions/:session/hibernate', body: 'none', destructive: true },
   { method: 'POST', path: '/v1/berth/sessions/:session/resume', body: 'none' },
   // webhooks

@@ -8,6 +8,7 @@ import { runPrompt } from './run.js';
 import { addConfigOptions, configFromFlags, serve } from './serve.js';
 import { sessionCommands } from './sessions.js';
 import { fileCommands, workspaceCommands } from './files.js';
+import { addTriggerCommands } from './triggers.js';
 import { addWebhookCommands } from './webhooks.js';
 import { usage, type UsageOptions } from './usage.js';
 
@@ -241,6 +242,8 @@ clientCmd(
   .option('--environment <id>', 'only this environment')
   .option('--json', 'one JSON group per line (as the API returns them)', false)
   .action(async (o: Conn & UsageOptions) => usage(makeClient(clientOptions(o)), print, o));
+
+addTriggerCommands(program, clientCmd, print, { positiveInt, sessionId });
 
 addConfigOptions(program.command('doctor').description('Check that this host can run Berth sandboxes.')).action(
   async (flags: Record<string, unknown>) => {

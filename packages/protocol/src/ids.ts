@@ -55,6 +55,8 @@ export const ID_PREFIX = {
   vaultCredential: 'vcrd_',
   file: 'file_',
   sessionResource: 'sesrsc_',
+  trigger: 'trg_',
+  triggerRun: 'trgrun_',
   webhook: 'whk_',
   webhookMessage: 'whmsg_',
 } as const;

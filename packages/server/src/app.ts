@@ -38,6 +38,7 @@ import { startWebhooks } from './webhooks/index.js';
 import { loadPriceTable } from './budget/price-file.js';
 import { SandboxMeter } from './ledger/sandbox-meter.js';
 import { sessionObservers } from './ledger/observers.js';
+import { buildTriggers } from './triggers/index.js';
 
 /** The Berth installation root (the repository or package root that holds packages/runner). */
 export const INSTALL_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -211,8 +212,11 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
   const reconciled = await reconcile(drivers, driver.name, store, sessions, logger.child({ component: 'sessions' }));
   if (reconciled.adopted + reconciled.lost + reconciled.removed > 0) logger.info(reconciled, 'start-up reconciliation');
   await configureWarmPools(store, sessions);
+  const { triggers, triggerHooks, scheduler } = buildTriggers({ store, sessions, cipher, config, logger });
   const http = buildHttpApi({
     config,
+    triggers,
+    triggerHooks,
     store,
     sessions,
     eventLog,
@@ -239,6 +243,8 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
     throw err;
   });
   const url = urlOf(config.host, http.server.address(), config.port);
+  // After the sessions can take messages: overdue schedule triggers fire now, once each.
+  await scheduler.start();
   logger.info(
     { url, dataDir: config.dataDir, upstream: config.scriptedModel ? 'scripted' : upstream.url },
     'berthd ready',
@@ -262,6 +268,7 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
       closing ??= (async () => {
         const steps: Array<[string, () => Promise<unknown>]> = [
           ['http', () => http.close()],
+          ['trigger scheduler', () => scheduler.stop()],
           ['metrics listener', async () => metricsServer && (await closeServer(metricsServer))],
           // Turns get until the deadline; then each session follows its pattern (persistent ones keep running).
           [

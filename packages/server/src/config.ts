@@ -253,6 +253,28 @@ export const CONFIG_FIELDS = {
       .default(100 * 1024 * 1024)
       .describe('Largest file `PUT /v1/berth/sessions/{id}/files/content` writes into a workspace; larger gets 413.'),
   },
+  triggerWebhookMaxBytes: {
+    env: 'BERTH_TRIGGER_WEBHOOK_MAX_BYTES',
+    schema: z.coerce
+      .number()
+      .int()
+      .min(256)
+      .max(1024 * 1024)
+      .default(64 * 1024)
+      .describe(
+        'Largest payload a webhook trigger (`POST /v1/berth/triggers/{id}/hook`) accepts; it reaches the agent inside a user.message, so keep it small. Larger gets 413.',
+      ),
+  },
+  triggerWebhookRatePerMinute: {
+    env: 'BERTH_TRIGGER_WEBHOOK_RATE_PER_MINUTE',
+    schema: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(60)
+      .describe('Deliveries one webhook trigger accepts per minute (a token bucket of this size); more get 429.'),
+  },
   sseHeartbeatMs: {
     env: 'BERTH_SSE_HEARTBEAT_MS',
     schema: z.coerce

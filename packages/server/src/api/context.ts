@@ -11,6 +11,8 @@ import type { FileBlobs } from '../files/blobs.js';
 import type { SandboxDriver } from '../drivers/driver.js';
 import type { BerthMetrics } from '../observability/metrics.js';
 import type { Tracing } from '../observability/tracing.js';
+import type { TriggerService } from '../triggers/service.js';
+import type { WebhookReceiver } from '../triggers/deliver.js';
 import type { WebhookSecrets } from '../webhooks/secrets.js';
 import type { PriceTable } from '../budget/prices.js';
 
@@ -28,6 +30,9 @@ export interface ApiContext {
   sandboxDrivers: ReadonlyMap<string, SandboxDriver>;
   /** Content of Files API uploads. */
   files: FileBlobs;
+  /** Trigger management (schedules and webhooks) and the receiver of webhook deliveries. */
+  triggers: TriggerService;
+  triggerHooks: WebhookReceiver;
   /** Checks an API key; true when it may call the API. */
   authenticate: (key: string) => boolean;
   logger: Logger;

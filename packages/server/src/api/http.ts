@@ -17,6 +17,8 @@ import { webhookRoutes } from './webhooks.js';
 import { clientErrorHandler, frameworkErrors } from './framework-errors.js';
 import { sessionResourceRoutes } from './session-resources.js';
 import { workspaceFileRoutes } from './workspace-files.js';
+import { triggerRoutes } from './triggers.js';
+import { HOOK_ROUTE, triggerHookRoutes } from './trigger-hook.js';
 import { registerWebSocket } from './ws-plugin.js';
 import { wsProtocolKey } from './ws.js';
 import { logSessionIds, metricsRoute, traceRequests } from '../observability/http.js';
@@ -72,7 +74,8 @@ export function buildHttpApi(ctx: ApiContext): FastifyInstance {
   app.addHook('onRequest', async (req, reply) => {
     reply.header('request-id', req.id);
     // Decided on the route the router matched, never on the raw URL: the router decodes and normalises paths
-    // (`/%761/agents` is `/v1/agents`), so a raw-URL check could be bypassed. Only the health routes are public.
+    // (`/%761/agents` is `/v1/agents`), so a raw-URL check could be bypassed. Only the health routes and trigger
+    // webhooks are public.
     if (PUBLIC_ROUTES.has(req.routeOptions.url ?? '')) return;
     const key = apiKeyOf(req.headers);
     if (!key || !ctx.authenticate(key)) {
@@ -135,6 +138,8 @@ export function buildHttpApi(ctx: ApiContext): FastifyInstance {
     fileRoutes,
     sessionResourceRoutes,
     workspaceFileRoutes,
+    triggerRoutes,
+    triggerHookRoutes,
     sessionLifecycleRoutes,
     webhookRoutes,
   ]) {
@@ -144,7 +149,8 @@ export function buildHttpApi(ctx: ApiContext): FastifyInstance {
   return app;
 }
 
-const PUBLIC_ROUTES = new Set(['/healthz', '/readyz']);
+// A trigger's webhook is authenticated by the trigger's own secret instead (api/trigger-hook.ts).
+const PUBLIC_ROUTES = new Set(['/healthz', '/readyz', HOOK_ROUTE]);
 
 function apiKeyOf(h: Record<string, string | string[] | undefined>): string | undefined {
   const x = h['x-api-key'];

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { newId } from '@berth/protocol';
 import { vaultConformance } from './conformance-vaults.js';
 import { fileConformance } from './conformance-files.js';
+import { triggerConformance } from './conformance-triggers.js';
 import { webhookConformance } from './conformance-webhooks.js';
 import { ledgerConformance } from './conformance-ledger.js';
 import type { Store } from './store.js';
@@ -97,6 +98,7 @@ export function runStoreConformance(name: string, factory: StoreFactory, skip: s
     afterEach(async () => cleanup?.());
     vaultConformance({ store: () => store, now: () => now() });
     fileConformance({ store: () => store, now: () => now() });
+    triggerConformance({ store: () => store, now: () => now() });
     webhookConformance({ store: () => store, now: () => now() });
     ledgerConformance({ store: () => store });
 

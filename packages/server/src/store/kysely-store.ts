@@ -6,6 +6,7 @@ import { KyselyVaults } from './kysely-vaults.js';
 import { KyselyFiles } from './kysely-files.js';
 import { KyselyWebhooks } from './kysely-webhooks.js';
 import { KyselyLedger } from './kysely-ledger.js';
+import { KyselyTriggers } from './kysely-triggers.js';
 import { decodeCursor, encodeCursor, isSeqCursor } from './cursor.js';
 import { listEgress, recordEgress, updateEgress } from './egress-queries.js';
 import { keysetPage, mapPage, rangeWhere } from './query.js';
@@ -29,6 +30,7 @@ export class KyselyStore implements Store {
   private readonly files: KyselyFiles;
   private readonly webhooks: KyselyWebhooks;
   private readonly ledger: KyselyLedger;
+  private readonly triggers: KyselyTriggers;
   constructor(
     private readonly db: Kysely<Database>,
     readonly dialect: SqlDialect,
@@ -37,6 +39,7 @@ export class KyselyStore implements Store {
     this.files = new KyselyFiles(db);
     this.webhooks = new KyselyWebhooks(db);
     this.ledger = new KyselyLedger(db);
+    this.triggers = new KyselyTriggers(db);
   }
 
   // ---- webhooks (kysely-webhooks.ts) -----------------------------------------------------------------------------
@@ -57,6 +60,20 @@ export class KyselyStore implements Store {
   redeliverWebhookDelivery: Store['redeliverWebhookDelivery'] = (eid, id, now) =>
     this.webhooks.redeliverWebhookDelivery(eid, id, now);
   pruneWebhookDeliveries: Store['pruneWebhookDeliveries'] = (before) => this.webhooks.pruneWebhookDeliveries(before);
+
+  // ---- triggers (kysely-triggers.ts) -----------------------------------------------------------------------------
+
+  createTrigger: Store['createTrigger'] = (t) => this.triggers.createTrigger(t);
+  getTrigger: Store['getTrigger'] = (id) => this.triggers.getTrigger(id);
+  listTriggers: Store['listTriggers'] = (opts) => this.triggers.listTriggers(opts);
+  putTrigger: Store['putTrigger'] = (t) => this.triggers.putTrigger(t);
+  deleteTrigger: Store['deleteTrigger'] = (id) => this.triggers.deleteTrigger(id);
+  nextTriggerRunAt: Store['nextTriggerRunAt'] = () => this.triggers.nextTriggerRunAt();
+  dueTriggers: Store['dueTriggers'] = (now) => this.triggers.dueTriggers(now);
+  advanceTrigger: Store['advanceTrigger'] = (id, expected, patch) => this.triggers.advanceTrigger(id, expected, patch);
+  recordTriggerRun: Store['recordTriggerRun'] = (run, keep) => this.triggers.recordTriggerRun(run, keep);
+  finishTriggerRun: Store['finishTriggerRun'] = (id, patch) => this.triggers.finishTriggerRun(id, patch);
+  listTriggerRuns: Store['listTriggerRuns'] = (id, opts) => this.triggers.listTriggerRuns(id, opts);
 
   // ---- files (kysely-files.ts) -----------------------------------------------------------------------------------
 

@@ -127,7 +127,7 @@ export class KyselyVaults {
 const PURGED = { secret_key_id: null, secret_nonce: null, secret_ciphertext: null, secret_tag: null };
 
 /** A unique-constraint violation on SQLite (better-sqlite3) or PostgreSQL (pg). */
-function isUniqueViolation(err: unknown): boolean {
+export function isUniqueViolation(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === '23505';
 }

@@ -241,6 +241,50 @@ function buildMigrations(dialect: SqlDialect): Record<string, Migration> {
         await db.schema.createIndex('sandbox_usage_ended').on('sandbox_usage').column('ended_at').execute();
       },
     },
+    '0007_triggers': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('triggers')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          // No foreign key: a trigger outlives its deleted session (its next fire fails and disables it).
+          .addColumn('session_id', 'text', (c) => c.notNull())
+          .addColumn('name', 'text')
+          .addColumn('prompt', 'text', (c) => c.notNull())
+          .addColumn('enabled', 'integer', (c) => c.notNull())
+          .addColumn('cron', 'text')
+          .addColumn('timezone', 'text')
+          .addColumn('secret_key_id', 'text')
+          .addColumn('secret_nonce', 'text')
+          .addColumn('secret_ciphertext', 'text')
+          .addColumn('secret_tag', 'text')
+          .addColumn('next_run_at', 'text')
+          .addColumn('last_run_at', 'text')
+          .addColumn('metadata', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('triggers_created').on('triggers').columns(['created_at', 'id']).execute();
+        await db.schema.createIndex('triggers_next_run').on('triggers').columns(['enabled', 'next_run_at']).execute();
+        await db.schema
+          .createTable('trigger_runs')
+          .addColumn('ord', isPg ? 'bigserial' : 'integer', (c) =>
+            isPg ? c.primaryKey() : c.primaryKey().autoIncrement(),
+          )
+          .addColumn('id', 'text', (c) => c.notNull().unique())
+          .addColumn('trigger_id', 'text', (c) => c.notNull().references('triggers.id').onDelete('cascade'))
+          .addColumn('source', 'text', (c) => c.notNull())
+          .addColumn('scheduled_for', 'text')
+          .addColumn('fired_at', 'text', (c) => c.notNull())
+          .addColumn('outcome', 'text', (c) => c.notNull())
+          .addColumn('reason', 'text')
+          .addColumn('event_id', 'text')
+          .addColumn('delivery_id', 'text')
+          .addUniqueConstraint('trigger_runs_delivery', ['trigger_id', 'delivery_id'])
+          .execute();
+        await db.schema.createIndex('trigger_runs_trigger').on('trigger_runs').columns(['trigger_id', 'ord']).execute();
+      },
+    },
   };
 }
 

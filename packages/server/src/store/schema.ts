@@ -18,6 +18,8 @@ export interface Database {
   files: FilesTable;
   webhook_endpoints: WebhookEndpointsTable;
   webhook_deliveries: WebhookDeliveriesTable;
+  triggers: TriggersTable;
+  trigger_runs: TriggerRunsTable;
 }
 
 export interface AgentsTable {
@@ -220,4 +222,40 @@ export interface WebhookDeliveriesTable {
   created_at: string;
   updated_at: string;
   ord: Generated<number>;
+}
+
+/** A trigger (see store/trigger-types.ts); the webhook secret is AES-256-GCM sealed like a vault credential's. */
+export interface TriggersTable {
+  id: string;
+  kind: string;
+  session_id: string;
+  name: string | null;
+  prompt: string;
+  /** 1 enabled, 0 paused. */
+  enabled: number;
+  cron: string | null;
+  timezone: string | null;
+  secret_key_id: string | null;
+  secret_nonce: string | null;
+  secret_ciphertext: string | null;
+  secret_tag: string | null;
+  next_run_at: string | null;
+  last_run_at: string | null;
+  metadata: string;
+  created_at: string;
+  updated_at: string;
+}
+
+/** One fire of a trigger; `(trigger_id, delivery_id)` is unique, which refuses a replayed signed delivery. */
+export interface TriggerRunsTable {
+  ord: Generated<number>;
+  id: string;
+  trigger_id: string;
+  source: string;
+  scheduled_for: string | null;
+  fired_at: string;
+  outcome: string;
+  reason: string | null;
+  event_id: string | null;
+  delivery_id: string | null;
 }

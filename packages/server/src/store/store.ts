@@ -18,6 +18,7 @@ import type {
 } from './types.js';
 import type { VaultCredentialRecord, VaultRecord } from './vault-types.js';
 import type { FileListOptions, FileRecord } from './file-types.js';
+import type { TriggerListOptions, TriggerRecord, TriggerRunListOptions, TriggerRunRecord } from './trigger-types.js';
 import type {
   ClaimedDelivery,
   WebhookDeliveryListOptions,
@@ -31,11 +32,13 @@ import type { SandboxTotals, SandboxUsageRecord, UsageGroup, UsageQuery } from '
 export type * from './types.js';
 export type * from './vault-types.js';
 export type * from './file-types.js';
+export type * from './trigger-types.js';
 export type * from './webhook-types.js';
 export type * from './ledger-types.js';
 export { DEFAULT_TENANT } from './ledger-types.js';
 export { VersionConflictError, BadCursorError } from './types.js';
 export { DuplicateCredentialError } from './vault-types.js';
+export { DuplicateDeliveryError } from './trigger-types.js';
 export { WebhookDeliveryInFlightError } from './webhook-types.js';
 
 /**
@@ -182,4 +185,35 @@ export interface Store {
   redeliverWebhookDelivery(endpointId: string, id: string, now: string): Promise<WebhookDeliveryRecord | undefined>;
   /** Deletes delivered and failed deliveries last updated before `before`. */
   pruneWebhookDeliveries(before: string): Promise<number>;
+
+  createTrigger(trigger: TriggerRecord): Promise<void>;
+  getTrigger(id: string): Promise<TriggerRecord | undefined>;
+  /** Newest first; `sessionId` restricts the listing to one session's triggers. */
+  listTriggers(opts: TriggerListOptions): Promise<Page<TriggerRecord>>;
+  /** Replaces the stored trigger (id must exist). */
+  putTrigger(trigger: TriggerRecord): Promise<void>;
+  /** Deletes the trigger with its run log. */
+  deleteTrigger(id: string): Promise<boolean>;
+  /** The earliest `next_run_at` of the enabled triggers (the scheduler's one timer aims at it). */
+  nextTriggerRunAt(): Promise<string | undefined>;
+  /** Enabled triggers whose `next_run_at` is at or before `now`, earliest first. */
+  dueTriggers(now: string): Promise<TriggerRecord[]>;
+  /**
+   * Moves an enabled trigger's `next_run_at` on, only if it still is `expectedNextRunAt` (compare-and-set): of
+   * several berthd replicas, only the one that gets true fires that run.
+   */
+  advanceTrigger(
+    id: string,
+    expectedNextRunAt: string,
+    patch: { next_run_at: string | null; last_run_at: string },
+  ): Promise<boolean>;
+  /**
+   * Appends a run to the trigger's log and prunes it to the newest `keep` runs. Throws DuplicateDeliveryError when
+   * the trigger already has a run with the same `delivery_id`.
+   */
+  recordTriggerRun(run: TriggerRunRecord, keep: number): Promise<void>;
+  /** Sets the outcome of a recorded run (a `pending` one once its message was posted or refused). */
+  finishTriggerRun(id: string, patch: Pick<TriggerRunRecord, 'outcome' | 'reason' | 'event_id'>): Promise<void>;
+  /** A trigger's runs, newest first. */
+  listTriggerRuns(triggerId: string, opts: TriggerRunListOptions): Promise<Page<TriggerRunRecord>>;
 }
