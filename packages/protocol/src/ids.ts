@@ -54,6 +54,7 @@ export const ID_PREFIX = {
   vaultCredential: 'vcrd_',
   file: 'file_',
   sessionResource: 'sesrsc_',
+  preview: 'prev_',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIX;

@@ -11,6 +11,7 @@ import type { FileBlobs } from '../files/blobs.js';
 import type { SandboxDriver } from '../drivers/driver.js';
 import type { BerthMetrics } from '../observability/metrics.js';
 import type { Tracing } from '../observability/tracing.js';
+import type { PreviewService } from '../previews/service.js';
 
 /** What every route module receives from the composition root. */
 export interface ApiContext {
@@ -34,6 +35,8 @@ export interface ApiContext {
   ready: () => Promise<{ ok: boolean; problems: string[] }>;
   /** Metrics served at `/metrics` and the tracer of API requests (absent: neither). */
   observability?: { metrics: BerthMetrics; tracing: Tracing };
+  /** Port previews (absent: previews are off). */
+  previews?: PreviewService | undefined;
 }
 
 export type RouteModule = (app: FastifyInstance, ctx: ApiContext) => void;

@@ -14,6 +14,7 @@ import { fileRoutes } from './files.js';
 import { clientErrorHandler, frameworkErrors } from './framework-errors.js';
 import { sessionResourceRoutes } from './session-resources.js';
 import { workspaceFileRoutes } from './workspace-files.js';
+import { previewRoutes } from './previews.js';
 import { registerWebSocket } from './ws-plugin.js';
 import { wsProtocolKey } from './ws.js';
 import { logSessionIds, metricsRoute, traceRequests } from '../observability/http.js';
@@ -131,6 +132,7 @@ export function buildHttpApi(ctx: ApiContext): FastifyInstance {
     fileRoutes,
     sessionResourceRoutes,
     workspaceFileRoutes,
+    previewRoutes,
   ]) {
     routes(app, ctx);
   }
