@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collectTurn, e2eSkipReason, gvisorTestConfig, say, startTestBerth, type TestBerth } from './harness.js';
 import { loopback, previewFetch } from './preview-client.js';
 
-const SERVER = readFileSync(new URL('./fixtures/preview-server.cjs', import.meta.url), 'utf8');
+const SERVER = readFileSync(new URL('./fixtures/preview-server.js', import.meta.url), 'utf8');
 const scenarios = [
   {
     name: 'gvisor-serve',

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentAndEnv, collectTurn, e2eSkipReason, say, startTestBerth, type TestBerth } from './harness.js';
 import { loopback, previewFetch } from './preview-client.js';
 
-const SERVER = readFileSync(new URL('./fixtures/preview-server.cjs', import.meta.url), 'utf8');
+const SERVER = readFileSync(new URL('./fixtures/preview-server.js', import.meta.url), 'utf8');
 const bash = (command: string) => ({ content: [{ type: 'tool_use', name: 'Bash', input: { command } }] });
 const text = (t: string) => ({ content: [{ type: 'text', text: t }] });
 /** Writes the server, a page saying `site`, starts the server in the background and waits until it listens. */
