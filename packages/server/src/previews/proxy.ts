@@ -54,6 +54,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, deps: PreviewPr
     req.resume();
     return sendError(res, tunnelError(err, access.preview.port));
   }
+  // The client may have gone while the tunnel was opening: nothing would close the tunnel then.
+  if (req.socket.destroyed) return void tunnel.destroy();
   tunnel.setTimeout(deps.idleTimeoutMs, () => tunnel.destroy());
   const headers = Object.fromEntries(groupHeaders(forwardHeaders(req, false)));
   headers.connection = 'close';
