@@ -70,7 +70,10 @@ describe.skipIf(e2eSkipReason() !== false)('port previews through runner tunnels
   }
 
   beforeAll(async () => {
-    t = await startTestBerth({ scenarios, config: { previewPort: 0, previewMaxConnections: 4 } });
+    t = await startTestBerth({
+      scenarios,
+      config: { previewPort: 0, previewMaxConnections: 4, previewIdleTimeoutS: 2 },
+    });
     await servingSession('a', 'serve-a');
     await servingSession('b', 'serve-b');
   }, 120_000);
@@ -121,6 +124,17 @@ describe.skipIf(e2eSkipReason() !== false)('port previews through runner tunnels
     const posted = await previewFetch(a.url, { method: 'POST', body: big, headers: { cookie: jar } });
     expect(posted.body).toBe(`received ${big.length}`);
 
+    // Each request is its own tunnel (control frame, runner connect, unix connect): measure what that costs.
+    const ms: number[] = [];
+    for (let i = 0; i < 30; i++) {
+      const t0 = performance.now();
+      expect((await previewFetch(a.url, { headers: { cookie: jar } })).status).toBe(200);
+      ms.push(performance.now() - t0);
+    }
+    ms.sort((x, y) => x - y);
+    console.log(`preview GET through a tunnel: median ${ms[15]!.toFixed(1)} ms, max ${ms[29]!.toFixed(1)} ms`);
+    expect(ms[15]).toBeLessThan(1000);
+
     await collectTurn(t.client, sessions.a!.id, () => say(t.client, sessions.a!.id, 'Now say version two.'));
     const reloaded = await previewFetch(a.url, { headers: { cookie: jar } });
     expect(reloaded.body).toContain('site A: version two');
@@ -158,6 +172,16 @@ describe.skipIf(e2eSkipReason() !== false)('port previews through runner tunnels
     });
     expect(reserved.status).toBe(400);
     expect(reserved.body.error.message).toContain("Berth's runner");
+
+    // previewIdleTimeoutS is 2: a WebSocket with no traffic either way is closed.
+    const idle = new WebSocket(a.url.replace('http://', 'ws://'), {
+      headers: { 'x-berth-preview-token': a.token },
+      lookup: loopback,
+    });
+    await new Promise((resolve, reject) => idle.once('open', resolve).once('error', reject));
+    const idleFrom = Date.now();
+    await new Promise<void>((resolve) => idle.once('close', () => resolve()));
+    expect(Date.now() - idleFrom).toBeGreaterThanOrEqual(1500);
   }, 60_000);
 
   it('validates the API and revokes previews', async () => {
