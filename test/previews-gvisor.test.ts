@@ -21,7 +21,7 @@ const scenarios = [
               command:
                 "mkdir -p /workspace/site && echo '<h1>from gVisor</h1>' > /workspace/site/index.html && " +
                 '(setsid nohup node /workspace/server.cjs 8080 > /workspace/server.log 2>&1 &) ; ' +
-                'for i in $(seq 100); do grep -q listening /workspace/server.log 2>/dev/null && break; sleep 0.1; done; ' +
+                'for i in $(seq 300); do grep -q listening /workspace/server.log 2>/dev/null && break; sleep 0.1; done; ' +
                 'cat /workspace/server.log',
             },
           },

@@ -6,6 +6,14 @@ import { agentAndEnv, collectTurn, e2eSkipReason, say, startTestBerth, type Test
 import { loopback, previewFetch } from './preview-client.js';
 
 const SERVER = readFileSync(new URL('./fixtures/preview-server.js', import.meta.url), 'utf8');
+/** Runs in the sandbox: claims a tunnel berthd never opened and reports whether berthd dropped the connection. */
+const FORGE_TUNNEL = `const s = require('node:net').connect('/run/berth/tunnel.sock');
+s.on('connect', () => s.write(JSON.stringify({ tunnel_id: 'a'.repeat(32), ok: true }) + '\\n'));
+s.on('data', () => console.log('FORGED_GOT_DATA'));
+s.on('close', () => { console.log('FORGED_CLOSED'); process.exit(0); });
+s.on('error', (e) => console.log('FORGED_ERROR ' + e.code));
+setTimeout(() => { console.log('FORGED_STILL_OPEN'); process.exit(0); }, 5000);
+`;
 const bash = (command: string) => ({ content: [{ type: 'tool_use', name: 'Bash', input: { command } }] });
 const text = (t: string) => ({ content: [{ type: 'text', text: t }] });
 /** Writes the server, a page saying `site`, starts the server in the background and waits until it listens. */
@@ -16,13 +24,21 @@ const serve = (name: string, site: string) => ({
     bash(
       `mkdir -p /workspace/site && echo '<h1>${site}: version one</h1>' > /workspace/site/index.html && ` +
         '(setsid nohup node /workspace/server.cjs 8080 > /workspace/server.log 2>&1 &) ; ' +
-        'for i in $(seq 100); do grep -q listening /workspace/server.log 2>/dev/null && break; sleep 0.1; done; ' +
+        'for i in $(seq 300); do grep -q listening /workspace/server.log 2>/dev/null && break; sleep 0.1; done; ' +
         'cat /workspace/server.log; echo "MODEL=$ANTHROPIC_BASE_URL"',
     ),
     text('Serving on 8080.'),
     // The second user message continues the same conversation, so its turns follow here.
     bash("sed -i 's/version one/version two/' /workspace/site/index.html"),
     text('Edited.'),
+    // Third message: the agent speaks to the tunnel socket itself, with a tunnel id berthd never asked for.
+    {
+      content: [
+        { type: 'tool_use', name: 'Write', input: { file_path: '/workspace/probe.cjs', content: FORGE_TUNNEL } },
+      ],
+    },
+    bash('node /workspace/probe.cjs'),
+    text('Probed.'),
   ],
 });
 const scenarios = [serve('serve-a', 'site A'), serve('serve-b', 'site B')];
@@ -65,7 +81,8 @@ describe.skipIf(e2eSkipReason() !== false)('port previews through runner tunnels
     )) as Ev[];
     sessions[key] = { id: s.id, events };
     const created = await api(`/v1/berth/sessions/${s.id}/previews`, { method: 'POST', body: { port: 8080 } });
-    expect(created.status, JSON.stringify(created.body)).toBe(200);
+    const results = events.filter((e) => e.type === 'agent.tool_result').map((e) => e.content);
+    expect(created.status, `${JSON.stringify(created.body)} after ${JSON.stringify(results)}`).toBe(200);
     previews[key] = created.body as never;
   }
 
@@ -172,6 +189,12 @@ describe.skipIf(e2eSkipReason() !== false)('port previews through runner tunnels
     });
     expect(reserved.status).toBe(400);
     expect(reserved.body.error.message).toContain("Berth's runner");
+
+    // The sandbox can reach its tunnel socket, but a tunnel id berthd never sent is dropped at once.
+    const probe = await collectTurn(t.client, sessions.a!.id, () => say(t.client, sessions.a!.id, 'Probe it.'));
+    const probeOut = JSON.stringify(probe.filter((e) => e.type === 'agent.tool_result').map((e) => e.content));
+    expect(probeOut).toContain('FORGED_CLOSED');
+    expect(probeOut).not.toContain('FORGED_GOT_DATA');
 
     // previewIdleTimeoutS is 2: a WebSocket with no traffic either way is closed.
     const idle = new WebSocket(a.url.replace('http://', 'ws://'), {
