@@ -94,7 +94,12 @@ describe.skipIf(e2eSkipReason() !== false)('port previews through runner tunnels
     await servingSession('a', 'serve-a');
     await servingSession('b', 'serve-b');
   }, 120_000);
-  afterAll(async () => t?.close());
+  afterAll(async () => {
+    const t0 = Date.now();
+    await t?.close();
+    // A busy preview WebSocket must not hold the shutdown (berthd stops sessions after closing its listeners).
+    expect(Date.now() - t0).toBeLessThan(15_000);
+  }, 30_000);
 
   it('serves the page the agent wrote, by token cookie or header, and shows its edit on reload', async () => {
     const a = previews.a!;
@@ -275,5 +280,19 @@ describe.skipIf(e2eSkipReason() !== false)('port previews through runner tunnels
     expect(tunnelSockets()).toBe(1);
     const gone = await previewFetch(b.url, { headers: { 'x-berth-preview-token': b.token } });
     expect(gone.status).toBe(403);
+
+    // Left open on purpose: berthd's close() (afterAll) must end upgraded preview connections, not wait for them.
+    // (A's earlier preview was replaced and deleted above: make a new one.)
+    const a = (await api(`/v1/berth/sessions/${sessions.a!.id}/previews`, { method: 'POST', body: { port: 8080 } }))
+      .body;
+    const lingering = new WebSocket(a.url.replace('http://', 'ws://'), {
+      headers: { 'x-berth-preview-token': a.token ?? '' },
+      lookup: loopback,
+    });
+    await new Promise((resolve, reject) => lingering.once('open', resolve).once('error', reject));
+    lingering.on('error', () => undefined);
+    // Kept busy, so the idle timeout never ends it: only the shutdown can.
+    const busy = setInterval(() => lingering.readyState === WebSocket.OPEN && lingering.send('tick'), 300);
+    lingering.once('close', () => clearInterval(busy));
   }, 60_000);
 });

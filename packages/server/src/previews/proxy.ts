@@ -27,11 +27,25 @@ export interface PreviewProxyDeps {
  * through a fresh tunnel into the sandbox; bodies stream both ways and are never buffered whole. WebSocket (any
  * upgrade) requests get their raw bytes piped once the tunnel is open.
  */
-export function createPreviewServer(deps: PreviewProxyDeps): Server {
+export function createPreviewServer(deps: PreviewProxyDeps): { server: Server; closeAll(): void } {
   const server = createServer((req, res) => void handle(req, res, deps));
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void upgrade(req, socket, head, deps));
+  // Upgraded sockets leave the HTTP server's own bookkeeping (closeAllConnections misses them) but still hold
+  // server.close() open, so they are tracked here.
+  const upgraded = new Set<Duplex>();
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    upgraded.add(socket);
+    socket.once('close', () => upgraded.delete(socket));
+    void upgrade(req, socket, head, deps);
+  });
   server.on('clientError', (_err, socket) => socket.destroy());
-  return server;
+  return {
+    server,
+    closeAll() {
+      server.closeAllConnections();
+      for (const s of upgraded) s.destroy();
+      upgraded.clear();
+    },
+  };
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, deps: PreviewProxyDeps): Promise<void> {

@@ -39,7 +39,7 @@ export interface PreviewView {
 export class PreviewService {
   readonly registry = new PreviewRegistry();
   readonly hub: TunnelHub;
-  private server: Server | undefined;
+  private listener: { server: Server; closeAll(): void } | undefined;
   private base: URL | undefined;
 
   constructor(
@@ -56,7 +56,7 @@ export class PreviewService {
 
   /** Starts the preview listener. */
   async listen(): Promise<void> {
-    const server = createPreviewServer({
+    const listener = createPreviewServer({
       registry: this.registry,
       hub: this.hub,
       domain: () => this.domain,
@@ -64,11 +64,12 @@ export class PreviewService {
       idleTimeoutMs: this.settings.idleTimeoutMs,
       logger: this.logger,
     });
+    const { server } = listener;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.settings.port, this.settings.host, () => resolve());
     });
-    this.server = server;
+    this.listener = listener;
     const port = (server.address() as AddressInfo).port;
     this.base = new URL(this.settings.publicUrl ?? `http://preview.localhost:${port}`);
   }
@@ -130,11 +131,12 @@ export class PreviewService {
   }
 
   async close(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const listener = this.listener;
+    this.listener = undefined;
+    if (!listener) return;
+    const closed = new Promise<void>((resolve) => listener.server.close(() => resolve()));
+    listener.closeAll();
+    await closed;
   }
 }
 
