@@ -1,5 +1,7 @@
+import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentAndEnv, collectTurn, e2eSkipReason, say, startTestBerth, type TestBerth } from './harness.js';
@@ -212,7 +214,7 @@ describe.skipIf(e2eSkipReason() !== false)('port previews through runner tunnels
     expect(Date.now() - idleFrom).toBeGreaterThanOrEqual(1500);
   }, 60_000);
 
-  it('validates the API and revokes previews', async () => {
+  it('validates the API, revokes previews, and works from the CLI', async () => {
     const id = sessions.a!.id;
     for (const body of [{ port: 0 }, { port: 70000 }, { port: '8080' }, { port: 8080, extra: 1 }, {}]) {
       const r = await api(`/v1/berth/sessions/${id}/previews`, { method: 'POST', body });
@@ -240,6 +242,34 @@ describe.skipIf(e2eSkipReason() !== false)('port previews through runner tunnels
     expect(del.body).toEqual({ type: 'preview_deleted', id: again.body.id });
     expect((await previewFetch(again.body.url, { headers: { 'x-berth-preview-token': newToken } })).status).toBe(403);
     expect((await api(`/v1/berth/sessions/${id}/previews/${again.body.id}`, { method: 'DELETE' })).status).toBe(404);
+
+    // The CLI: berth sessions previews create | ls | rm.
+    const cli = async (...args: string[]) => {
+      const main = resolve(import.meta.dirname, '../packages/cli/dist/main.js');
+      const conn = ['--url', t.app.url, '--api-key', t.app.adminKey];
+      return promisify(execFile)(process.execPath, [main, 'sessions', 'previews', ...args, ...conn], {
+        env: { PATH: process.env.PATH ?? '' },
+      }).then(
+        (r) => ({ code: 0, out: r.stdout + r.stderr }),
+        (e: { code?: number; stdout?: string; stderr?: string }) => ({
+          code: e.code ?? -1,
+          out: `${e.stdout ?? ''}${e.stderr ?? ''}`,
+        }),
+      );
+    };
+    const made = await cli('create', id, '8080');
+    expect(made.code, made.out).toBe(0);
+    const cliToken = /token \(shown once\): (bpt_\S+)/.exec(made.out)?.[1] ?? '';
+    const cliId = /^(prev_\S+)/.exec(made.out)?.[1] ?? '';
+    expect(made.out).toContain('?berth_token=');
+    const viaCli = await previewFetch(again.body.url, { headers: { 'x-berth-preview-token': cliToken } });
+    expect(viaCli.body).toContain('site A');
+    expect((await cli('ls', id)).out).toContain(cliId);
+    expect((await cli('rm', id, cliId)).out).toContain(`revoked ${cliId}`);
+    expect((await cli('ls', id)).out).toContain('no previews');
+    const refused = await cli('create', id, '9');
+    expect(refused.code).not.toBe(0);
+    expect(refused.out).toContain('listens on port 9');
   }, 30_000);
 
   it('relays WebSocket upgrades both ways, limits connections, and ends tunnels with the session', async () => {
