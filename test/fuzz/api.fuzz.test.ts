@@ -30,7 +30,7 @@ describe.skipIf(e2eSkipReason() !== false)('API fuzzer', () => {
   beforeAll(async () => {
     const logStream = new PassThrough();
     logStream.on('data', (c: Buffer) => log.push(c.toString('utf8')));
-    t = await startTestBerth({ config: { maxBodyBytes: MAX_BODY }, logStream });
+    t = await startTestBerth({ config: { maxBodyBytes: MAX_BODY, previewPort: 0 }, logStream });
     const { agentId, envId } = await agentAndEnv(t.client);
     const file = await t.client.beta.files.upload({ file: await toFile(Buffer.from('fuzz\n'), 'fuzz.txt') });
     const vault = await t.client.beta.vaults.create({ display_name: 'fuzz' });

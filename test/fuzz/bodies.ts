@@ -31,7 +31,7 @@ export function idList(ids: Ids): string[] {
 
 /** The JSON body shapes the routes take; each gets a plausible-but-mutated generator. */
 export type BodyKind =
-  'agent' | 'env' | 'session' | 'sessionUpdate' | 'events' | 'vault' | 'credential' | 'resource' | 'none';
+  'agent' | 'env' | 'session' | 'sessionUpdate' | 'events' | 'vault' | 'credential' | 'resource' | 'preview' | 'none';
 
 const str = (...xs: string[]) =>
   fc.oneof({ arbitrary: fc.constantFrom(...xs), weight: 3 }, { arbitrary: hostileString, weight: 1 });
@@ -54,6 +54,10 @@ const url = str('https://example.com/mcp', 'http://127.0.0.1:1/', 'file:///etc/p
 export function plausibleBody(kind: BodyKind, ids: Ids): fc.Arbitrary<Jv> {
   const anyId = fc.constantFrom<Jv>(...idList(ids));
   switch (kind) {
+    case 'preview':
+      return record({
+        port: field(fc.oneof(fc.constantFrom<Jv>(8080, 0, 1, 65535, 65536, -1, 1.5, '80'), hostileValue)),
+      });
     case 'agent':
       return record({
         name: field(str('fuzz-agent')),
