@@ -33,7 +33,10 @@ describe.skipIf(e2eSkipReason() !== false)('API fuzzer', () => {
       log.push(c.toString('utf8'));
       if (process.env.FUZZ_ECHO_LOG) process.stderr.write(c);
     });
-    t = await startTestBerth({ config: { maxBodyBytes: MAX_BODY, webhookAllowPrivateTargets: true }, logStream });
+    t = await startTestBerth({
+      config: { maxBodyBytes: MAX_BODY, webhookAllowPrivateTargets: true, previewPort: 0 },
+      logStream,
+    });
     const { agentId, envId } = await agentAndEnv(t.client);
     // Nothing listens on 127.0.0.2:9: deliveries fail at once and stay on this host.
     const webhook: { id: string } = await t.client.post('/v1/berth/webhooks', {

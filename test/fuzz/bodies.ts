@@ -56,6 +56,7 @@ export type BodyKind =
   | 'webhook'
   | 'rotate'
   | 'trigger'
+  | 'preview'
   | 'none';
 
 const str = (...xs: string[]) =>
@@ -79,6 +80,10 @@ const url = str('https://example.com/mcp', 'http://127.0.0.1:1/', 'file:///etc/p
 export function plausibleBody(kind: BodyKind, ids: Ids): fc.Arbitrary<Jv> {
   const anyId = fc.constantFrom<Jv>(...idList(ids));
   switch (kind) {
+    case 'preview':
+      return record({
+        port: field(fc.oneof(fc.constantFrom<Jv>(8080, 0, 1, 65535, 65536, -1, 1.5, '80'), hostileValue)),
+      });
     case 'agent':
       return record({
         name: field(str('fuzz-agent')),

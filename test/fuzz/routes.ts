@@ -109,6 +109,16 @@ export const ROUTES: Route[] = [
     destructive: true,
   },
   { method: 'GET', path: '/v1/berth/sessions/:session/files/archive', body: 'none', query: ['path'] },
+  // Port previews (the fuzzed berthd serves them). No real preview id exists: `:resource` stands in (a 404).
+  { method: 'POST', path: '/v1/berth/sessions/:session/previews', body: 'preview' },
+  { method: 'GET', path: '/v1/berth/sessions/:session/previews', body: 'none' },
+  { method: 'GET', path: '/v1/berth/sessions/:session/previews/:resource', body: 'none' },
+  {
+    method: 'DELETE',
+    path: '/v1/berth/sessions/:session/previews/:resource',
+    body: 'none',
+    destructive: true,
+  },
   // triggers
   { method: 'POST', path: '/v1/berth/triggers', body: 'trigger' },
   { method: 'GET', path: '/v1/berth/triggers', body: 'none', query: ['limit', 'page', 'session_id'] },

@@ -8,6 +8,7 @@ import { runPrompt } from './run.js';
 import { addConfigOptions, configFromFlags, serve } from './serve.js';
 import { sessionCommands } from './sessions.js';
 import { fileCommands, workspaceCommands } from './files.js';
+import { previewCommands } from './previews.js';
 import { addTriggerCommands } from './triggers.js';
 import { addWebhookCommands } from './webhooks.js';
 import { usage, type UsageOptions } from './usage.js';
@@ -194,6 +195,37 @@ clientCmd(
   .action(async (id: string, path: string, o: Conn & { output?: string }) =>
     workspaceCommands.tar(makeClient(clientOptions(o)), print, id, path, o),
   );
+
+const previews = sessions
+  .command('previews')
+  .description("Port previews of a session's sandbox (berthd needs --preview-port).");
+clientCmd(
+  previews
+    .command('create')
+    .argument('<id>', 'session id', sessionId)
+    .argument('<port>', 'the port the agent serves on in its sandbox', portNumber)
+    .description('Expose a port the agent listens on; prints the URL and its token (once).'),
+).action(async (id: string, port: number, o: Conn) =>
+  previewCommands.create(makeClient(clientOptions(o)), print, id, port),
+);
+clientCmd(
+  previews.command('ls').argument('<id>', 'session id', sessionId).description("List a session's previews."),
+).action(async (id: string, o: Conn) => previewCommands.list(makeClient(clientOptions(o)), print, id));
+clientCmd(
+  previews
+    .command('rm')
+    .argument('<id>', 'session id', sessionId)
+    .argument('<preview>', "preview id ('prev_…')")
+    .description('Revoke a preview (its token stops working at once).'),
+).action(async (id: string, previewId: string, o: Conn) =>
+  previewCommands.rm(makeClient(clientOptions(o)), print, id, previewId),
+);
+
+function portNumber(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError('expected a port number 1-65535');
+  return n;
+}
 
 const files = program.command('files').description('The Files API: uploads that sessions can mount.');
 clientCmd(files.command('upload').argument('<path>', 'local file').description('Upload a file.')).action(

@@ -40,6 +40,7 @@ export async function serve(config: BerthConfig, print: (l: string) => void): Pr
   print(
     `berthd listening on ${app.url} (data dir ${config.dataDir}, model: ${config.scriptedModel ? 'scripted' : config.upstreamUrl})`,
   );
+  if (app.previewUrl) print(`port previews served at ${app.previewUrl} (hosts <port>-<session>.<domain>)`);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

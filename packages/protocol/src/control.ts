@@ -178,8 +178,39 @@ export const PrepareRepositoryFrameSchema = z.strictObject({
   checkout: RepositoryCheckoutSchema.nullable(),
 });
 
+/**
+ * Open one preview tunnel (docs/adr/port-previews.md): the runner connects to `127.0.0.1:<port>` (or `[::1]`) inside
+ * the sandbox and to `SANDBOX_PATHS.tunnelSocket`, writes a {@link TunnelHeaderSchema} line naming `tunnel_id`, then
+ * relays bytes both ways. It refuses a port nothing listens on and the ports of its own forwarders. Sandbox-wide:
+ * `session_id` names the session the preview belongs to, which need not have an agent running.
+ */
+export const OpenTunnelFrameSchema = z.strictObject({
+  type: z.literal('open_tunnel'),
+  session_id: sessionId,
+  /** berthd's random id for this tunnel (128 bits, hex); only berthd and this runner know it. */
+  tunnel_id: z.string().regex(/^[0-9a-f]{32}$/),
+  port: z.number().int().min(1).max(65535),
+});
+
+/**
+ * The first line the runner writes on a tunnel socket connection: `ok`, then the relayed bytes follow; or a refusal
+ * (`not_listening`: no LISTEN socket on the port; `reserved`: a port of the runner's own forwarders;
+ * `connect_failed`: the connect itself failed), then the connection ends.
+ */
+export const TunnelHeaderSchema = z.strictObject({
+  tunnel_id: z.string().regex(/^[0-9a-f]{32}$/),
+  ok: z.boolean(),
+  error: z.enum(['not_listening', 'reserved', 'connect_failed']).optional(),
+  message: z.string().max(1024).optional(),
+});
+export type TunnelHeader = z.infer<typeof TunnelHeaderSchema>;
+
+/** Longest tunnel header line, newline included; a longer first line closes the tunnel. */
+export const MAX_TUNNEL_HEADER_BYTES = 2048;
+
 export const BerthdFrameSchema = z.discriminatedUnion('type', [
   PrepareRepositoryFrameSchema,
+  OpenTunnelFrameSchema,
   z.strictObject({
     type: z.literal('welcome'),
     /** Per session, the highest seq berthd has persisted; the runner re-sends everything above it. */

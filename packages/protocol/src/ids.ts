@@ -55,6 +55,7 @@ export const ID_PREFIX = {
   vaultCredential: 'vcrd_',
   file: 'file_',
   sessionResource: 'sesrsc_',
+  preview: 'prev_',
   trigger: 'trg_',
   triggerRun: 'trgrun_',
   webhook: 'whk_',

@@ -10,6 +10,8 @@ export const SANDBOX_PATHS = {
   modelSocket: '/run/berth/model.sock',
   /** berthd's egress proxy socket: the runner's HTTP(S)_PROXY forwarder relays to it. */
   egressSocket: '/run/berth/egress.sock',
+  /** berthd's preview tunnel socket: the runner connects here once per `open_tunnel` (docs/adr/port-previews.md). */
+  tunnelSocket: '/run/berth/tunnel.sock',
   /** The per-sandbox workspace (the agent's cwd). */
   workspace: '/workspace',
   /** The sandbox user's home directory. */
@@ -27,6 +29,7 @@ export const RUNNER_ENV = {
   controlSocket: 'BERTH_CONTROL_SOCKET',
   modelSocket: 'BERTH_MODEL_SOCKET',
   egressSocket: 'BERTH_EGRESS_SOCKET',
+  tunnelSocket: 'BERTH_TUNNEL_SOCKET',
   sandboxId: 'BERTH_SANDBOX_ID',
   logLevel: 'BERTH_LOG_LEVEL',
 } as const;

@@ -43,6 +43,12 @@ export function startRunnerCore(input: CoreInput): RunnerCore {
     modelBaseUrl: () => forwarder.then((f) => f.url),
     proxyUrl: () => egress.then((f) => f.url),
     path: env.path,
+    tunnels: {
+      socketPath: env.tunnelSocket,
+      // A forwarder that failed to start has no port to protect.
+      reservedPorts: () => Promise.all([forwarder, egress].map((f) => f.then((x) => x.port).catch(() => 0))),
+      log,
+    },
   });
   channel.client.setLineHandler((line) => host.handleLine(line));
   return {

@@ -14,6 +14,8 @@ export interface RunnerEnv {
   controlSocket: string;
   modelSocket: string;
   egressSocket: string;
+  /** berthd's preview tunnel socket (one connection per `open_tunnel`). */
+  tunnelSocket: string;
   sandboxId: string;
   logLevel: LogLevel;
   /** PATH handed on to the CLI (the driver's clean env decides it). */
@@ -29,6 +31,7 @@ export function readRunnerEnv(env: Record<string, string | undefined>): RunnerEn
     controlSocket: env[RUNNER_ENV.controlSocket] || SANDBOX_PATHS.controlSocket,
     modelSocket: env[RUNNER_ENV.modelSocket] || SANDBOX_PATHS.modelSocket,
     egressSocket: env[RUNNER_ENV.egressSocket] || SANDBOX_PATHS.egressSocket,
+    tunnelSocket: env[RUNNER_ENV.tunnelSocket] || SANDBOX_PATHS.tunnelSocket,
     // hello caps sandbox_id at 64 chars; an over-long id would make every hello invalid.
     sandboxId: (env[RUNNER_ENV.sandboxId] || 'unknown').slice(0, 64),
     logLevel: LEVELS.includes(level as LogLevel) ? (level as LogLevel) : 'info',

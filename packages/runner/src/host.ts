@@ -11,6 +11,7 @@ import type { Logger, SecretScrubber } from './log.js';
 import { fitEvent } from './mapper/fit.js';
 import type { ProcessReaper } from './proc/reaper.js';
 import { prepareRepository } from './repository.js';
+import { openTunnel, type TunnelDeps } from './tunnel.js';
 import { AgentSession, type SdkApi, type SessionTimings } from './session/session.js';
 
 /** What the {@link SessionHost} is built from (wired in core.ts). */
@@ -26,6 +27,8 @@ export interface SessionHostDeps {
   /** PATH for the CLIs. */
   path: string;
   timings?: SessionTimings;
+  /** Preview tunnels (absent: `open_tunnel` frames are logged and dropped). */
+  tunnels?: TunnelDeps;
 }
 
 /** Dispatches validated berthd frames to the sessions this runner hosts. */
@@ -89,6 +92,10 @@ export class SessionHost {
         return;
       case 'prepare_repository':
         void this.prepareRepository(frame);
+        return;
+      case 'open_tunnel':
+        if (!this.deps.tunnels) log.warn('open_tunnel without a tunnel socket; ignored', { port: frame.port });
+        else void openTunnel(frame, this.deps.tunnels).catch((err: unknown) => log.warn('tunnel failed', { err }));
         return;
     }
   }

@@ -22,6 +22,7 @@ import { loadSandboxTrust, sandboxTrustEnv } from './egress/trust.js';
 import { ModelGateway, type Upstream } from './gateway/gateway.js';
 import { createLogger, type Logger } from './logger.js';
 import { listenMetrics, setUpObservability } from './observability/setup.js';
+import { PreviewService } from './previews/service.js';
 import { EventLog } from './sessions/event-log.js';
 import { SessionService } from './sessions/service.js';
 import { reconcile } from './sessions/reconcile.js';
@@ -64,6 +65,8 @@ export interface BerthApp {
   sessions: SessionService;
   /** Base URL of the unauthenticated metrics listener (`--metrics-port`), when there is one. */
   metricsUrl: string | undefined;
+  /** Base URL of the preview listener (`--preview-port`), when previews are on. */
+  previewUrl: string | undefined;
   close(): Promise<void>;
 }
 
@@ -176,6 +179,20 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
   const egressAudit = new EgressAudit(store, egressLog, systemClock, observability);
   const egress = new EgressProxy({ audit: egressAudit, logger: egressLog });
   const eventLog = new EventLog(store, systemClock, logger);
+  const previews =
+    config.previewPort === undefined
+      ? undefined
+      : new PreviewService(
+          {
+            host: config.previewHost,
+            port: config.previewPort,
+            publicUrl: config.previewPublicUrl,
+            idleTimeoutMs: config.previewIdleTimeoutS * 1000,
+            maxTunnelsPerSession: config.previewMaxConnections,
+            openTimeoutMs: 10_000,
+          },
+          logger.child({ component: 'previews' }),
+        );
   const webhooks = startWebhooks(config, store, cipher, eventLog, logger.child({ component: 'webhooks' }));
   const sessions = new SessionService(
     store,
@@ -193,6 +210,7 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
       readyTimeoutMs: config.runnerReadyTimeoutMs,
       logLevel: config.logLevel,
       observer: observability,
+      tunnels: previews?.hub,
     },
     systemClock,
     logger.child({ component: 'sessions' }),
@@ -229,6 +247,7 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
     prices,
     authenticate: keyChecker(adminKey),
     observability,
+    previews,
     webhooks,
     ready: async () => {
       const problems: string[] = [];
@@ -240,6 +259,11 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
   await http.listen({ host: config.host, port: config.port });
   const metricsServer = await listenMetrics(config, observability, logger).catch(async (err: unknown) => {
     await http.close();
+    throw err;
+  });
+  await previews?.listen().catch(async (err: unknown) => {
+    await http.close();
+    if (metricsServer) await closeServer(metricsServer);
     throw err;
   });
   const url = urlOf(config.host, http.server.address(), config.port);
@@ -264,12 +288,14 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
     drivers,
     sessions,
     metricsUrl: metricsServer && urlOf(config.metricsHost, metricsServer.address()),
+    previewUrl: previews?.url,
     close() {
       closing ??= (async () => {
         const steps: Array<[string, () => Promise<unknown>]> = [
           ['http', () => http.close()],
           ['trigger scheduler', () => scheduler.stop()],
           ['metrics listener', async () => metricsServer && (await closeServer(metricsServer))],
+          ['preview listener', async () => previews?.close()],
           // Turns get until the deadline; then each session follows its pattern (persistent ones keep running).
           [
             'sessions',

@@ -342,6 +342,47 @@ export const CONFIG_FIELDS = {
     env: 'BERTH_METRICS_HOST',
     schema: z.string().min(1).default('127.0.0.1').describe('Address the unauthenticated metrics listener binds.'),
   },
+  previewPort: {
+    env: 'BERTH_PREVIEW_PORT',
+    schema: port
+      .optional()
+      .describe(
+        "Serve port previews (an agent's HTTP/WebSocket server, at <port>-<session>.<preview domain>) on this port, at preview-host, apart from the API. 0 picks a free port. Unset: previews are off.",
+      ),
+  },
+  previewHost: {
+    env: 'BERTH_PREVIEW_HOST',
+    schema: z.string().min(1).default('127.0.0.1').describe('Address the preview listener binds.'),
+  },
+  previewPublicUrl: {
+    env: 'BERTH_PREVIEW_PUBLIC_URL',
+    schema: z
+      .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
+      .optional()
+      .describe(
+        'Base URL clients reach the preview listener by, e.g. https://preview.example.com behind a TLS proxy with a wildcard name; its host is the preview domain. Default: http://preview.localhost:<preview port> (browsers resolve *.localhost to loopback).',
+      ),
+  },
+  previewIdleTimeoutS: {
+    env: 'BERTH_PREVIEW_IDLE_TIMEOUT_S',
+    schema: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(86_400)
+      .default(300)
+      .describe('A preview connection (HTTP or WebSocket) with no traffic either way for this long is closed.'),
+  },
+  previewMaxConnections: {
+    env: 'BERTH_PREVIEW_MAX_CONNECTIONS',
+    schema: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(10_000)
+      .default(64)
+      .describe("Most preview connections open at once into one session's sandbox; more are answered 429."),
+  },
   otlpEndpoint: {
     env: 'OTEL_EXPORTER_OTLP_ENDPOINT',
     schema: z

@@ -37,6 +37,11 @@ export const ERROR_CODES = {
   workspace_unavailable: { status: 409, type: 'conflict_error' },
   workspace_full: { status: 413, type: 'request_too_large' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error' },
+  preview_unavailable: { status: 409, type: 'conflict_error' },
+  port_not_listening: { status: 409, type: 'conflict_error' },
+  preview_forbidden: { status: 403, type: 'permission_error' },
+  too_many_tunnels: { status: 429, type: 'rate_limit_error' },
+  preview_upstream_failed: { status: 502, type: 'api_error' },
   not_ready: { status: 503, type: 'api_error' },
   internal: { status: 500, type: 'api_error' },
 } as const satisfies Record<string, { status: number; type: string }>;

@@ -11,6 +11,7 @@ import type { FileBlobs } from '../files/blobs.js';
 import type { SandboxDriver } from '../drivers/driver.js';
 import type { BerthMetrics } from '../observability/metrics.js';
 import type { Tracing } from '../observability/tracing.js';
+import type { PreviewService } from '../previews/service.js';
 import type { TriggerService } from '../triggers/service.js';
 import type { WebhookReceiver } from '../triggers/deliver.js';
 import type { WebhookSecrets } from '../webhooks/secrets.js';
@@ -43,6 +44,8 @@ export interface ApiContext {
   ready: () => Promise<{ ok: boolean; problems: string[] }>;
   /** Metrics served at `/metrics` and the tracer of API requests (absent: neither). */
   observability?: { metrics: BerthMetrics; tracing: Tracing };
+  /** Port previews (absent: previews are off). */
+  previews?: PreviewService | undefined;
   /** Seals webhook signing secrets; `kick` makes the delivery worker scan its queue now (absent: no webhooks). */
   webhooks?: { secrets: WebhookSecrets; kick: () => void };
 }

@@ -17,6 +17,7 @@ import { webhookRoutes } from './webhooks.js';
 import { clientErrorHandler, frameworkErrors } from './framework-errors.js';
 import { sessionResourceRoutes } from './session-resources.js';
 import { workspaceFileRoutes } from './workspace-files.js';
+import { previewRoutes } from './previews.js';
 import { triggerRoutes } from './triggers.js';
 import { HOOK_ROUTE, triggerHookRoutes } from './trigger-hook.js';
 import { registerWebSocket } from './ws-plugin.js';
@@ -138,6 +139,7 @@ export function buildHttpApi(ctx: ApiContext): FastifyInstance {
     fileRoutes,
     sessionResourceRoutes,
     workspaceFileRoutes,
+    previewRoutes,
     triggerRoutes,
     triggerHookRoutes,
     sessionLifecycleRoutes,

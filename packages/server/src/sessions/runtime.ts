@@ -10,6 +10,7 @@ import { writeSandboxTrust, type SandboxTrust } from '../egress/trust.js';
 import type { ModelGateway } from '../gateway/gateway.js';
 import type { Logger } from '../logger.js';
 import type { SandboxObserver } from '../observability/observer.js';
+import type { TunnelAttacher, TunnelAttachment } from '../previews/hub.js';
 import { ControlServer } from './control-server.js';
 import { RepositoryPrepareFailure, type RepositoryJob } from './repositories.js';
 
@@ -35,6 +36,8 @@ export interface RuntimeDeps {
   logLevel: string;
   /** Told how long sandboxes take to create and to become ready (metrics). */
   observer?: SandboxObserver | undefined;
+  /** Port previews: makes the sandbox's tunnel socket next to the others (absent: previews are off). */
+  tunnels?: TunnelAttacher | undefined;
 }
 
 export interface RuntimeCallbacks {
@@ -57,6 +60,7 @@ export class SessionRuntime {
   private readonly control: ControlServer;
   private gatewayServer: Server | undefined;
   private egressListener: EgressListener | undefined;
+  private tunnels: TunnelAttachment | undefined;
   private readonly runDir: string;
   private readonly log: Logger;
   private ready = false;
@@ -157,6 +161,7 @@ export class SessionRuntime {
         .listen(join(this.runDir, 'model.sock'), (h) => (this.tokenHashes.has(h) ? this.sessionId : undefined))
         .then((s) => (this.gatewayServer = s)),
       this.deps.egress.listen(join(this.runDir, 'egress.sock'), this.egressCtx).then((l) => (this.egressListener = l)),
+      this.deps.tunnels?.attach(this.sessionId, this.runDir, (f) => this.send(f)).then((t) => (this.tunnels = t)),
     ]);
   }
 
@@ -272,6 +277,7 @@ export class SessionRuntime {
       await new Promise<void>((resolve) => gw.close(() => resolve()));
     }
     await this.egressListener?.close();
+    await this.tunnels?.close();
   }
 
   /**
