@@ -1,0 +1,3 @@
+export async function benchIdle(_k: number): Promise<object[]> {
+  return [];
+}

@@ -1,0 +1,329 @@
+import Anthropic from '@anthropic-ai/sdk';
+import type { BerthApp } from '@berth/server';
+import { checkStream, type StreamCheck } from './load-check.js';
+import { gcMemory, type MemorySample } from './memory.js';
+import { quantile } from './stats.js';
+
+/**
+ * The load driver's core (issue 5): N concurrent sessions × M turns against a running berthd, through the official
+ * SDK. Each session keeps one live SSE stream open across its turns; at the end that stream is compared with
+ * events.list (every id exactly once, same order, no gaps), and every turn must end with `end_turn`.
+ * Shared by `npm run bench -- load` and test/load.test.ts.
+ */
+
+export interface LoadOptions {
+  sessions: number;
+  turns: number;
+  /** Pause between a session's turns (ms): 0 is closed-loop (each session sends its next turn at once). */
+  thinkMs?: number;
+  /** Sessions started at once while setting up (sandbox + CLI start-up is not part of a turn's latency). */
+  startConcurrency?: number;
+  /** A turn not idle after this long counts as incomplete. */
+  turnTimeoutMs?: number;
+  /** Prints progress to stderr. */
+  verbose?: boolean;
+}
+
+export interface LoadResult {
+  sessions: number;
+  turnsPerSession: number;
+  thinkMs: number;
+  /** Sessions whose sandbox never became ready (their turns are not run). */
+  failedSessions: number;
+  setupMs: number;
+  /** First send → last turn's idle, over all sessions. */
+  wallMs: number;
+  turnsCompleted: number;
+  turnsPerSec: number;
+  latencyMs: { p50: number; p95: number; p99: number; max: number; mean: number };
+  /** Every completed turn's latency (ms), in completion order. */
+  latencySamples: number[];
+  /** Per session: its sandbox's cgroup memory after the last turn (sessions still live). */
+  sandboxMemoryMib: { mean: number; max: number; total: number };
+  /**
+   * CPU seconds per completed turn during the turn phase: the bench process (berthd + scripted model + SDK client,
+   * `process.cpuUsage()`) and all sandboxes (their cgroups' cpuacct).
+   */
+  cpuPerTurnS: { process: number; sandboxes: number };
+  /** berthd's process (the bench process: berthd, the scripted model and the client) after a GC: live - before. */
+  server: { before: MemorySample; after: MemorySample; rssPerSessionMib: number; heapPerSessionMib: number };
+  events: { live: number; listed: number; lost: number; duplicated: number; outOfOrder: number; extra: number };
+  /** Turns whose session.status_idle carried a stop reason other than end_turn. */
+  badStopReasons: number;
+  /** Turns that ended without an idle event in time. */
+  incompleteTurns: number;
+  errors: string[];
+}
+
+/** The scripted scenario of every load session: each turn runs one Bash tool call, then answers. */
+export function loadScenario(turns: number): { name: string; turns: object[] } {
+  const out: object[] = [];
+  for (let t = 0; t < turns; t++) {
+    out.push(
+      {
+        content: [{ type: 'tool_use', name: 'Bash', input: { command: `echo load-turn-${t}` } }],
+        usage: { input_tokens: 100, output_tokens: 10 },
+      },
+      { content: [{ type: 'text', text: `Done ${t}.` }], usage: { input_tokens: 110, output_tokens: 5 } },
+    );
+  }
+  return { name: `load-${turns}`, turns: out };
+}
+
+type Ev = { id: string; type: string; stop_reason?: { type: string } };
+
+/** One session's live stream, read in the background; `nextIdle()` resolves at its next status_idle. */
+class LiveSession {
+  readonly events: Ev[] = [];
+  private idles = 0;
+  private waiters: Array<{ n: number; resolve: (e: Ev | undefined) => void }> = [];
+  private ended = false;
+  private consumed = 0;
+
+  constructor(
+    readonly id: string,
+    readonly stream: AsyncIterable<unknown> & { controller: AbortController },
+  ) {
+    void this.read();
+  }
+
+  private async read(): Promise<void> {
+    try {
+      for await (const raw of this.stream) {
+        const e = raw as Ev;
+        this.events.push(e);
+        if (e.type === 'session.status_idle' || e.type === 'session.status_terminated') {
+          this.idles++;
+          for (const w of this.waiters.filter((x) => x.n <= this.idles)) w.resolve(e);
+          this.waiters = this.waiters.filter((x) => x.n > this.idles);
+        }
+      }
+    } catch {
+      // Aborted at the end of the run (or the connection failed: then ids are missing and the check says so).
+    } finally {
+      this.ended = true;
+      for (const w of this.waiters) w.resolve(undefined);
+      this.waiters = [];
+    }
+  }
+
+  /** Resolves at the next idle not yet consumed (undefined on timeout or stream end). */
+  nextIdle(timeoutMs: number): Promise<Ev | undefined> {
+    const n = ++this.consumed;
+    if (this.idles >= n) return Promise.resolve(this.events.filter(isIdle)[n - 1]);
+    if (this.ended) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(undefined), timeoutMs);
+      this.waiters.push({
+        n,
+        resolve: (e) => {
+          clearTimeout(timer);
+          resolve(e);
+        },
+      });
+    });
+  }
+
+  /** Waits until the live stream has delivered `lastId` (or `ms` passed), then closes it. */
+  async drain(lastId: string | undefined, ms: number): Promise<void> {
+    const until = Date.now() + ms;
+    while (lastId && !this.events.some((e) => e.id === lastId) && Date.now() < until && !this.ended) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    this.stream.controller.abort();
+  }
+}
+
+function isIdle(e: Ev): boolean {
+  return e.type === 'session.status_idle' || e.type === 'session.status_terminated';
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight. */
+export async function pool<T>(items: T[], limit: number, fn: (x: T, i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+async function listIds(client: Anthropic, id: string): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const e of client.beta.sessions.events.list(id, { limit: 1000 })) ids.push(e.id);
+  return ids;
+}
+
+async function waitReady(client: Anthropic, id: string, timeoutMs: number): Promise<string> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const s = (await client.beta.sessions.retrieve(id)) as unknown as {
+      berth: { sandbox: { id: string | null; state: string } };
+    };
+    if (s.berth.sandbox.state === 'ready' && s.berth.sandbox.id) return s.berth.sandbox.id;
+    if (s.berth.sandbox.state === 'failed' || Date.now() > until) {
+      throw new Error(`session ${id}: sandbox ${s.berth.sandbox.state} after ${timeoutMs} ms`);
+    }
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}
+
+/** Runs the load against `app` (a berthd already started with the scripted model) and checks every stream. */
+export async function runLoad(app: BerthApp, opts: LoadOptions): Promise<LoadResult> {
+  const { sessions: n, turns: m, thinkMs = 0, startConcurrency = 6, turnTimeoutMs = 120_000 } = opts;
+  const log = (s: string) => opts.verbose && process.stderr.write(`[load] ${s}\n`);
+  const client = new Anthropic({ baseURL: app.url, apiKey: app.adminKey, maxRetries: 0, timeout: 600_000 });
+  const scenario = loadScenario(m);
+  app.scriptedModel!.addScenario(scenario as never);
+  const agent = await client.beta.agents.create({
+    name: 'load',
+    model: 'claude-sonnet-4-5',
+    tools: [{ type: 'agent_toolset_20260401' }],
+  });
+  const env = await client.beta.environments.create({ name: 'load', config: { type: 'cloud' } });
+  const errors: string[] = [];
+  const before = await gcMemory();
+
+  // Set-up: create the sessions and wait until each sandbox's CLI is ready; then open its stream.
+  const t0 = performance.now();
+  const live: Array<{ s: LiveSession; sandboxId: string; before: string[] }> = [];
+  await pool(
+    Array.from({ length: n }, (_, i) => i),
+    startConcurrency,
+    async (i) => {
+      try {
+        const s = await client.beta.sessions.create({ agent: agent.id, environment_id: env.id });
+        const sandboxId = await waitReady(client, s.id, 120_000);
+        const stream = await client.beta.sessions.events.stream(s.id);
+        const session = new LiveSession(s.id, stream as never);
+        live.push({ s: session, sandboxId, before: await listIds(client, s.id) });
+        if (live.length % 10 === 0) log(`${live.length}/${n} sessions ready`);
+      } catch (err) {
+        errors.push(`session ${i} set-up: ${(err as Error).message}`);
+      }
+    },
+  );
+  const setupMs = performance.now() - t0;
+  log(`set-up ${Math.round(setupMs)} ms; running ${live.length} × ${m} turns`);
+
+  // Turns: every session runs its M turns in sequence; all sessions at once.
+  const sandboxCpu = async () => {
+    let usec = 0;
+    for (const { sandboxId } of live) usec += (await app.driver.stats(sandboxId))?.cpuUsageUsec ?? 0;
+    return usec;
+  };
+  const cpu0 = { proc: process.cpuUsage(), box: await sandboxCpu() };
+  const latencies: number[] = [];
+  let badStopReasons = 0;
+  let incompleteTurns = (n - live.length) * m;
+  const t1 = performance.now();
+  await Promise.all(
+    live.map(async ({ s }, i) => {
+      if (thinkMs > 0) await new Promise((r) => setTimeout(r, Math.random() * thinkMs));
+      for (let t = 0; t < m; t++) {
+        const start = performance.now();
+        try {
+          await client.beta.sessions.events.send(s.id, {
+            events: [
+              {
+                type: 'user.message',
+                content: [{ type: 'text', text: `[scenario:${scenario.name}] session ${i} turn ${t}` }],
+              },
+            ],
+          });
+        } catch (err) {
+          errors.push(`${s.id} turn ${t} send: ${(err as Error).message}`);
+          incompleteTurns += m - t;
+          return;
+        }
+        const idle = await s.nextIdle(turnTimeoutMs);
+        if (!idle || idle.type !== 'session.status_idle') {
+          incompleteTurns += m - t;
+          errors.push(`${s.id} turn ${t}: ${idle ? idle.type : 'no idle event in time'}`);
+          return;
+        }
+        latencies.push(performance.now() - start);
+        if (idle.stop_reason?.type !== 'end_turn') badStopReasons++;
+        if (thinkMs > 0 && t < m - 1) await new Promise((r) => setTimeout(r, thinkMs));
+      }
+    }),
+  );
+  const wallMs = performance.now() - t1;
+  const procCpu = process.cpuUsage(cpu0.proc);
+  const boxCpuUsec = (await sandboxCpu()) - cpu0.box;
+  const perTurn = (usec: number) => Math.round((usec / 1e6 / Math.max(1, latencies.length)) * 1000) / 1000;
+  log(`turns done in ${Math.round(wallMs)} ms`);
+
+  // Memory while every session is still live: each sandbox's cgroup, and the process after a GC.
+  const sandboxBytes: number[] = [];
+  for (const { sandboxId } of live) {
+    const st = await app.driver.stats(sandboxId);
+    if (st?.memoryBytes != null) sandboxBytes.push(st.memoryBytes);
+  }
+  const after = await gcMemory();
+
+  // Event check: the live stream against events.list, per session.
+  const checks: StreamCheck[] = [];
+  await pool(live, 8, async ({ s, before: pre }) => {
+    const listed = await listIds(client, s.id);
+    await s.drain(listed.at(-1), 5_000);
+    checks.push(
+      checkStream(
+        pre,
+        s.events.map((e) => e.id),
+        listed,
+      ),
+    );
+  });
+  await pool(live, 8, async ({ s }) => {
+    await client.beta.sessions.delete(s.id).catch((err: Error) => errors.push(`${s.id} delete: ${err.message}`));
+  });
+
+  const sum = (f: (c: StreamCheck) => number) => checks.reduce((a, c) => a + f(c), 0);
+  const mib = (b: number) => Math.round((b / 2 ** 20) * 10) / 10;
+  const r1 = (x: number) => Math.round(x * 10) / 10;
+  const active = Math.max(1, live.length);
+  return {
+    sessions: n,
+    turnsPerSession: m,
+    thinkMs,
+    failedSessions: n - live.length,
+    setupMs: Math.round(setupMs),
+    wallMs: Math.round(wallMs),
+    turnsCompleted: latencies.length,
+    turnsPerSec: r1((latencies.length / wallMs) * 1000),
+    latencyMs: {
+      p50: r1(quantile(latencies, 0.5)),
+      p95: r1(quantile(latencies, 0.95)),
+      p99: r1(quantile(latencies, 0.99)),
+      max: r1(Math.max(...latencies)),
+      mean: r1(latencies.reduce((a, b) => a + b, 0) / Math.max(1, latencies.length)),
+    },
+    latencySamples: latencies.map(r1),
+    cpuPerTurnS: { process: perTurn(procCpu.user + procCpu.system), sandboxes: perTurn(boxCpuUsec) },
+    sandboxMemoryMib: {
+      mean: mib(sandboxBytes.reduce((a, b) => a + b, 0) / Math.max(1, sandboxBytes.length)),
+      max: mib(Math.max(0, ...sandboxBytes)),
+      total: mib(sandboxBytes.reduce((a, b) => a + b, 0)),
+    },
+    server: {
+      before,
+      after,
+      rssPerSessionMib: r1((after.rssMib - before.rssMib) / active),
+      heapPerSessionMib: Math.round(((after.heapMib - before.heapMib) / active) * 100) / 100,
+    },
+    events: {
+      live: sum((c) => c.live),
+      listed: sum((c) => c.listed),
+      lost: sum((c) => c.lost),
+      duplicated: sum((c) => c.duplicated),
+      outOfOrder: sum((c) => c.outOfOrder),
+      extra: sum((c) => c.extra),
+    },
+    badStopReasons,
+    incompleteTurns,
+    errors: [...errors, ...checks.flatMap((c) => c.problems)],
+  };
+}
