@@ -156,7 +156,8 @@ async function listIds(client: Anthropic, id: string): Promise<string[]> {
   return ids;
 }
 
-async function waitReady(client: Anthropic, id: string, timeoutMs: number): Promise<string> {
+/** Polls until the session's sandbox reports ready; resolves with its sandbox id. */
+export async function waitReady(client: Anthropic, id: string, timeoutMs: number): Promise<string> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const s = (await client.beta.sessions.retrieve(id)) as unknown as {

@@ -13,7 +13,7 @@ import { benchTurns } from './turns.js';
  * Runs the benchmarks side by side and reports ratios (docs/benchmarks.md).
  * Usage: npm run bench [-- b1|turns|gvisor|egress|ws] [-- --n N (B5 takes 10 × N latency samples)] [-- --disk-mib M (B1d's quota, default 5120; 0 skips B1d)]
  * Load (issue 5, run only when named): `load --sessions N --turns M [--think-ms T]`, `density [--steps 10,20,…]
- * [--turns M] [--think-ms T]`, `fanout [--subscribers S] [--rates 100,200,…] [--seconds D]`, `idle [--sessions K]`.
+ * [--turns M] [--think-ms T]`, `fanout [--subscribers S] [--rates 100,200,…] [--seconds D] [--batch B]`, `idle [--sessions K]`.
  */
 const args = process.argv.slice(2);
 const nIdx = args.indexOf('--n');
@@ -77,7 +77,7 @@ if (only === 'density') {
 }
 if (only === 'fanout') {
   const rates = nums('--rates', [100, 200, 400, 800]);
-  records.push(...(await benchFanout(num('--subscribers', 100), rates, num('--seconds', 5))));
+  records.push(...(await benchFanout(num('--subscribers', 100), rates, num('--seconds', 5), num('--batch', 1) || 1)));
 }
 if (only === 'idle') records.push(...(await benchIdle(num('--sessions', 40))));
 writeResults(only === 'load' || only === 'density' || only === 'fanout' || only === 'idle' ? only : 'bench', records);

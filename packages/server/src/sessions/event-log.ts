@@ -17,6 +17,8 @@ type Listener = (event: WireEvent) => void;
 export class EventLog {
   private readonly chains = new Map<string, Promise<unknown>>();
   private readonly listeners = new Map<string, Set<Listener>>();
+  /** JSON text of published events, shared by every subscriber of one event (weak: gone with the event). */
+  private readonly texts = new WeakMap<WireEvent, string>();
 
   constructor(
     private readonly store: Store,
@@ -64,6 +66,16 @@ export class EventLog {
         this.logger.warn({ err, sessionId }, 'event listener failed');
       }
     }
+  }
+
+  /**
+   * The event's JSON text, serialised once however many subscribers send it (100 SSE streams of one session would
+   * otherwise stringify the same event 100 times).
+   */
+  json(event: WireEvent): string {
+    let text = this.texts.get(event);
+    if (text === undefined) this.texts.set(event, (text = JSON.stringify(event)));
+    return text;
   }
 
   /** Subscribes to events appended from now on; returns the unsubscribe function. */
