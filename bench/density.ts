@@ -6,7 +6,8 @@ import { quantile } from './stats.js';
 /**
  * Density (issue 5): concurrency stepped up, each step on a fresh berthd, until p95 turn latency is twice the
  * low-concurrency baseline's or sessions fail. `concurrencies[0]` is the baseline; it runs in rounds until it has
- * at least 30 turn samples, so its p95 is not one unlucky turn.
+ * at least 30 turn samples, so its p95 is not one unlucky turn. With `thinkMs`, every session pauses that long
+ * between its turns (paced sessions, like a person or a scheduler behind each); 0 is closed-loop.
  */
 export async function benchDensity(concurrencies: number[], turns: number, thinkMs: number): Promise<object[]> {
   const [baseC, ...steps] = concurrencies;
@@ -15,7 +16,8 @@ export async function benchDensity(concurrencies: number[], turns: number, think
   const b = await startBenchBerth();
   try {
     while (baseSamples.length < 30) {
-      const r = await runLoad(b.app, { sessions: baseC!, turns, thinkMs, verbose: true });
+      // Closed-loop: at low concurrency a turn meets an idle machine either way, and rounds go faster.
+      const r = await runLoad(b.app, { sessions: baseC!, turns, thinkMs: 0, verbose: true });
       printLoad(r);
       out.push({ id: 'density-baseline', ...r });
       if (r.turnsCompleted === 0) throw new Error('the baseline completed no turn');

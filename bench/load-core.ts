@@ -1,5 +1,7 @@
+import { loadavg } from 'node:os';
 import Anthropic from '@anthropic-ai/sdk';
 import type { BerthApp } from '@berth/server';
+import { cpuByCommand, cpuDelta } from './proc-cpu.js';
 import { checkStream, type StreamCheck } from './load-check.js';
 import { gcMemory, type MemorySample } from './memory.js';
 import { quantile } from './stats.js';
@@ -28,6 +30,8 @@ export interface LoadResult {
   sessions: number;
   turnsPerSession: number;
   thinkMs: number;
+  /** The host's 1-minute load average at the start and end of the turn phase (the machine may be shared). */
+  loadAvg: [number, number];
   /** Sessions whose sandbox never became ready (their turns are not run). */
   failedSessions: number;
   setupMs: number;
@@ -45,9 +49,13 @@ export interface LoadResult {
    * `process.cpuUsage()`) and all sandboxes (their cgroups' cpuacct).
    */
   cpuPerTurnS: { process: number; sandboxes: number };
+  /** Sandbox CPU seconds of the turn phase by command (processes alive at its start and end; v1 cgroups only). */
+  sandboxCpuByCommandS: Record<string, number>;
   /** berthd's process (the bench process: berthd, the scripted model and the client) after a GC: live - before. */
   server: { before: MemorySample; after: MemorySample; rssPerSessionMib: number; heapPerSessionMib: number };
   events: { live: number; listed: number; lost: number; duplicated: number; outOfOrder: number; extra: number };
+  /** Requests the scripted model answered per completed turn (the CLI's own extra calls included). */
+  modelRequestsPerTurn: number;
   /** Turns whose session.status_idle carried a stop reason other than end_turn. */
   badStopReasons: number;
   /** Turns that ended without an idle event in time. */
@@ -185,11 +193,12 @@ export async function runLoad(app: BerthApp, opts: LoadOptions): Promise<LoadRes
   });
   const env = await client.beta.environments.create({ name: 'load', config: { type: 'cloud' } });
   const errors: string[] = [];
+  app.scriptedModel!.requests.splice(0);
   const before = await gcMemory();
 
   // Set-up: create the sessions and wait until each sandbox's CLI is ready; then open its stream.
   const t0 = performance.now();
-  const live: Array<{ s: LiveSession; sandboxId: string; before: string[] }> = [];
+  const live: Array<{ s: LiveSession; sandboxId: string; cgroup?: string; before: string[] }> = [];
   await pool(
     Array.from({ length: n }, (_, i) => i),
     startConcurrency,
@@ -199,7 +208,8 @@ export async function runLoad(app: BerthApp, opts: LoadOptions): Promise<LoadRes
         const sandboxId = await waitReady(client, s.id, 120_000);
         const stream = await client.beta.sessions.events.stream(s.id);
         const session = new LiveSession(s.id, stream as never);
-        live.push({ s: session, sandboxId, before: await listIds(client, s.id) });
+        const cgroup = (await app.driver.inspect(sandboxId))?.cgroup;
+        live.push({ s: session, sandboxId, cgroup, before: await listIds(client, s.id) });
         if (live.length % 10 === 0) log(`${live.length}/${n} sessions ready`);
       } catch (err) {
         errors.push(`session ${i} set-up: ${(err as Error).message}`);
@@ -215,10 +225,16 @@ export async function runLoad(app: BerthApp, opts: LoadOptions): Promise<LoadRes
     for (const { sandboxId } of live) usec += (await app.driver.stats(sandboxId))?.cpuUsageUsec ?? 0;
     return usec;
   };
+  const cgroups = live.flatMap((x) => (x.cgroup ? [x.cgroup] : []));
+  const byCommand0 = await cpuByCommand(cgroups);
   const cpu0 = { proc: process.cpuUsage(), box: await sandboxCpu() };
+  let modelRequests = 0;
+  const onRequest = () => modelRequests++;
+  app.scriptedModel!.on('request', onRequest);
   const latencies: number[] = [];
   let badStopReasons = 0;
   let incompleteTurns = (n - live.length) * m;
+  const load0 = loadavg()[0]!;
   const t1 = performance.now();
   await Promise.all(
     live.map(async ({ s }, i) => {
@@ -253,7 +269,9 @@ export async function runLoad(app: BerthApp, opts: LoadOptions): Promise<LoadRes
   );
   const wallMs = performance.now() - t1;
   const procCpu = process.cpuUsage(cpu0.proc);
+  app.scriptedModel!.off('request', onRequest);
   const boxCpuUsec = (await sandboxCpu()) - cpu0.box;
+  const byCommand = cpuDelta(byCommand0, await cpuByCommand(cgroups));
   const perTurn = (usec: number) => Math.round((usec / 1e6 / Math.max(1, latencies.length)) * 1000) / 1000;
   log(`turns done in ${Math.round(wallMs)} ms`);
 
@@ -263,6 +281,7 @@ export async function runLoad(app: BerthApp, opts: LoadOptions): Promise<LoadRes
     const st = await app.driver.stats(sandboxId);
     if (st?.memoryBytes != null) sandboxBytes.push(st.memoryBytes);
   }
+  app.scriptedModel!.requests.splice(0); // its request log (whole bodies) is the test double's, not berthd's
   const after = await gcMemory();
 
   // Event check: the live stream against events.list, per session.
@@ -290,6 +309,7 @@ export async function runLoad(app: BerthApp, opts: LoadOptions): Promise<LoadRes
     sessions: n,
     turnsPerSession: m,
     thinkMs,
+    loadAvg: [Math.round(load0 * 10) / 10, Math.round(loadavg()[0]! * 10) / 10],
     failedSessions: n - live.length,
     setupMs: Math.round(setupMs),
     wallMs: Math.round(wallMs),
@@ -303,6 +323,7 @@ export async function runLoad(app: BerthApp, opts: LoadOptions): Promise<LoadRes
       mean: r1(latencies.reduce((a, b) => a + b, 0) / Math.max(1, latencies.length)),
     },
     latencySamples: latencies.map(r1),
+    sandboxCpuByCommandS: byCommand,
     cpuPerTurnS: { process: perTurn(procCpu.user + procCpu.system), sandboxes: perTurn(boxCpuUsec) },
     sandboxMemoryMib: {
       mean: mib(sandboxBytes.reduce((a, b) => a + b, 0) / Math.max(1, sandboxBytes.length)),
@@ -323,6 +344,7 @@ export async function runLoad(app: BerthApp, opts: LoadOptions): Promise<LoadRes
       outOfOrder: sum((c) => c.outOfOrder),
       extra: sum((c) => c.extra),
     },
+    modelRequestsPerTurn: Math.round((modelRequests / Math.max(1, latencies.length)) * 100) / 100,
     badStopReasons,
     incompleteTurns,
     errors: [...errors, ...checks.flatMap((c) => c.problems)],

@@ -19,10 +19,11 @@ export async function benchLoad(sessions: number, turns: number, thinkMs: number
 export function printLoad(r: LoadResult): void {
   const l = r.latencyMs;
   console.log(
-    `\nload: ${r.sessions} sessions × ${r.turnsPerSession} turns (think ${r.thinkMs} ms), set-up ${r.setupMs} ms` +
+    `\nload: ${r.sessions} sessions × ${r.turnsPerSession} turns (think ${r.thinkMs} ms), set-up ${r.setupMs} ms, load average ${r.loadAvg.join(' → ')}` +
       `\n  ${r.turnsCompleted} turns in ${r.wallMs} ms = ${r.turnsPerSec} turns/s` +
       `\n  turn latency p50 ${l.p50} ms  p95 ${l.p95} ms  p99 ${l.p99} ms  max ${l.max} ms` +
-      `\n  CPU per turn: ${r.cpuPerTurnS.process} s in the bench process (berthd + model + client), ${r.cpuPerTurnS.sandboxes} s in sandboxes` +
+      `\n  CPU per turn: ${r.cpuPerTurnS.process} s in the bench process (berthd + model + client), ${r.cpuPerTurnS.sandboxes} s in sandboxes; ${r.modelRequestsPerTurn} model requests per turn` +
+      `\n  sandbox CPU by command (s, whole run): ${JSON.stringify(r.sandboxCpuByCommandS)}` +
       `\n  sandbox memory per session: mean ${r.sandboxMemoryMib.mean} MiB, max ${r.sandboxMemoryMib.max} MiB` +
       `\n  process after GC: rss ${r.server.before.rssMib} → ${r.server.after.rssMib} MiB, heap ${r.server.before.heapMib} → ${r.server.after.heapMib} MiB` +
       ` (${r.server.rssPerSessionMib} MiB rss, ${r.server.heapPerSessionMib} MiB heap per session)` +
