@@ -9,7 +9,12 @@ import { quantile } from './stats.js';
  * at least 30 turn samples, so its p95 is not one unlucky turn. With `thinkMs`, every session pauses that long
  * between its turns (paced sessions, like a person or a scheduler behind each); 0 is closed-loop.
  */
-export async function benchDensity(concurrencies: number[], turns: number, thinkMs: number): Promise<object[]> {
+export async function benchDensity(
+  concurrencies: number[],
+  turns: number,
+  thinkMs: number,
+  warmupTurns: number,
+): Promise<object[]> {
   const [baseC, ...steps] = concurrencies;
   const out: object[] = [];
   const baseSamples: number[] = [];
@@ -17,7 +22,7 @@ export async function benchDensity(concurrencies: number[], turns: number, think
   try {
     while (baseSamples.length < 30) {
       // Closed-loop: at low concurrency a turn meets an idle machine either way, and rounds go faster.
-      const r = await runLoad(b.app, { sessions: baseC!, turns, thinkMs: 0, verbose: true });
+      const r = await runLoad(b.app, { sessions: baseC!, turns, thinkMs: 0, warmupTurns, verbose: true });
       printLoad(r);
       out.push({ id: 'density-baseline', ...r });
       if (r.turnsCompleted === 0) throw new Error('the baseline completed no turn');
@@ -33,7 +38,7 @@ export async function benchDensity(concurrencies: number[], turns: number, think
     const r: LoadResult = await (async () => {
       const berth = await startBenchBerth();
       try {
-        return await runLoad(berth.app, { sessions: c, turns, thinkMs, verbose: true });
+        return await runLoad(berth.app, { sessions: c, turns, thinkMs, warmupTurns, verbose: true });
       } finally {
         await berth.close();
       }

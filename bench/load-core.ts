@@ -22,6 +22,11 @@ export interface LoadOptions {
   startConcurrency?: number;
   /** A turn not idle after this long counts as incomplete. */
   turnTimeoutMs?: number;
+  /**
+   * Untimed turns each session takes during set-up (a fresh CLI's first turn costs several warm ones: its first
+   * Bash call builds the shell snapshot). Their events are checked like the others.
+   */
+  warmupTurns?: number;
   /** Prints progress to stderr. */
   verbose?: boolean;
 }
@@ -29,6 +34,7 @@ export interface LoadOptions {
 export interface LoadResult {
   sessions: number;
   turnsPerSession: number;
+  warmupTurns: number;
   thinkMs: number;
   /** The host's 1-minute load average at the start and end of the turn phase (the machine may be shared). */
   loadAvg: [number, number];
@@ -40,6 +46,8 @@ export interface LoadResult {
   turnsCompleted: number;
   turnsPerSec: number;
   latencyMs: { p50: number; p95: number; p99: number; max: number; mean: number };
+  /** Median latency (ms) of each session's 1st, 2nd, … turn (the first turn of a fresh CLI costs more). */
+  p50ByTurnMs: number[];
   /** Every completed turn's latency (ms), in completion order. */
   latencySamples: number[];
   /** Per session: its sandbox's cgroup memory after the last turn (sessions still live). */
@@ -181,10 +189,17 @@ export async function waitReady(client: Anthropic, id: string, timeoutMs: number
 
 /** Runs the load against `app` (a berthd already started with the scripted model) and checks every stream. */
 export async function runLoad(app: BerthApp, opts: LoadOptions): Promise<LoadResult> {
-  const { sessions: n, turns: m, thinkMs = 0, startConcurrency = 6, turnTimeoutMs = 120_000 } = opts;
+  const {
+    sessions: n,
+    turns: m,
+    thinkMs = 0,
+    startConcurrency = 6,
+    turnTimeoutMs = 120_000,
+    warmupTurns: w = 0,
+  } = opts;
   const log = (s: string) => opts.verbose && process.stderr.write(`[load] ${s}\n`);
   const client = new Anthropic({ baseURL: app.url, apiKey: app.adminKey, maxRetries: 0, timeout: 600_000 });
-  const scenario = loadScenario(m);
+  const scenario = loadScenario(w + m);
   app.scriptedModel!.addScenario(scenario as never);
   const agent = await client.beta.agents.create({
     name: 'load',
@@ -195,6 +210,32 @@ export async function runLoad(app: BerthApp, opts: LoadOptions): Promise<LoadRes
   const errors: string[] = [];
   app.scriptedModel!.requests.splice(0);
   const before = await gcMemory();
+
+  let badStopReasons = 0;
+  /** One turn: send, then wait for the live stream's next idle. Resolves with what went wrong, if anything. */
+  const turn = async (s: LiveSession, i: number, t: number): Promise<string | undefined> => {
+    try {
+      await client.beta.sessions.events.send(s.id, {
+        events: [
+          {
+            type: 'user.message',
+            content: [{ type: 'text', text: `[scenario:${scenario.name}] session ${i} turn ${t}` }],
+          },
+        ],
+      });
+    } catch (err) {
+      return `${s.id} turn ${t} send: ${(err as Error).message}`;
+    }
+    const idle = await s.nextIdle(turnTimeoutMs);
+    if (!idle || idle.type !== 'session.status_idle')
+      return `${s.id} turn ${t}: ${idle ? idle.type : 'no idle event in time'}`;
+    if (idle.stop_reason?.type !== 'end_turn') {
+      badStopReasons++;
+      const why = s.events.filter((e) => e.type === 'session.error').at(-1);
+      return `${s.id} turn ${t}: stop_reason ${JSON.stringify(idle.stop_reason)}${why ? ` after ${JSON.stringify(why)}` : ''}`;
+    }
+    return undefined;
+  };
 
   // Set-up: create the sessions and wait until each sandbox's CLI is ready; then open its stream.
   const t0 = performance.now();
@@ -209,7 +250,12 @@ export async function runLoad(app: BerthApp, opts: LoadOptions): Promise<LoadRes
         const stream = await client.beta.sessions.events.stream(s.id);
         const session = new LiveSession(s.id, stream as never);
         const cgroup = (await app.driver.inspect(sandboxId))?.cgroup;
-        live.push({ s: session, sandboxId, cgroup, before: await listIds(client, s.id) });
+        const before = await listIds(client, s.id);
+        for (let t = 0; t < w; t++) {
+          const failure = await turn(session, i, t);
+          if (failure) throw new Error(`warm-up: ${failure}`);
+        }
+        live.push({ s: session, sandboxId, cgroup, before });
         if (live.length % 10 === 0) log(`${live.length}/${n} sessions ready`);
       } catch (err) {
         errors.push(`session ${i} set-up: ${(err as Error).message}`);
@@ -219,7 +265,7 @@ export async function runLoad(app: BerthApp, opts: LoadOptions): Promise<LoadRes
   const setupMs = performance.now() - t0;
   log(`set-up ${Math.round(setupMs)} ms; running ${live.length} × ${m} turns`);
 
-  // Turns: every session runs its M turns in sequence; all sessions at once.
+  // Timed turns: every session runs its M turns in sequence; all sessions at once.
   const sandboxCpu = async () => {
     let usec = 0;
     for (const { sandboxId } of live) usec += (await app.driver.stats(sandboxId))?.cpuUsageUsec ?? 0;
@@ -232,7 +278,7 @@ export async function runLoad(app: BerthApp, opts: LoadOptions): Promise<LoadRes
   const onRequest = () => modelRequests++;
   app.scriptedModel!.on('request', onRequest);
   const latencies: number[] = [];
-  let badStopReasons = 0;
+  const byTurn: number[][] = Array.from({ length: m }, () => []);
   let incompleteTurns = (n - live.length) * m;
   const load0 = loadavg()[0]!;
   const t1 = performance.now();
@@ -241,28 +287,15 @@ export async function runLoad(app: BerthApp, opts: LoadOptions): Promise<LoadRes
       if (thinkMs > 0) await new Promise((r) => setTimeout(r, Math.random() * thinkMs));
       for (let t = 0; t < m; t++) {
         const start = performance.now();
-        try {
-          await client.beta.sessions.events.send(s.id, {
-            events: [
-              {
-                type: 'user.message',
-                content: [{ type: 'text', text: `[scenario:${scenario.name}] session ${i} turn ${t}` }],
-              },
-            ],
-          });
-        } catch (err) {
-          errors.push(`${s.id} turn ${t} send: ${(err as Error).message}`);
+        const failure = await turn(s, i, w + t);
+        if (failure) {
           incompleteTurns += m - t;
+          errors.push(failure);
           return;
         }
-        const idle = await s.nextIdle(turnTimeoutMs);
-        if (!idle || idle.type !== 'session.status_idle') {
-          incompleteTurns += m - t;
-          errors.push(`${s.id} turn ${t}: ${idle ? idle.type : 'no idle event in time'}`);
-          return;
-        }
-        latencies.push(performance.now() - start);
-        if (idle.stop_reason?.type !== 'end_turn') badStopReasons++;
+        const ms = performance.now() - start;
+        latencies.push(ms);
+        byTurn[t]!.push(ms);
         if (thinkMs > 0 && t < m - 1) await new Promise((r) => setTimeout(r, thinkMs));
       }
     }),
@@ -308,6 +341,7 @@ export async function runLoad(app: BerthApp, opts: LoadOptions): Promise<LoadRes
   return {
     sessions: n,
     turnsPerSession: m,
+    warmupTurns: w,
     thinkMs,
     loadAvg: [Math.round(load0 * 10) / 10, Math.round(loadavg()[0]! * 10) / 10],
     failedSessions: n - live.length,
@@ -322,6 +356,7 @@ export async function runLoad(app: BerthApp, opts: LoadOptions): Promise<LoadRes
       max: r1(Math.max(...latencies)),
       mean: r1(latencies.reduce((a, b) => a + b, 0) / Math.max(1, latencies.length)),
     },
+    p50ByTurnMs: byTurn.map((xs) => r1(quantile(xs, 0.5))),
     latencySamples: latencies.map(r1),
     sandboxCpuByCommandS: byCommand,
     cpuPerTurnS: { process: perTurn(procCpu.user + procCpu.system), sandboxes: perTurn(boxCpuUsec) },

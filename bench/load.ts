@@ -2,12 +2,17 @@ import { runLoad, type LoadResult } from './load-core.js';
 import { startBenchBerth } from './load-berth.js';
 
 /**
- * `npm run bench -- load --sessions N --turns M [--think-ms T]`: one load run (issue 5), printed and recorded.
+ * `npm run bench -- load --sessions N --turns M [--think-ms T] [--warmup W]`: one load run (issue 5), printed and recorded.
  */
-export async function benchLoad(sessions: number, turns: number, thinkMs: number): Promise<object[]> {
+export async function benchLoad(
+  sessions: number,
+  turns: number,
+  thinkMs: number,
+  warmupTurns: number,
+): Promise<object[]> {
   const b = await startBenchBerth();
   try {
-    const r = await runLoad(b.app, { sessions, turns, thinkMs, verbose: true });
+    const r = await runLoad(b.app, { sessions, turns, thinkMs, warmupTurns, verbose: true });
     printLoad(r);
     return [{ id: 'load', ...r }];
   } finally {
@@ -19,9 +24,9 @@ export async function benchLoad(sessions: number, turns: number, thinkMs: number
 export function printLoad(r: LoadResult): void {
   const l = r.latencyMs;
   console.log(
-    `\nload: ${r.sessions} sessions × ${r.turnsPerSession} turns (think ${r.thinkMs} ms), set-up ${r.setupMs} ms, load average ${r.loadAvg.join(' → ')}` +
+    `\nload: ${r.sessions} sessions × ${r.turnsPerSession} turns (think ${r.thinkMs} ms, ${r.warmupTurns} untimed warm-up turns), set-up ${r.setupMs} ms, load average ${r.loadAvg.join(' → ')}` +
       `\n  ${r.turnsCompleted} turns in ${r.wallMs} ms = ${r.turnsPerSec} turns/s` +
-      `\n  turn latency p50 ${l.p50} ms  p95 ${l.p95} ms  p99 ${l.p99} ms  max ${l.max} ms` +
+      `\n  turn latency p50 ${l.p50} ms  p95 ${l.p95} ms  p99 ${l.p99} ms  max ${l.max} ms; p50 by turn ${r.p50ByTurnMs.join(', ')} ms` +
       `\n  CPU per turn: ${r.cpuPerTurnS.process} s in the bench process (berthd + model + client), ${r.cpuPerTurnS.sandboxes} s in sandboxes; ${r.modelRequestsPerTurn} model requests per turn` +
       `\n  sandbox CPU by command (s, whole run): ${JSON.stringify(r.sandboxCpuByCommandS)}` +
       `\n  sandbox memory per session: mean ${r.sandboxMemoryMib.mean} MiB, max ${r.sandboxMemoryMib.max} MiB` +

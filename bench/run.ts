@@ -12,8 +12,8 @@ import { benchTurns } from './turns.js';
 /**
  * Runs the benchmarks side by side and reports ratios (docs/benchmarks.md).
  * Usage: npm run bench [-- b1|turns|gvisor|egress|ws] [-- --n N (B5 takes 10 × N latency samples)] [-- --disk-mib M (B1d's quota, default 5120; 0 skips B1d)]
- * Load (issue 5, run only when named): `load --sessions N --turns M [--think-ms T]`, `density [--steps 10,20,…]
- * [--turns M] [--think-ms T]`, `fanout [--subscribers S] [--rates 100,200,…] [--seconds D] [--batch B]`, `idle [--sessions K]`.
+ * Load (issue 5, run only when named): `load --sessions N --turns M [--think-ms T] [--warmup W]`, `density [--steps 10,20,…]
+ * [--baseline C] [--turns M] [--think-ms T] [--warmup W (default 1)]`, `fanout [--subscribers S] [--rates 100,200,…] [--seconds D] [--batch B]`, `idle [--sessions K]`.
  */
 const args = process.argv.slice(2);
 const nIdx = args.indexOf('--n');
@@ -70,10 +70,20 @@ if (!only || only === 'ws') records.push(...(await benchWebSocket(n)));
 // B4 needs runsc; it runs only when asked for, so the default bench stays runnable without gVisor.
 if (only === 'gvisor') records.push(...(await benchGvisorStart(n)));
 // Issue 5's load benchmarks: minutes each, so only when named.
-if (only === 'load') records.push(...(await benchLoad(num('--sessions', 20), num('--turns', 3), num('--think-ms', 0))));
+if (only === 'load')
+  records.push(
+    ...(await benchLoad(num('--sessions', 20), num('--turns', 3), num('--think-ms', 0), num('--warmup', 0))),
+  );
 if (only === 'density') {
   const steps = nums('--steps', [10, 20, 40, 60, 80, 100, 120]);
-  records.push(...(await benchDensity([num('--baseline', 2), ...steps], num('--turns', 3), num('--think-ms', 0))));
+  records.push(
+    ...(await benchDensity(
+      [num('--baseline', 2), ...steps],
+      num('--turns', 3),
+      num('--think-ms', 0),
+      num('--warmup', 1),
+    )),
+  );
 }
 if (only === 'fanout') {
   const rates = nums('--rates', [100, 200, 400, 800]);
