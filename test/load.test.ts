@@ -29,5 +29,5 @@ describe.skipIf(skip)('load: 20 sessions × 3 turns', () => {
     // Each turn delivers at least: user.message, running, a tool use and its result, the answer, idle.
     expect(r.events.live).toBeGreaterThanOrEqual(60 * 6);
     expect(r.events.listed).toBe(r.events.live);
-  }, 300_000);
+  }, 480_000);
 });
