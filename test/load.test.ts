@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkStream } from '../bench/load-check.js';
 import { runLoad } from '../bench/load-core.js';
 import { e2eSkipReason, startTestBerth, type TestBerth } from './harness.js';
 
@@ -9,6 +10,22 @@ import { e2eSkipReason, startTestBerth, type TestBerth } from './harness.js';
  * behind `npm run bench -- load` (bench/load-core.ts); this test asserts behaviour only, never timings.
  */
 const skip = e2eSkipReason();
+
+describe('load: the stream check', () => {
+  const listed = ['a', 'b', 'c', 'd', 'e'];
+  it('passes a stream that delivered every event after the pre-turn list once, in order', () => {
+    expect(checkStream(['a', 'b'], ['c', 'd', 'e'], listed)).toMatchObject({ lost: 0, duplicated: 0, problems: [] });
+    // The stream subscribes before the pre-turn list is read: an overlap with that list's tail is allowed.
+    expect(checkStream(['a', 'b'], ['b', 'c', 'd', 'e'], listed).problems).toEqual([]);
+  });
+  it('counts lost, duplicated, reordered and unknown events', () => {
+    expect(checkStream(['a'], ['b', 'd', 'e'], listed)).toMatchObject({ lost: 1 });
+    expect(checkStream(['a'], ['b', 'c', 'c', 'd', 'e'], listed)).toMatchObject({ duplicated: 1, lost: 0 });
+    expect(checkStream(['a'], ['b', 'd', 'c', 'e'], listed).outOfOrder).toBeGreaterThan(0);
+    expect(checkStream(['a'], ['b', 'c', 'x', 'd', 'e'], listed)).toMatchObject({ extra: 1 });
+    expect(checkStream(['a'], ['a', 'b', 'c', 'd', 'e'], ['z', ...listed]).problems.length).toBeGreaterThan(0);
+  });
+});
 
 describe.skipIf(skip)('load: 20 sessions × 3 turns', () => {
   let t: TestBerth;
