@@ -1,5 +1,5 @@
 import Anthropic from '@anthropic-ai/sdk';
-import { pool, waitReady } from './load-core.js';
+import { pool, waitReady } from './load-session.js';
 import { startBenchBerth } from './load-berth.js';
 import { gcMemory } from './memory.js';
 
