@@ -63,6 +63,8 @@ export interface BerthApp {
   drivers: ReadonlyMap<string, SandboxDriver>;
   /** The session service (e.g. `updateRepositoryToken`, for the session resources routes and tests). */
   sessions: SessionService;
+  /** The event log every session event goes through (the fan-out benchmark appends through it). */
+  eventLog: EventLog;
   /** Base URL of the unauthenticated metrics listener (`--metrics-port`), when there is one. */
   metricsUrl: string | undefined;
   /** Base URL of the preview listener (`--preview-port`), when previews are on. */
@@ -287,6 +289,7 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
     vaults,
     drivers,
     sessions,
+    eventLog,
     metricsUrl: metricsServer && urlOf(config.metricsHost, metricsServer.address()),
     previewUrl: previews?.url,
     close() {

@@ -27,16 +27,31 @@ export function streamEvents(
   res.flushHeaders();
   res.write(': connected\n\n');
   let closed = false;
+  // Frames written in one turn of the event loop (a runner frame's events, a burst of appends) leave in one socket
+  // write: the response is corked at the first and uncorked once the loop reaches its check phase, which adds no
+  // wait beyond the code already running.
+  let corked = false;
+  const uncork = () => {
+    if (!corked) return;
+    corked = false;
+    res.uncork();
+  };
   const close = () => {
     if (closed) return;
     closed = true;
     unsubscribe();
     clearInterval(ping);
+    uncork();
     res.end();
   };
   const unsubscribe = log.subscribe(sessionId, (e: WireEvent) => {
     if (closed) return;
-    res.write(`event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`);
+    if (!corked) {
+      corked = true;
+      res.cork();
+      setImmediate(uncork);
+    }
+    res.write(`event: ${e.type}\ndata: ${log.json(e)}\n\n`);
     if (CLOSING.has(e.type)) close();
   });
   const ping = setInterval(() => res.write(': ping\n\n'), heartbeatMs);

@@ -67,6 +67,10 @@ export class ModelGateway {
         else res.destroy();
       });
     });
+    // Never close an idle keep-alive connection first: the CLI reuses its pooled connection when the next turn
+    // comes, and a request written as the server's idle timer (Node's default keepAliveTimeout, 5 s: closed at ~6 s) closes that connection fails
+    // with ECONNRESET (seen under load). The client closes its idle connections; stopping the session closes the rest.
+    server.keepAliveTimeout = 0;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(path, () => resolve());

@@ -27,6 +27,8 @@ export class EventLog {
   private readonly chains = new Map<string, Promise<unknown>>();
   private readonly listeners = new Map<string, Set<Listener>>();
   private readonly taps = new Set<EventTap>();
+  /** JSON text of published events, shared by every subscriber of one event (weak: gone with the event). */
+  private readonly texts = new WeakMap<WireEvent, string>();
 
   constructor(
     private readonly store: Store,
@@ -89,6 +91,16 @@ export class EventLog {
       page = p.next ?? undefined;
     } while (page);
     return out;
+  }
+
+  /**
+   * The event's JSON text, serialised once however many subscribers send it (100 SSE streams of one session would
+   * otherwise stringify the same event 100 times).
+   */
+  json(event: WireEvent): string {
+    let text = this.texts.get(event);
+    if (text === undefined) this.texts.set(event, (text = JSON.stringify(event)));
+    return text;
   }
 
   /** Subscribes to events appended from now on; returns the unsubscribe function. */
