@@ -81,14 +81,18 @@ function* header(data: HeaderData): Generator<Buffer> {
   yield h.block!;
 }
 
+/** Read size for file bodies: large enough that a 100 MB file is ~100 reads, not ~1600 (hibernation snapshots). */
+const CHUNK = 1024 * 1024;
+
 async function* body(file: FileHandle, size: number): AsyncGenerator<Buffer> {
   let left = size;
-  const buf = Buffer.alloc(64 * 1024);
   while (left > 0) {
-    const { bytesRead } = await file.read(buf, 0, Math.min(buf.length, left), null);
+    // A fresh buffer per read (handed downstream without a copy); only the bytes read are ever yielded.
+    const buf = Buffer.allocUnsafe(Math.min(CHUNK, left));
+    const { bytesRead } = await file.read(buf, 0, buf.length, null);
     if (bytesRead === 0) break;
     left -= bytesRead;
-    yield Buffer.from(buf.subarray(0, bytesRead));
+    yield bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
   }
   if (left > 0) yield Buffer.alloc(left); // shrank meanwhile: keep the declared size
   const pad = (BLOCK - (size % BLOCK)) % BLOCK;
