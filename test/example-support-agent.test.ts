@@ -57,7 +57,8 @@ describe.skipIf(e2eSkipReason() !== false)('example: support agent (hybrid, hibe
     const bodies = t.app.scriptedModel!.requests.map((q) =>
       JSON.stringify((q.body as { messages?: unknown }).messages),
     );
-    const resumed = bodies.find((b) => b.includes(MESSAGES[1] as string));
+    const second = (MESSAGES as string[])[1]!;
+    const resumed = bodies.find((b) => b.includes(second));
     expect(resumed).toBeDefined();
     expect(resumed).toContain('Maya Lind (order 4417)');
     expect(resumed).toContain('hold the power button for 10 seconds');

@@ -23,27 +23,29 @@ export async function extractAsSandbox(file: string, cwd: string, uid: number, g
   // berthd opens the archive; tar gets the descriptor as its stdin and reads the file itself (no pipe through
   // berthd: on a busy host every pipe hand-over between the two processes waits for a time slice).
   const archive = await open(file, 'r');
-  let child;
+  let exited: Promise<number | 'missing'>;
+  let stderr = '';
   try {
-    child = spawn('tar', ['-x', '-p', '--no-same-owner', '--strip-components=1', '-f', '-'], {
+    const child = spawn('tar', ['-x', '-p', '--no-same-owner', '--strip-components=1', '-f', '-'], {
       cwd,
       uid,
       gid,
       env: { PATH: '/usr/bin:/bin', LC_ALL: 'C' },
       stdio: [archive.fd, 'ignore', 'pipe'],
     });
+    // Listeners first, before any await: a small archive's tar can be done before the descriptor is closed.
+    exited = new Promise((resolve, reject) => {
+      child.once('error', (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? resolve('missing') : reject(err)));
+      child.once('close', (c, signal) => resolve(c ?? (signal ? 128 : 1)));
+    });
+    child.stderr?.on('data', (d: Buffer) => {
+      if (stderr.length < MAX_STDERR) stderr += d.toString('utf8');
+    });
   } finally {
     // The child has its own copy of the descriptor (or never started).
     await archive.close();
   }
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => {
-    if (stderr.length < MAX_STDERR) stderr += d.toString('utf8');
-  });
-  const code = await new Promise<number | 'missing'>((resolve, reject) => {
-    child.once('error', (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? resolve('missing') : reject(err)));
-    child.once('close', (c, signal) => resolve(c ?? (signal ? 128 : 1)));
-  });
+  const code = await exited;
   if (code === 'missing') return false;
   if (code !== 0) throw new Error(`tar exited with ${code}: ${stderr.trim().slice(0, 500) || 'no message'}`);
   return true;
