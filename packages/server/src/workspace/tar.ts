@@ -58,19 +58,25 @@ async function* walk(dir: FileHandle, prefix: string, depth: number): AsyncGener
         continue;
       }
       const bodies = await Promise.all(slice.slice(j, k).map((n) => readSmall(dir, n)));
+      // The run's headers and bodies go downstream as one buffer: per-chunk stream overhead dominated otherwise.
+      let out: Buffer[] = [];
       for (let m = 0; m < bodies.length; m++) {
         const name = slice[j + m]!;
         const st = stats[j + m]!;
         const data = bodies[m];
-        if (data === 'large') yield* entry(dir, `${prefix}/${name}`, name, st, depth);
-        else if (data) {
+        if (data === 'large') {
+          if (out.length) yield Buffer.concat(out);
+          out = [];
+          yield* entry(dir, `${prefix}/${name}`, name, st, depth);
+        } else if (data) {
           const base = { path: `${prefix}/${name}`, mode: st.mode & 0o777, mtime: st.mtime, uid: 0, gid: 0 };
-          yield* header({ ...base, type: 'File', size: data.length });
-          if (data.length) yield data;
+          out.push(...header({ ...base, type: 'File', size: data.length }));
+          if (data.length) out.push(data);
           const pad = (BLOCK - (data.length % BLOCK)) % BLOCK;
-          if (pad) yield Buffer.alloc(pad);
+          if (pad) out.push(Buffer.alloc(pad));
         }
       }
+      if (out.length) yield Buffer.concat(out);
       j = k;
     }
   }
