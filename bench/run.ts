@@ -6,12 +6,15 @@ import { benchIdle } from './idle.js';
 import { benchLoad } from './load.js';
 import { benchEgress } from './b5-egress.js';
 import { benchWebSocket } from './b6-ws.js';
+import { benchHibernate, WORKLOAD } from './b7-hibernate.js';
+import { benchSnapshot } from './b7s-snapshot.js';
+import { benchHibernatedMemory } from './b8-hibernated-memory.js';
 import { writeResults } from './stats.js';
 import { benchTurns } from './turns.js';
 
 /**
  * Runs the benchmarks side by side and reports ratios (docs/benchmarks.md).
- * Usage: npm run bench [-- b1|turns|gvisor|egress|ws] [-- --n N (B5 takes 10 × N latency samples)] [-- --disk-mib M (B1d's quota, default 5120; 0 skips B1d)]
+ * Usage: npm run bench [-- b1|turns|gvisor|egress|ws|hibernate] [-- --n N (B5 takes 10 × N latency samples)] [-- --disk-mib M (B1d's quota, default 5120; 0 skips B1d)]
  * Load (issue 5, run only when named): `load --sessions N --turns M [--think-ms T] [--warmup W]`, `density [--steps 10,20,…]
  * [--baseline C] [--turns M] [--think-ms T] [--warmup W (default 1)]`, `fanout [--subscribers S] [--rates 100,200,…] [--seconds D] [--batch B]`, `idle [--sessions K]`.
  */
@@ -19,7 +22,7 @@ const args = process.argv.slice(2);
 const nIdx = args.indexOf('--n');
 const n = nIdx >= 0 ? Number(args[nIdx + 1]) : 20;
 const only = args.find((a) =>
-  ['b1', 'turns', 'gvisor', 'egress', 'ws', 'load', 'density', 'fanout', 'idle'].includes(a),
+  ['b1', 'turns', 'gvisor', 'egress', 'ws', 'load', 'density', 'fanout', 'idle', 'hibernate'].includes(a),
 );
 /** `--name value` as a number, or `dflt`. */
 const num = (name: string, dflt: number): number => {
@@ -67,6 +70,12 @@ if (!only || only === 'turns') records.push(...(await benchTurns(Math.max(3, Mat
 if (!only || only === 'egress') records.push(...(await benchEgress(10 * n, Math.max(3, Math.round(n / 4)))));
 // B6: ~2 s per sample pair (one-call turns on a warm session).
 if (!only || only === 'ws') records.push(...(await benchWebSocket(n)));
+// B7 + B8: hybrid sessions; ~3 s per B7 round (100 MB saved and restored), B8 hibernates n sessions side by side.
+if (!only || only === 'hibernate') {
+  records.push(...(await benchSnapshot(Math.max(3, Math.round(n / 2)), WORKLOAD)));
+  records.push(...(await benchHibernate(Math.max(3, Math.round(n / 2)))));
+  records.push(...(await benchHibernatedMemory(n)));
+}
 // B4 needs runsc; it runs only when asked for, so the default bench stays runnable without gVisor.
 if (only === 'gvisor') records.push(...(await benchGvisorStart(n)));
 // Issue 5's load benchmarks: minutes each, so only when named.

@@ -7,6 +7,7 @@ export type { SandboxDriver } from './drivers/driver.js';
 export { createCgroupManagerSync } from './drivers/cgroups/index.js';
 // Internals exposed for benchmarks (bench/) that time one component in isolation.
 export { SessionRuntime } from './sessions/runtime.js';
+export { SnapshotStore } from './blobs/snapshots.js';
 export { ModelGateway } from './gateway/gateway.js';
 export { EgressProxy } from './egress/proxy.js';
 export { EgressAudit } from './egress/audit.js';

@@ -3,6 +3,7 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { x as extract } from 'tar';
+import { extractAsSandbox } from './gnu-tar.js';
 import { SafeRoot } from '../workspace/safe-path.js';
 import { tarStream } from '../workspace/tar.js';
 
@@ -26,8 +27,10 @@ export interface SnapshotStats {
 /**
  * Hibernated sessions' files in the blob store (a local directory): `<dir>/<session id>/{workspace,home}.tar`.
  * Saving walks the sandbox's trees with the files route's symlink-safe tar walk (a hostile sandbox cannot make it
- * read outside them); restoring extracts into a fresh sandbox's empty trees with node-tar, which refuses absolute
- * paths, `..` and writing through symlinks, and gives every file to the new sandbox's uid.
+ * read outside them). Restoring extracts into a fresh sandbox's empty trees with GNU tar run as the new sandbox's
+ * uid (see gnu-tar.ts: it refuses absolute paths, `..` and writing through symlinks, and as that uid it could not
+ * write anywhere the sandbox could not), or with node-tar (same refusals, files chowned to the uid) where GNU tar
+ * is missing.
  */
 export class SnapshotStore {
   constructor(private readonly dir: string) {}
@@ -37,15 +40,18 @@ export class SnapshotStore {
     const t0 = performance.now();
     const dest = this.pathOf(sessionId);
     await mkdir(dest, { recursive: true, mode: 0o700 });
-    let bytes = 0;
-    for (const part of PARTS) {
-      const root = await SafeRoot.open(part === 'workspace' ? from.workspaceDir : from.homeDir);
-      const file = join(dest, `${part}.tar.part`);
-      await pipeline(tarStream(root, [], part), createWriteStream(file, { mode: 0o600 }));
-      bytes += (await stat(file)).size;
-    }
+    // Both trees at once: the home (transcript) is small and would otherwise wait behind the workspace.
+    const sizes = await Promise.all(
+      PARTS.map(async (part) => {
+        const root = await SafeRoot.open(part === 'workspace' ? from.workspaceDir : from.homeDir);
+        const file = join(dest, `${part}.tar.part`);
+        const out = createWriteStream(file, { mode: 0o600, highWaterMark: 1024 * 1024 });
+        await pipeline(tarStream(root, [], part), out);
+        return (await stat(file)).size;
+      }),
+    );
     for (const part of PARTS) await rename(join(dest, `${part}.tar.part`), join(dest, `${part}.tar`));
-    return { bytes, ms: performance.now() - t0 };
+    return { bytes: sizes.reduce((a, b) => a + b, 0), ms: performance.now() - t0 };
   }
 
   /** Restores a session's snapshot into a new sandbox's (empty) workspace and home. */
@@ -53,18 +59,21 @@ export class SnapshotStore {
     const src = this.pathOf(sessionId);
     const gid = (await stat(into.homeDir)).gid;
     await Promise.all(
-      PARTS.map((part: Part) =>
-        extract({
-          file: join(src, `${part}.tar`),
-          cwd: part === 'workspace' ? into.workspaceDir : into.homeDir,
+      PARTS.map(async (part: Part) => {
+        const file = join(src, `${part}.tar`);
+        const cwd = part === 'workspace' ? into.workspaceDir : into.homeDir;
+        if (await extractAsSandbox(file, cwd, into.hostUid, gid)) return;
+        await extract({
+          file,
+          cwd,
           strip: 1,
           preserveOwner: false,
           uid: into.hostUid,
           gid,
           // Modes as archived (permission bits only), not narrowed by berthd's umask.
           processUmask: 0,
-        }),
-      ),
+        });
+      }),
     );
   }
 

@@ -83,6 +83,8 @@ export class SessionRuntime {
   /** True for a sandbox this process did not create (re-adopted after a restart): its runner already has a session. */
   private adopted = false;
   private quiesced = false;
+  /** When this runtime's start began (performance.now()), for the "agent ready" log line's time. */
+  private startedAt: number | undefined;
 
   constructor(
     readonly sessionId: string,
@@ -171,6 +173,7 @@ export class SessionRuntime {
     prepare: ((info: SandboxInfo) => Promise<void>) | undefined,
   ): Promise<void> {
     const t0 = performance.now();
+    this.startedAt = t0;
     await this.listenAll();
     // destroy() may have run meanwhile; it waits for this start to settle, so nothing is created after it.
     if (this.stopped) throw new Error(STOPPED);
@@ -199,15 +202,20 @@ export class SessionRuntime {
       resources,
       ...(readOnlyFiles.length ? { readOnlyFiles } : {}),
     });
+    // Phase times for the "sandbox ready" log line (docs/benchmarks.md B7 reads them).
+    const phases: Record<string, number> = {};
+    const since = () => Math.round(performance.now() - t0);
     this.prepared = created.then(async (info) => {
+      phases.createdMs = since();
       if (prepare) await prepare(info);
+      phases.preparedMs = since();
     });
     // The runner's hello waits for it; a failure here fails the start below.
     this.prepared.catch(() => undefined);
     await this.observeCreate(created, c0);
     await this.prepared;
     await ready;
-    this.log.info({ ms: Math.round(performance.now() - t0) }, 'sandbox ready');
+    this.log.info({ ms: since(), ...phases }, 'sandbox ready');
     this.deps.observer?.sandboxReady(this.deps.driver.name, (performance.now() - t0) / 1000);
   }
 
@@ -421,6 +429,8 @@ export class SessionRuntime {
       return;
     }
     if (frame.type === 'session_ready') {
+      if (this.startedAt !== undefined)
+        this.log.info({ ms: Math.round(performance.now() - this.startedAt) }, 'agent ready');
       this.cb.onAgentReady();
       return;
     }

@@ -129,11 +129,15 @@ export class SessionTransitions {
     const t0 = performance.now();
     await this.store.updateSession(s.id, { sandbox_state: 'hibernating' });
     await runtime.quiesce();
+    const quiesceMs = Math.round(performance.now() - t0);
     const info = await runtime.inspect();
     try {
       if (!info) throw new Error('the sandbox is gone');
       const saved = await snapshots.save(s.id, info);
-      this.logger.info({ sessionId: s.id, bytes: saved.bytes, saveMs: Math.round(saved.ms) }, 'snapshot saved');
+      this.logger.info(
+        { sessionId: s.id, bytes: saved.bytes, saveMs: Math.round(saved.ms), quiesceMs },
+        'snapshot saved',
+      );
     } catch (err) {
       // The agent process has ended, so the session cannot go on in this sandbox.
       await this.host.fail(
@@ -144,8 +148,10 @@ export class SessionTransitions {
     }
     this.host.hibernated(s.id);
     this.host.detach(s.id);
+    const d0 = performance.now();
     await this.host.teardown(s.id, runtime);
+    const destroyMs = Math.round(performance.now() - d0);
     await this.store.updateSession(s.id, { sandbox_state: 'hibernated', sandbox_id: null });
-    this.logger.info({ sessionId: s.id, ms: Math.round(performance.now() - t0) }, 'session hibernated');
+    this.logger.info({ sessionId: s.id, ms: Math.round(performance.now() - t0), destroyMs }, 'session hibernated');
   }
 }
