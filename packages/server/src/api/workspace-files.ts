@@ -118,9 +118,11 @@ async function workspaceOf(
   checkId('session', 'sesn_', id);
   const s: SessionRecord = await ctx.sessions.load(id);
   const driver = ctx.sandboxDrivers.get((s.berth.driver as string | undefined) ?? 'bwrap');
-  const info = s.sandbox_id && driver ? await driver.inspect(s.sandbox_id) : undefined;
+  // An ended session's sandbox may still be on its way out: it is never served (or written) once the session ended.
+  const ended = s.status === 'terminated' || s.sandbox_state === 'stopped';
+  const info = s.sandbox_id && driver && !ended ? await driver.inspect(s.sandbox_id) : undefined;
   if (!info) {
-    const kept = s.sandbox_state === 'stopped' ? await ctx.sessions.artifactsOf(id) : undefined;
+    const kept = ended ? await ctx.sessions.artifactsOf(id) : undefined;
     if (kept && mode === 'read') return { root: await SafeRoot.open(kept), uid: 0 };
     if (kept)
       throw new ApiError(

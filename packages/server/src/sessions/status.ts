@@ -51,10 +51,11 @@ export class SessionStatusKeeper {
 
   /** The session ended normally (an ephemeral task is done): status_terminated, and its sandbox goes. */
   async terminate(sessionId: string): Promise<void> {
+    // The sandbox goes first: a client that sees the session ended finds nothing of it left running.
+    await this.host.stopRuntime(sessionId);
     await this.events.append(sessionId, [{ id: newId('event'), type: 'session.status_terminated' }]);
     await this.applyStatus(sessionId, 'session.status_terminated');
     await this.store.updateSession(sessionId, { sandbox_state: 'stopped' });
-    await this.host.stopRuntime(sessionId);
   }
 
   /** Persists a runner event and applies what it means. */
