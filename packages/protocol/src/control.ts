@@ -179,7 +179,7 @@ export const PrepareRepositoryFrameSchema = z.strictObject({
 });
 
 /**
- * Open one preview tunnel (docs/adr/port-previews.md): the runner connects to `127.0.0.1:<port>` (or `[::1]`) inside
+ * Open one preview tunnel (docs/adr/0016-port-previews.md): the runner connects to `127.0.0.1:<port>` (or `[::1]`) inside
  * the sandbox and to `SANDBOX_PATHS.tunnelSocket`, writes a {@link TunnelHeaderSchema} line naming `tunnel_id`, then
  * relays bytes both ways. It refuses a port nothing listens on and the ports of its own forwarders. Sandbox-wide:
  * `session_id` names the session the preview belongs to, which need not have an agent running.

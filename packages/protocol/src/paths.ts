@@ -10,7 +10,7 @@ export const SANDBOX_PATHS = {
   modelSocket: '/run/berth/model.sock',
   /** berthd's egress proxy socket: the runner's HTTP(S)_PROXY forwarder relays to it. */
   egressSocket: '/run/berth/egress.sock',
-  /** berthd's preview tunnel socket: the runner connects here once per `open_tunnel` (docs/adr/port-previews.md). */
+  /** berthd's preview tunnel socket: the runner connects here once per `open_tunnel` (docs/adr/0016-port-previews.md). */
   tunnelSocket: '/run/berth/tunnel.sock',
   /** The per-sandbox workspace (the agent's cwd). */
   workspace: '/workspace',

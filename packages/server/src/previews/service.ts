@@ -33,7 +33,7 @@ export interface PreviewView {
 }
 
 /**
- * Port previews (docs/adr/port-previews.md): the registry of previews, the tunnel sockets of live sandboxes, and
+ * Port previews (docs/adr/0016-port-previews.md): the registry of previews, the tunnel sockets of live sandboxes, and
  * the preview listener. berthd never gets a route into a sandbox: every connection is a tunnel the runner opens.
  */
 export class PreviewService {
