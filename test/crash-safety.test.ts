@@ -38,6 +38,7 @@ function freePort(): Promise<number> {
 describe.skipIf(e2eSkipReason() !== false)('kill -9 of berthd mid-turn', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'bc-'));
   const scenarioDir = join(dataDir, 'scenarios');
+  mkdirSync(scenarioDir);
   const children: ChildProcess[] = [];
   const uidStart = testUidBase() + 150_000 + (Number(process.env.VITEST_POOL_ID ?? 0) % 64) * 16;
 
@@ -90,7 +91,6 @@ describe.skipIf(e2eSkipReason() !== false)('kill -9 of berthd mid-turn', () => {
   }
 
   it('every sandbox survives, every interrupted turn completes, and no event is lost or duplicated', async () => {
-    mkdirSync(scenarioDir);
     writeFileSync(
       join(scenarioDir, 'crash.json'),
       JSON.stringify({
@@ -197,5 +197,105 @@ describe.skipIf(e2eSkipReason() !== false)('kill -9 of berthd mid-turn', () => {
     for (const r of records) expect(processesOfUid(r.hostUid)).toEqual([]);
     expect(mountsUnder(dataDir)).toEqual([]);
     for (const [i, id] of ids.entries()) expect(cgroupDirsFor(records[i]!.cgroup ?? sandboxes.get(id)!)).toEqual([]);
+  }, 400_000);
+
+  it('SIGTERM: a running turn finishes, hybrid hibernates, persistent keeps running and is re-adopted', async () => {
+    writeFileSync(
+      join(scenarioDir, 'drain.json'),
+      JSON.stringify({
+        name: 'drain',
+        turns: [
+          { content: [{ type: 'tool_use', name: 'Bash', input: { command: 'sleep 3.271; echo DRAINED' } }] },
+          { content: [{ type: 'text', text: 'Done before shutdown.' }] },
+          { content: [{ type: 'text', text: 'Still here.' }] },
+        ],
+      }),
+    );
+    writeFileSync(
+      join(scenarioDir, 'daemon.json'),
+      JSON.stringify({
+        name: 'daemon',
+        turns: [
+          { content: [{ type: 'tool_use', name: 'Bash', input: { command: '(sleep 900.417 &) ; echo started' } }] },
+          { content: [{ type: 'text', text: 'Daemon up.' }] },
+          { content: [{ type: 'text', text: 'Still here.' }] },
+        ],
+      }),
+    );
+    const port = await freePort();
+    const first = await startBerthd(port, ['--shutdown-deadline-s', '60']);
+    const client = new Anthropic({ baseURL: `http://127.0.0.1:${port}`, apiKey: ADMIN_KEY, maxRetries: 0 });
+    const agent = await client.beta.agents.create({
+      name: 'drain',
+      model: 'claude-sonnet-4-5',
+      tools: [{ type: 'agent_toolset_20260401' }],
+    });
+    const env = async (lifecycle: object) =>
+      (
+        (await (
+          await fetch(`http://127.0.0.1:${port}/v1/environments`, {
+            method: 'POST',
+            headers: { 'x-api-key': ADMIN_KEY, 'content-type': 'application/json' },
+            body: JSON.stringify({ name: 'e', config: { type: 'cloud' }, berth: { lifecycle } }),
+          })
+        ).json()) as { id: string }
+      ).id;
+    const persistent = (
+      await client.beta.sessions.create({ agent: agent.id, environment_id: await env({ pattern: 'persistent' }) })
+    ).id;
+    const hybrid = (
+      await client.beta.sessions.create({
+        agent: agent.id,
+        environment_id: await env({ pattern: 'hybrid', hibernate_after_s: 3600 }),
+      })
+    ).id;
+    const say = (id: string, text: string) =>
+      client.beta.sessions.events.send(id, { events: [{ type: 'user.message', content: [{ type: 'text', text }] }] });
+    const idle = (id: string) =>
+      waitFor(async () => (await client.beta.sessions.retrieve(id)).status === 'idle', 120_000, 250);
+    // The persistent session starts a daemon and goes idle; the hybrid one is mid-tool when SIGTERM arrives.
+    await say(persistent, '[scenario:daemon] start it');
+    expect(await waitFor(() => processesMatching('sleep 900.417').length > 0, 90_000)).toBe(true);
+    expect(await idle(persistent)).toBe(true);
+    await say(hybrid, '[scenario:drain] work');
+    expect(await waitFor(() => processesMatching('sleep 3.271').length > 0, 90_000)).toBe(true);
+    const t0 = Date.now();
+    first.kill('SIGTERM');
+    await new Promise((r) => first.once('exit', r));
+    expect(first.exitCode).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(60_000);
+    // The running turn was drained (it finished before berthd exited), then the hybrid session hibernated.
+    const db = new Database(join(dataDir, 'berth.db'), { readonly: true });
+    const row = (id: string) =>
+      db.prepare('SELECT status, sandbox_state FROM sessions WHERE id = ?').get(id) as {
+        status: string;
+        sandbox_state: string;
+      };
+    expect(row(hybrid)).toEqual({ status: 'idle', sandbox_state: 'hibernated' });
+    const drained = db
+      .prepare("SELECT body FROM events WHERE session_id = ? AND type = 'agent.tool_result'")
+      .all(hybrid) as Array<{ body: string }>;
+    expect(drained.map((r) => r.body).join()).toContain('DRAINED');
+    expect(row(persistent).status).toBe('idle');
+    db.close();
+    // The persistent sandbox and its daemon outlived berthd.
+    expect(processesMatching('sleep 900.417').length).toBeGreaterThan(0);
+
+    const second = await startBerthd(port, ['--stop-sandboxes-on-exit', 'true']);
+    // Re-adopted: the persistent session takes a turn in the same sandbox (its daemon still runs); the hybrid one
+    // resumes from its snapshot on its message.
+    await say(persistent, 'again');
+    await say(hybrid, 'again');
+    expect(await idle(persistent)).toBe(true);
+    expect(await idle(hybrid)).toBe(true);
+    for (const id of [persistent, hybrid]) {
+      const l = await client.beta.sessions.events.list(id, { limit: 100 });
+      expect(l.data.map((e) => e.type)).not.toContain('session.error');
+    }
+    expect(processesMatching('sleep 900.417').length).toBeGreaterThan(0);
+    second.kill('SIGTERM');
+    await new Promise((r) => second.once('exit', r));
+    expect(await waitFor(() => processesMatching('sleep 900.417').length === 0, 10_000)).toBe(true);
+    expect(mountsUnder(dataDir)).toEqual([]);
   }, 400_000);
 });
