@@ -20,7 +20,16 @@ export async function benchWebSocket(n: number): Promise<object[]> {
   const key = 'bench-admin-key-0123456789';
   const config = loadConfig(
     {},
-    { dataDir, port: 0, scriptedModel: true, adminKey: key, anthropicApiKey: 'bench-upstream', logLevel: 'warn' },
+    {
+      dataDir,
+      port: 0,
+      scriptedModel: true,
+      adminKey: key,
+      anthropicApiKey: 'bench-upstream',
+      logLevel: 'warn',
+      // A bench leaves nothing behind: closing destroys its sandboxes.
+      stopSandboxesOnExit: true,
+    },
   );
   const app = await startBerth(config, { logger: createLogger('warn', process.stderr) });
   app.scriptedModel!.addScenario(SCENARIO as never);

@@ -22,6 +22,8 @@ export async function startBenchBerth(
       anthropicApiKey: 'bench-upstream-key',
       logLevel: 'warn',
       modelMaxRetries: 0,
+      // A bench leaves nothing behind: closing destroys its sandboxes.
+      stopSandboxesOnExit: true,
       uidRangeStart: 200_000 + (Number.isInteger(base) && base >= 0 ? base : 0),
       uidRangeCount: 1000,
       ...overrides,

@@ -62,6 +62,8 @@ export async function benchTurns(n: number): Promise<object[]> {
       anthropicApiKey: 'bench-upstream-key',
       logLevel: 'warn',
       modelMaxRetries: 0,
+      // A bench leaves nothing behind: closing destroys its sandboxes.
+      stopSandboxesOnExit: true,
     },
   );
   const app = await startBerth(config, { logger: createLogger('warn', process.stderr) });

@@ -14,7 +14,14 @@ import { createLogger, loadConfig, startBerth } from '@berth/server';
 export async function startExample(run, { scenarios, overrides = {} }) {
   const keep = process.env.BERTH_EXAMPLE_DATA_DIR;
   const dataDir = keep ?? (await mkdtemp(join(tmpdir(), 'berth-example-')));
-  const config = loadConfig(process.env, { dataDir, port: 0, scenarios: [scenarios], ...overrides });
+  // An example cleans up after itself: stopping berthd destroys its sandboxes.
+  const config = loadConfig(process.env, {
+    dataDir,
+    port: 0,
+    scenarios: [scenarios],
+    stopSandboxesOnExit: true,
+    ...overrides,
+  });
   const app = await startBerth(config, { logger: createLogger(process.env.BERTH_LOG_LEVEL ?? 'warn', process.stderr) });
   const client = new Anthropic({ baseURL: app.url, apiKey: app.adminKey });
   const log = (line) => console.log(line);

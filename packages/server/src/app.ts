@@ -229,7 +229,14 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
       artifacts: new ArtifactStore(join(config.dataDir, 'blobs', 'artifacts')),
     },
   );
-  const reconciled = await reconcile(drivers, driver.name, store, sessions, logger.child({ component: 'sessions' }));
+  const reconciled = await reconcile(
+    drivers,
+    driver.name,
+    store,
+    eventLog,
+    sessions,
+    logger.child({ component: 'sessions' }),
+  );
   if (reconciled.adopted + reconciled.lost + reconciled.removed > 0) logger.info(reconciled, 'start-up reconciliation');
   await configureWarmPools(store, sessions);
   const { triggers, triggerHooks, scheduler } = buildTriggers({ store, sessions, cipher, config, logger });

@@ -1,7 +1,8 @@
 import { newId } from '@berth/protocol';
 import type { SandboxDriver, SandboxInfo } from '../drivers/driver.js';
 import type { Logger } from '../logger.js';
-import type { JsonObject, SessionRecord, Store } from '../store/store.js';
+import type { SessionRecord, Store } from '../store/store.js';
+import type { EventLog } from './event-log.js';
 import type { SessionService } from './service.js';
 
 /** What start-up reconciliation did. */
@@ -23,6 +24,7 @@ export async function reconcile(
   drivers: ReadonlyMap<string, SandboxDriver>,
   defaultDriver: string,
   store: Store,
+  events: EventLog,
   sessions: SessionService,
   logger: Logger,
 ): Promise<Reconciled> {
@@ -42,7 +44,12 @@ export async function reconcile(
       continue;
     }
     out.lost++;
-    await endLost(store, s, entry ? 'its sandbox exited while berthd was down' : 'its sandbox is gone from this host');
+    await endLost(
+      store,
+      events,
+      s,
+      entry ? 'its sandbox exited while berthd was down' : 'its sandbox is gone from this host',
+    );
   }
   await Promise.all(adoptions);
   for (const { driver, info } of found.values()) {
@@ -68,20 +75,17 @@ async function* liveSessions(store: Store): AsyncGenerator<SessionRecord> {
   } while (page);
 }
 
-/** Ends a session whose sandbox did not survive, with an error that says what to do. */
-async function endLost(store: Store, s: SessionRecord, why: string): Promise<void> {
-  const now = new Date().toISOString();
+/** Ends a session whose sandbox did not survive, with an error that says what to do (through the event log, so
+ * streams and webhooks see it like any other end). */
+async function endLost(store: Store, events: EventLog, s: SessionRecord, why: string): Promise<void> {
   const error = {
     type: 'unknown_error',
     message: `berthd restarted and ${why}; the session ended. Create a new session.`,
     retry_status: { type: 'terminal' },
   };
-  const events = (
-    [
-      { id: newId('event'), type: 'session.error', error },
-      { id: newId('event'), type: 'session.status_terminated' },
-    ] as Array<JsonObject & { id: string; type: string }>
-  ).map((e) => ({ id: e.id, type: e.type, processed_at: now, body: { ...e, processed_at: now } }));
-  await store.appendEvents(s.id, events);
+  await events.append(s.id, [
+    { id: newId('event'), type: 'session.error', error },
+    { id: newId('event'), type: 'session.status_terminated' },
+  ]);
   await store.updateSession(s.id, { sandbox_state: 'stopped', status: 'terminated' });
 }
