@@ -1,3 +1,4 @@
+import { isStorageFailure, storageUnavailable } from '../store/failures.js';
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
 import { newId } from '@berth/protocol';
 import { ApiError, errorBody } from '../errors.js';
@@ -97,6 +98,7 @@ export function buildHttpApi(ctx: ApiContext): FastifyInstance {
   app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
     const apiErr = toApiError(err);
     if (apiErr.code === 'internal') req.log.error({ err }, 'unhandled error (this is a bug)');
+    else if (apiErr.code === 'storage_unavailable') req.log.error({ err }, 'the store refused a write');
     // not_ready repeats on every probe while it lasts; its body carries the problems, the log need not.
     else if (apiErr.status >= 500) req.log.debug({ code: apiErr.code }, apiErr.message);
     if (apiErr.shouldRetry !== undefined) reply.header('x-should-retry', String(apiErr.shouldRetry));
@@ -166,6 +168,7 @@ function apiKeyOf(h: Record<string, string | string[] | undefined>): string | un
 /** Maps framework and library errors onto the registry; anything unknown is a 500. */
 function toApiError(err: FastifyError | ApiError): ApiError {
   if (err instanceof ApiError) return err;
+  if (isStorageFailure(err)) return storageUnavailable();
   if (err instanceof BadCursorError)
     return new ApiError('invalid_request', 'The page cursor is not valid. Pass next_page exactly as returned.');
   switch (err.code) {

@@ -1,3 +1,4 @@
+import { isStorageFailure, storageUnavailable } from '../store/failures.js';
 import type { FastifyRequest } from 'fastify';
 import type { WebSocket } from '@fastify/websocket';
 import { ApiError, errorBody } from '../errors.js';
@@ -132,8 +133,9 @@ export function openChannel(
       try {
         if (!closed) await acceptEvents(ctx.sessions, sessionId, frameBody(data, isBinary));
       } catch (err) {
-        const apiErr = err instanceof ApiError ? err : undefined;
+        const apiErr = err instanceof ApiError ? err : isStorageFailure(err) ? storageUnavailable() : undefined;
         if (!apiErr) log.error({ err }, 'websocket frame failed (this is a bug)');
+        else if (apiErr.code === 'storage_unavailable') log.error({ err }, 'the store refused a write');
         const out = apiErr ?? new ApiError('internal', 'Internal error. It has been logged; please report it.');
         if (!closed) ws.send(JSON.stringify(errorBody(out, String(req.id))));
       } finally {

@@ -29,6 +29,8 @@ export class ControlServer {
   private server: Server | undefined;
   private socket: Socket | undefined;
   private queue: Promise<void> = Promise.resolve();
+  /** Connections whose event could not be stored: nothing more of them is handled (the runner re-sends). */
+  private readonly poisoned = new WeakSet<Socket>();
 
   constructor(
     private readonly path: string,
@@ -114,12 +116,21 @@ export class ControlServer {
   private dispatch(socket: Socket, frame: RunnerFrame): void {
     // Frames are handled strictly in order, so acks and persistence follow the runner's seq order.
     this.queue = this.queue.then(async () => {
-      if (socket !== this.socket) return;
+      if (socket !== this.socket || this.poisoned.has(socket)) return;
       try {
         if (frame.type === 'hello') await this.handlers.onHello(frame);
         else await this.handlers.onFrame(frame);
       } catch (err) {
-        this.logger.error({ err, frame: frame.type }, 'handling a runner frame failed');
+        if (frame.type !== 'event') {
+          this.logger.error({ err, frame: frame.type }, 'handling a runner frame failed');
+          return;
+        }
+        // An event that could not be stored (e.g. a full disk) must not be skipped: a later event's ack would cover
+        // it and the runner would drop it. Dropping the connection makes the runner reconnect and re-send everything
+        // unacknowledged, in order, after its next welcome.
+        this.logger.error({ err, seq: frame.seq }, 'could not store a runner event; the runner will re-send it');
+        this.poisoned.add(socket);
+        socket.destroy();
       }
     });
   }
