@@ -151,4 +151,19 @@ describe('SessionGuard', () => {
     f.advance(1);
     expect(fired).toEqual(['done:s']);
   });
+
+  it('a queued message stops the idle-side clocks and marks the session busy until its turn ends', () => {
+    const { f, fired, guard } = setup();
+    guard.watch('s', policy({ pattern: 'hybrid', hibernate_after_s: 10, idle_timeout_s: 20 }), 0);
+    f.advance(5_000);
+    guard.messageQueued('s');
+    expect(guard.messageWaiting('s')).toBe(true);
+    f.advance(60_000); // the sandbox takes long to start: neither clock fires
+    expect(fired).toEqual([]);
+    guard.turnStarted('s');
+    guard.turnEnded('s');
+    expect(guard.messageWaiting('s')).toBe(false);
+    f.advance(10_000);
+    expect(fired).toEqual(['hibernate:s']);
+  });
 });

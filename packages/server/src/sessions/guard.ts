@@ -37,6 +37,8 @@ interface Watched {
   grace?: unknown;
   /** A turn has run (an ephemeral session ends only after its task). */
   worked?: boolean;
+  /** A message was accepted and its turn has not ended. */
+  waiting?: boolean;
 }
 
 /**
@@ -88,7 +90,13 @@ export class SessionGuard {
   messageQueued(sessionId: string): void {
     const w = this.watched.get(sessionId);
     if (!w) return;
+    w.waiting = true;
     for (const k of ['idle', 'hibernate', 'grace'] as const) this.clear(w, k);
+  }
+
+  /** A message was accepted and the turn it starts has not ended yet (a hibernation must not stop its agent). */
+  messageWaiting(sessionId: string): boolean {
+    return this.watched.get(sessionId)?.waiting === true;
   }
 
   /** The turn ended (status idle): the turn clock stops and the idle clock starts. */
@@ -96,6 +104,7 @@ export class SessionGuard {
     const w = this.watched.get(sessionId);
     if (!w) return;
     this.clear(w, 'turn');
+    w.waiting = false;
     const after = w.policy.hibernate_after_s;
     if (w.policy.pattern === 'hybrid' && after !== null && w.hibernate === undefined)
       w.hibernate = this.arm(sessionId, this.now() + after * 1000, 'hibernate', () =>

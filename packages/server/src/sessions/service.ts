@@ -119,7 +119,7 @@ export class SessionService {
     this.transitions = new SessionTransitions(
       {
         runtime: (id) => this.live.get(id),
-        busy: (id) => this.pending.has(id),
+        busy: (id) => this.pending.has(id) || this.guard.messageWaiting(id),
         driverFor: (s) => this.setup.driverFor(s),
         detach: (id) => this.live.detach(id),
         teardown: (id, rt) => this.live.teardown(id, rt),
@@ -297,18 +297,26 @@ export class SessionService {
     // Checked and taken before the await, so two requests cannot both answer one call.
     this.pending.check(sessionId, answers);
     for (const a of answers) this.pending.resolve(sessionId, a.eventId);
-    // Before anything is stored: an unknown file refuses the request; the history keeps the event as sent.
-    const toRunner = await withFileBytes(inbound, this.opts.resolveContent);
-    // A hibernated session wakes up for a message: a fresh sandbox with its files and conversation.
-    if (toRunner.some((e) => e.type !== 'user.interrupt')) await this.transitions.ensureAwake(sessionId);
-    const stored = await this.events.append(sessionId, inbound);
+    // Before any await: from now on the session is not idle (no hibernation or idle end may stop its agent).
+    const messages = inbound.some((e) => e.type === 'user.message' || e.type === 'system.message');
+    if (messages) this.guard.messageQueued(sessionId);
+    let stored: Awaited<ReturnType<EventLog['append']>>;
+    let toRunner: InboundEvent[];
+    try {
+      // Before anything is stored: an unknown file refuses the request; the history keeps the event as sent.
+      toRunner = await withFileBytes(inbound, this.opts.resolveContent);
+      // A hibernated session wakes up for a message: a fresh sandbox with its files and conversation.
+      if (toRunner.some((e) => e.type !== 'user.interrupt')) await this.transitions.ensureAwake(sessionId);
+      stored = await this.events.append(sessionId, inbound);
+    } catch (err) {
+      // Nothing was sent: an idle session's clocks start again.
+      if (messages && s.status !== 'running') this.guard.turnEnded(sessionId);
+      throw err;
+    }
     const runtime = this.live.get(sessionId);
     for (const e of toRunner) {
       if (e.type === 'user.interrupt') runtime?.dropQueuedMessages();
-      if (e.type === 'user.message' || e.type === 'system.message') {
-        this.opts.observer?.messageSent(sessionId);
-        this.guard.messageQueued(sessionId);
-      }
+      if (e.type === 'user.message' || e.type === 'system.message') this.opts.observer?.messageSent(sessionId);
       runtime?.send(frameFor(sessionId, e));
     }
     return stored.map((r) => r.body as WireEvent);

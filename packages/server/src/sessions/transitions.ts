@@ -12,7 +12,7 @@ import type { SessionRuntime } from './runtime.js';
 /** What the transitions need of the session service (it owns the live sandboxes). */
 export interface TransitionHost {
   runtime(sessionId: string): SessionRuntime | undefined;
-  /** A turn runs or a tool call waits for the client. */
+  /** A turn runs, a tool call waits for the client, or a message was accepted and its turn has not ended. */
   busy(sessionId: string): boolean;
   driverFor(session: SessionRecord): SandboxDriver;
   /** Forgets the live sandbox (maps, concurrency place) without destroying it; returns it. */
@@ -55,6 +55,12 @@ export class SessionTransitions {
    */
   async hibernate(sessionId: string): Promise<void> {
     await this.settled(sessionId);
+    // Registered before the first await, so a message arriving from now on waits for this hibernation and then
+    // resumes the session, rather than reaching an agent that is stopping.
+    await this.run(sessionId, () => this.checkedHibernate(sessionId));
+  }
+
+  private async checkedHibernate(sessionId: string): Promise<void> {
     const s = await this.store.getSession(sessionId);
     if (!s || s.sandbox_state === 'hibernated') return;
     const runtime = this.host.runtime(sessionId);
@@ -69,7 +75,7 @@ export class SessionTransitions {
         `Session '${sessionId}' is starting, running a turn or waiting for tool answers; it hibernates only when ` +
           'idle. Wait for session.status_idle (or answer or interrupt), then retry.',
       );
-    await this.run(sessionId, () => this.doHibernate(s, runtime, this.snapshots!));
+    await this.doHibernate(s, runtime, this.snapshots);
   }
 
   /** Waits for a hibernation in progress, then resumes the session if it is hibernated. */
