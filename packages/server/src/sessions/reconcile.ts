@@ -39,7 +39,15 @@ export async function reconcile(
     if (entry && entry.info.status === 'running' && entry.driver.name === driverName) {
       found.delete(s.sandbox_id!);
       logger.info({ sessionId: s.id, sandboxId: s.sandbox_id }, 're-adopting a sandbox that outlived berthd');
-      adoptions.push(sessions.adopt(s));
+      const { driver, info } = entry;
+      adoptions.push(
+        sessions.adopt(s).catch(async (err: unknown) => {
+          // E.g. a vault credential that no longer decrypts: the session cannot go on, and nothing may stay behind.
+          logger.error({ err, sessionId: s.id }, 'could not re-adopt a sandbox; ending its session');
+          await driver.destroy(info.id).catch(() => undefined);
+          await endLost(store, events, s, `its sandbox could not be re-adopted (${(err as Error).message})`);
+        }),
+      );
       out.adopted++;
       continue;
     }
