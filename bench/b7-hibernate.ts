@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import { createLogger, loadConfig, startBerth, type BerthApp } from '@berth/server';
-import type { RecordedRequest } from '@berth/scripted-model';
 import { LogTap } from './berthd-log.js';
+import { firstRequest } from './model-requests.js';
 import { quantile } from './stats.js';
 
 /**
@@ -36,20 +36,6 @@ function scenario(w: Workload) {
   };
 }
 type Ev = { type: string; stop_reason?: { type: string }; content?: unknown };
-
-/** Resolves at the first model request whose body contains `marker`. */
-function firstRequest(app: BerthApp, marker: string): Promise<number> {
-  const model = app.scriptedModel!;
-  return new Promise((resolve) => {
-    const on = (r: RecordedRequest) => {
-      if (JSON.stringify(r.body).includes(marker)) {
-        model.off('request', on);
-        resolve(performance.now());
-      }
-    };
-    model.on('request', on);
-  });
-}
 
 /** Sends one message and follows the stream to the turn's end; times are ms after the send began. */
 async function turn(client: Anthropic, app: BerthApp, id: string, text: string) {

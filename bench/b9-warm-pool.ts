@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
-import { createLogger, loadConfig, startBerth, type BerthApp } from '@berth/server';
-import type { RecordedRequest } from '@berth/scripted-model';
+import { createLogger, loadConfig, startBerth } from '@berth/server';
+import { firstRequest } from './model-requests.js';
 import { interleave, report } from './stats.js';
 
 /**
@@ -13,19 +13,6 @@ import { interleave, report } from './stats.js';
  */
 
 const SCENARIO = { name: 'bench-warm', turns: [{ content: [{ type: 'text', text: 'ok' }] }] };
-
-function firstRequest(app: BerthApp, marker: string): Promise<number> {
-  const model = app.scriptedModel!;
-  return new Promise((resolve) => {
-    const on = (r: RecordedRequest) => {
-      if (JSON.stringify(r.body).includes(marker)) {
-        model.off('request', on);
-        resolve(performance.now());
-      }
-    };
-    model.on('request', on);
-  });
-}
 
 async function until(cond: () => boolean, ms: number): Promise<void> {
   const end = Date.now() + ms;

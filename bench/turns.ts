@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
-import { createLogger, loadConfig, startBerth, type BerthApp } from '@berth/server';
-import type { RecordedRequest } from '@berth/scripted-model';
+import { createLogger, loadConfig, startBerth } from '@berth/server';
 import { runDirect } from './direct-sdk.js';
+import { firstRequest } from './model-requests.js';
 import { interleave, report } from './stats.js';
 
 /**
@@ -26,20 +26,6 @@ const SCENARIO = {
     { content: [{ type: 'text', text: 'Done.' }], usage: { input_tokens: 120, output_tokens: 5 } },
   ],
 };
-
-/** Resolves at the first model request whose body contains `marker`. */
-function firstRequest(app: BerthApp, marker: string): Promise<number> {
-  const model = app.scriptedModel!;
-  return new Promise((resolve) => {
-    const on = (r: RecordedRequest) => {
-      if (JSON.stringify(r.body).includes(marker)) {
-        model.off('request', on);
-        resolve(performance.now());
-      }
-    };
-    model.on('request', on);
-  });
-}
 
 async function waitReady(client: Anthropic, id: string): Promise<void> {
   for (let i = 0; i < 400; i++) {
