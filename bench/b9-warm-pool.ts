@@ -1,8 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
-import { createLogger, loadConfig, startBerth } from '@berth/server';
+import { startBenchBerth } from './load-berth.js';
 import { firstRequest } from './model-requests.js';
 import { interleave, report } from './stats.js';
 
@@ -23,22 +20,8 @@ async function until(cond: () => boolean, ms: number): Promise<void> {
 }
 
 export async function benchWarmPool(n: number): Promise<object[]> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'bw-'));
-  const config = loadConfig(
-    {},
-    {
-      dataDir,
-      port: 0,
-      scriptedModel: true,
-      adminKey: 'bench-admin-key-0123456789',
-      anthropicApiKey: 'bench-upstream-key',
-      logLevel: 'warn',
-      modelMaxRetries: 0,
-      uidRangeStart: 300_000 + Number(process.env.BERTH_TEST_UID_BASE ?? 0),
-      stopSandboxesOnExit: true,
-    },
-  );
-  const app = await startBerth(config, { logger: createLogger('warn', process.stderr) });
+  const berth = await startBenchBerth();
+  const app = berth.app;
   app.scriptedModel!.addScenario(SCENARIO as never);
   const client = new Anthropic({ baseURL: app.url, apiKey: app.adminKey, maxRetries: 0 });
   const agent = await client.beta.agents.create({
@@ -103,7 +86,6 @@ export async function benchWarmPool(n: number): Promise<object[]> {
       }),
     ];
   } finally {
-    await app.close();
-    rmSync(dataDir, { recursive: true, force: true });
+    await berth.close();
   }
 }
