@@ -37,6 +37,12 @@ export interface DriverCapabilities {
    * its agent starts: what hibernation (snapshot and restore) and kept artifacts need.
    */
   snapshot: boolean;
+  /**
+   * True when a sandbox's workspace disk (its `diskImage`) can be handed over whole: `destroy` with `detachDiskTo`
+   * moves the image out instead of deleting it, and `create` with `SandboxSpec.diskImage` starts a sandbox on it.
+   * Hibernation then moves the image instead of copying the files. Absent means false.
+   */
+  diskHandover?: boolean;
 }
 
 export interface SandboxSpec {
@@ -66,6 +72,13 @@ export interface SandboxSpec {
    * `mountPathProblem` (absolute, normalised, outside system paths, the workspace and home).
    */
   readOnlyFiles?: ReadOnlyFile[];
+  /**
+   * A workspace disk image an earlier sandbox handed over (`destroy` with `detachDiskTo`): the new sandbox's
+   * workspace and home are that disk's, given to its uid, instead of a new empty disk. Needs
+   * `capabilities.diskHandover` and `resources.diskMib` equal to the image's size. The driver takes the image over:
+   * once create resolves it is gone from this path; when create fails it is left here, untouched.
+   */
+  diskImage?: string;
 }
 
 /** One read-only file of a sandbox: host `source`, sandbox path `dest`. */
@@ -91,6 +104,8 @@ export interface SandboxInfo {
   homeDir: string;
   /** Host file receiving the sandboxed command's stdout and stderr. */
   logFile: string;
+  /** Host path of the sandbox's workspace disk image, when it has one (`resources.diskMib`). */
+  diskImage?: string;
   /**
    * Name of the cgroup tracking the sandbox (a leaf under the driver's cgroup parent, the same in every v1
    * hierarchy), for drivers that use one. Not derived from the id: a pre-placed launcher's group is named before
@@ -110,6 +125,13 @@ export interface SandboxStats {
 export interface DestroyOptions {
   /** Keep the workspace directory on the host (artifacts retrievable after the sandbox is gone). */
   keepWorkspace?: boolean;
+  /**
+   * Hand the workspace disk over instead of deleting it: once every process is gone and its filesystem is cleanly
+   * unmounted, the image is moved (renamed) to this absolute path, which must be on the image's filesystem (a file
+   * already there is replaced). Only for a sandbox with a disk, on a driver with `capabilities.diskHandover`; not with `keepWorkspace`.
+   * When it cannot be done destroy fails, and the image stays with the sandbox until a later destroy.
+   */
+  detachDiskTo?: string;
 }
 
 export interface SandboxDriver {

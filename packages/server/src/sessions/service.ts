@@ -122,7 +122,7 @@ export class SessionService {
         busy: (id) => this.pending.has(id) || this.guard.messageWaiting(id),
         driverFor: (s) => this.setup.driverFor(s),
         detach: (id) => this.live.detach(id),
-        teardown: (id, rt) => this.live.teardown(id, rt),
+        teardown: (id, rt, opts) => this.live.teardown(id, rt, opts),
         relaunch: (s) => this.relaunch(s),
         fail: (id, message) => this.status.fail(id, message),
         terminate: (id) => this.status.terminate(id),

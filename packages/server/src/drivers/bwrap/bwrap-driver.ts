@@ -4,7 +4,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { open, readdir, rm, type FileHandle } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { isId } from '@berth/protocol';
-import { FormattedImagePool, removeWorkspaceDisk, workspaceDiskUnsupported } from '../disk/index.js';
+import {
+  detachWorkspaceDisk,
+  FormattedImagePool,
+  removeWorkspaceDisk,
+  workspaceDiskUnsupported,
+} from '../disk/index.js';
 import { createCgroupManagerSync, UnavailableCgroupManager, type CgroupManager } from '../cgroups/index.js';
 import type {
   DestroyOptions,
@@ -39,7 +44,7 @@ import { asDriverError, closeQuietly, infoOf } from './util.js';
 import { stageReadOnlyFiles } from '../readonly-files.js';
 import { fitsPool, startPooled } from './claim.js';
 import { LauncherPool, sweepPoolGroups } from './pool.js';
-import { checkResources, diskOf, resolveSpecDir, validateSpec } from './spec.js';
+import { checkDiskImage, checkResources, diskOf, releaseHandedOver, resolveSpecDir, validateSpec } from './spec.js';
 import { DEFAULT_UID_RANGE, UidAllocator, type UidRange } from './uids.js';
 
 /** Everything the bwrap driver depends on, injected by the composition root. */
@@ -120,6 +125,7 @@ export class BwrapDriver implements SandboxDriver {
       diskLimit: this.#noDisks === undefined,
       survivesRestart: true,
       snapshot: true,
+      diskHandover: this.#noDisks === undefined,
     };
     this.#images =
       this.#noDisks === undefined && opts.diskImagePool !== false
@@ -159,6 +165,7 @@ export class BwrapDriver implements SandboxDriver {
   async create(spec: SandboxSpec): Promise<SandboxInfo> {
     validateSpec(spec);
     checkResources(spec.resources, this.capabilities, this.#noDisks);
+    checkDiskImage(spec, this.capabilities);
     return this.#withLock(spec.id, () => this.#create(spec));
   }
 
@@ -181,7 +188,8 @@ export class BwrapDriver implements SandboxDriver {
     const host = await this.#init();
     const entry = fitsPool(spec) ? this.#pool?.take() : undefined;
     const { diskMib } = spec.resources;
-    const formatted = diskMib === undefined ? undefined : this.#images?.take(diskMib);
+    // A sandbox started on a handed-over disk needs no new one.
+    const formatted = diskMib === undefined || spec.diskImage !== undefined ? undefined : this.#images?.take(diskMib);
     try {
       if (entry !== undefined) {
         const ctx = { sandboxesDir: this.#dir, host, cgroups: this.#cgroups, pool: this.#pool!, log: this.#log };
@@ -191,7 +199,7 @@ export class BwrapDriver implements SandboxDriver {
         if (record !== undefined) {
           this.#track(spec.id, entry.launched.child);
           this.#log.debug({ sandbox: spec.id, uid: record.hostUid, cgroup: record.cgroup }, 'sandbox started (pooled)');
-          return infoOf(record, 'running');
+          return this.#info(record, 'running');
         }
       }
       return await this.#createDirect(host, spec, formatted);
@@ -275,10 +283,11 @@ export class BwrapDriver implements SandboxDriver {
       // The record is on disk before the gate opens: if berthd dies now, the launcher reads EOF and exits, and
       // list() shows an exited sandbox to clean up. Nothing can run unrecorded or outside the cgroup.
       await Promise.all([this.#cgroups.open(spec.id).addProcess(launched.pid), writeRecord(paths.dir, record)]);
+      await releaseHandedOver(spec);
       launched.release(`go\n${envPayload(spec.env)}`); // the gate line, then bwrap's --args
       this.#track(spec.id, launched.child);
       this.#log.debug({ sandbox: spec.id, uid, pid: launched.pid, staged }, 'sandbox started');
-      return infoOf(record, 'running');
+      return this.#info(record, 'running');
     } catch (err) {
       await pending;
       await closeQuietly(logFile);
@@ -314,6 +323,8 @@ export class BwrapDriver implements SandboxDriver {
 
   async destroy(id: string, opts: DestroyOptions = {}): Promise<void> {
     if (!isId('sandbox', id)) return; // nothing of ours can carry that name
+    if (opts.detachDiskTo !== undefined && (opts.keepWorkspace === true || !isAbsolute(opts.detachDiskTo)))
+      throw new SandboxDriverError('invalid_spec', 'detachDiskTo must be an absolute path, and not with keepWorkspace');
     await this.#withLock(id, async () => {
       const paths = sandboxPaths(this.#dir, id);
       const record = await readRecord(paths.dir).catch(() => undefined);
@@ -328,7 +339,8 @@ export class BwrapDriver implements SandboxDriver {
         await group.remove();
         // The disk goes only once no process can hold it; a kept workspace stays mounted where it was.
         const keep = opts.keepWorkspace === true;
-        if (!keep) await removeWorkspaceDisk(diskPaths(paths));
+        if (opts.detachDiskTo !== undefined) await detachWorkspaceDisk(diskPaths(paths), opts.detachDiskTo);
+        else if (!keep) await removeWorkspaceDisk(diskPaths(paths));
         const unmounted = await unmountUnder(paths.dir, keep ? [diskPaths(paths).mountPoint] : []);
         if (unmounted.length > 0) this.#log.warn({ sandbox: id, unmounted }, 'removed host mounts under a sandbox dir');
         await removeSandboxDirs(paths, keep);
@@ -343,7 +355,7 @@ export class BwrapDriver implements SandboxDriver {
   async inspect(id: string): Promise<SandboxInfo | undefined> {
     if (!isId('sandbox', id)) return undefined;
     const record = await readRecord(join(this.#dir, id));
-    return record && infoOf(record, await this.#status(record));
+    return record && this.#info(record, await this.#status(record));
   }
 
   async list(): Promise<SandboxInfo[]> {
@@ -360,7 +372,7 @@ export class BwrapDriver implements SandboxDriver {
     await sweepPoolGroups(this.#cgroups, (n) => recorded.has(n) || this.#pool?.owns(n) === true, this.#log).catch(
       (err: unknown) => this.#log.warn({ err: (err as Error).message }, 'sweeping launcher-pool cgroups failed'),
     );
-    return Promise.all(found.map(async (r) => infoOf(r, await this.#status(r))));
+    return Promise.all(found.map(async (r) => this.#info(r, await this.#status(r))));
   }
 
   async stats(id: string): Promise<SandboxStats | undefined> {
@@ -374,6 +386,13 @@ export class BwrapDriver implements SandboxDriver {
     if (!isId('sandbox', id)) return undefined;
     const record = await readRecord(join(this.#dir, id));
     return record && this.#cgroups.open(record.cgroup).oomKills();
+  }
+
+  /** The observed view of a record, with the host path of its disk image when it has one. */
+  #info(r: SandboxRecord, status: SandboxStatus): SandboxInfo {
+    const info = infoOf(r, status);
+    if (r.resources.diskMib === undefined) return info;
+    return { ...info, diskImage: diskPaths(sandboxPaths(this.#dir, r.id)).image };
   }
 
   async #status(r: SandboxRecord): Promise<SandboxStatus> {

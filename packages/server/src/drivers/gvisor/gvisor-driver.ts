@@ -15,7 +15,7 @@ import {
   type SandboxPaths,
 } from '../bwrap/fsprep.js';
 import { launch, type Launched } from '../bwrap/launcher.js';
-import { checkResources, diskOf, resolveSpecDir, validateSpec } from '../bwrap/spec.js';
+import { checkDiskImage, checkResources, diskOf, resolveSpecDir, validateSpec } from '../bwrap/spec.js';
 import { UidAllocator, type UidRange } from '../bwrap/uids.js';
 import { asDriverError, closeQuietly } from '../bwrap/util.js';
 import { createCgroupManagerSync, UnavailableCgroupManager, type CgroupManager } from '../cgroups/index.js';
@@ -146,6 +146,7 @@ export class GvisorDriver implements SandboxDriver {
   async create(spec: SandboxSpec): Promise<SandboxInfo> {
     validateSpec(spec);
     checkResources(spec.resources, this.capabilities, this.#noDisks, 'gvisor');
+    checkDiskImage(spec, this.capabilities, 'gvisor'); // no diskHandover (yet): refused
     return this.#withLock(spec.id, () => this.#createWithImage(spec));
   }
 
