@@ -196,6 +196,7 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
           logger.child({ component: 'previews' }),
         );
   const webhooks = startWebhooks(config, store, cipher, eventLog, logger.child({ component: 'webhooks' }));
+  const snapshots = new SnapshotStore(join(config.dataDir, 'blobs', 'snapshots'));
   const sessions = new SessionService(
     store,
     eventLog,
@@ -225,7 +226,7 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
       sandboxFiles: (s) => sandboxFilesOf(s.resources, files),
       resolveContent: (content) => inlineFileSources(content, { store, blobs: files }),
       observer: sessionObservers(observability, meter),
-      snapshots: new SnapshotStore(join(config.dataDir, 'blobs', 'snapshots')),
+      snapshots,
       artifacts: new ArtifactStore(join(config.dataDir, 'blobs', 'artifacts')),
     },
   );
@@ -236,8 +237,10 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
     eventLog,
     sessions,
     logger.child({ component: 'sessions' }),
+    snapshots,
   );
-  if (reconciled.adopted + reconciled.lost + reconciled.removed > 0) logger.info(reconciled, 'start-up reconciliation');
+  if (reconciled.adopted + reconciled.lost + reconciled.removed + reconciled.hibernated > 0)
+    logger.info(reconciled, 'start-up reconciliation');
   await configureWarmPools(store, sessions);
   const { triggers, triggerHooks, scheduler } = buildTriggers({ store, sessions, cipher, config, logger });
   const http = buildHttpApi({

@@ -123,6 +123,15 @@ export class SnapshotStore {
     return st ? { path, sizeMib: Math.floor(st.size / 1048576) } : undefined;
   }
 
+  /**
+   * True when the session's tars were saved at or after `since` (ms since the epoch): taken from a sandbox created
+   * then, which hibernation saves once, before it destroys anything (start-up recovery, hibernate-recovery.ts).
+   */
+  async savedSince(sessionId: string, since: number): Promise<boolean> {
+    const st = await stat(join(this.pathOf(sessionId), 'home.tar')).catch(() => undefined);
+    return st !== undefined && st.mtimeMs >= since;
+  }
+
   /** True when the session has a complete snapshot (a disk image, or both tars). */
   async has(sessionId: string): Promise<boolean> {
     const dir = this.pathOf(sessionId);

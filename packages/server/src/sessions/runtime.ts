@@ -276,9 +276,14 @@ export class SessionRuntime {
     await this.starting?.catch(() => undefined);
     // Give the runner a moment to end the CLI cleanly; the cgroup kill below is what guarantees it.
     if (!this.quiesced) await this.stopAgent(1500);
-    await this.deps.driver.destroy(this.sandboxId, opts);
-    await this.closeSockets();
-    await rm(this.runDir, { recursive: true, force: true });
+    try {
+      await this.deps.driver.destroy(this.sandboxId, opts);
+    } finally {
+      // Even when the driver could not finish (its sandbox is then the caller's to destroy again): nothing is left
+      // to talk to.
+      await this.closeSockets();
+      await rm(this.runDir, { recursive: true, force: true });
+    }
   }
 
   private async closeSockets(): Promise<void> {

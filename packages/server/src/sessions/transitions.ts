@@ -1,7 +1,8 @@
 import { newId } from '@berth/protocol';
 import type { ArtifactStore } from '../blobs/artifacts.js';
 import type { SnapshotStore } from '../blobs/snapshots.js';
-import type { DestroyOptions, SandboxDriver } from '../drivers/driver.js';
+import { DiskHandoverRefused } from '../drivers/disk/index.js';
+import type { DestroyOptions, SandboxDriver, SandboxInfo } from '../drivers/driver.js';
 import { ApiError } from '../errors.js';
 import { storedLifecycle } from '../lifecycle.js';
 import type { Logger } from '../logger.js';
@@ -170,13 +171,38 @@ export class SessionTransitions {
           'snapshot saved',
         );
       } catch (err) {
-        await this.failHibernation(s.id, 'handing its disk over', err);
-        throw err;
+        if (!(err instanceof DiskHandoverRefused)) {
+          await this.failHibernation(s.id, 'handing its disk over', err);
+          throw err;
+        }
+        // Its filesystem is live in another namespace: the disk stays mounted where it was (its processes are
+        // gone), so its files are saved as tars and the sandbox destroyed.
+        this.logger.info({ sessionId: s.id, reason: err.message }, 'the disk cannot be handed over; saving tars');
+        await this.saveThenDestroy(s, info, snapshots, quiesceMs);
       }
     }
     const destroyMs = Math.round(performance.now() - d0);
     await this.store.updateSession(s.id, { sandbox_state: 'hibernated', sandbox_id: null });
     this.logger.info({ sessionId: s.id, ms: Math.round(performance.now() - t0), destroyMs }, 'session hibernated');
+  }
+
+  private async saveThenDestroy(
+    s: SessionRecord,
+    info: SandboxInfo,
+    snapshots: SnapshotStore,
+    quiesceMs: number,
+  ): Promise<void> {
+    try {
+      const saved = await snapshots.save(s.id, info);
+      this.logger.info(
+        { sessionId: s.id, via: 'tar', bytes: saved.bytes, saveMs: Math.round(saved.ms), quiesceMs },
+        'snapshot saved',
+      );
+      await this.host.driverFor(s).destroy(info.id);
+    } catch (err) {
+      await this.failHibernation(s.id, 'saving its files', err);
+      throw err;
+    }
   }
 
   private async failHibernation(sessionId: string, step: string, err: unknown): Promise<void> {

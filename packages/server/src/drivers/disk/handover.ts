@@ -7,40 +7,57 @@ import { DISK_MIB_MAX, DISK_MIB_MIN, removeWorkspaceDisk, type WorkspaceDiskPath
 
 /** The directories a handed-over disk must hold at its root (what the bwrap and gVisor drivers put there). */
 const TREES = ['workspace', 'home'] as const;
-/** How long a detach waits for the kernel to release the loop device after the unmount. */
-const LOOP_RELEASE_MS = 2000;
+/**
+ * How long a detach waits for the kernel to release the loop device after the unmount. It is released at once
+ * unless another mount namespace still holds the filesystem: one being set up (a bwrap between its namespace copy
+ * and its pivot, milliseconds) or a staged sandbox's root bwrap, whose namespace copies every host mount (see
+ * bwrap/argv.ts `stageArgs`) for as long as that sandbox runs.
+ */
+const LOOP_RELEASE_MS = 500;
 
 const invalid = (msg: string): SandboxDriverError => new SandboxDriverError('invalid_spec', msg);
 
 /**
+ * The disk could not be handed over because its filesystem is still live in another mount namespace: moving the
+ * image then would leave two filesystems on one file. Nothing was moved; the disk is mounted where it was again
+ * (the same live filesystem), so its files can be copied another way before an ordinary destroy.
+ */
+export class DiskHandoverRefused extends SandboxDriverError {
+  constructor(message: string) {
+    super('conflict', message);
+    this.name = 'DiskHandoverRefused';
+  }
+}
+
+/**
  * Unmounts a sandbox's workspace disk cleanly and moves its image to `to` (same filesystem; a rename, so O(1)
  * whatever the workspace holds), for a later sandbox to take over with {@link attachWorkspaceDisk}. Every process
- * that could hold the disk must be gone. Unlike {@link removeWorkspaceDisk} nothing is unmounted lazily: the image
- * is moved only once its filesystem is fully written back and no loop device uses it, so it can be mounted again
- * without two live filesystems on one file. Repeatable after a crash half-way (an image already at `to` is done).
+ * of the sandbox must be gone. Unlike {@link removeWorkspaceDisk} nothing is unmounted lazily: the image is moved
+ * only once its filesystem has been shut down (written back, marked clean) and no loop device uses it, so it can be
+ * mounted again without two live filesystems on one file; when another namespace keeps it live, this rejects with
+ * {@link DiskHandoverRefused} and the disk is mounted back. Repeatable after a crash half-way (an image already at
+ * `to` is done).
  */
 export async function detachWorkspaceDisk(p: WorkspaceDiskPaths, to: string): Promise<void> {
   if (!isAbsolute(to)) throw invalid('the detached disk image path must be absolute');
   for (let n = await mountsAt(p.mountPoint); n > 0; n--) {
     await runTool('umount', [p.mountPoint]).catch((err: unknown) => {
-      throw new SandboxDriverError(
-        'host_unavailable',
+      throw new DiskHandoverRefused(
         `the workspace disk ${p.mountPoint} is still in use and cannot be handed over: ${(err as Error).message}`,
-        { cause: err },
       );
     });
   }
-  // Loop mounts are made with autoclear: the device goes with the unmount, but the kernel may finish that a moment
-  // later. A device left attached with nothing mounted (a crash between attach and mount) is detached here.
+  // Loop mounts are made with autoclear: the device goes with the filesystem, which may take the kernel a moment.
   const deadline = Date.now() + LOOP_RELEASE_MS;
-  for (let devs = await loopDevicesOf(p.image); devs.length > 0; devs = await loopDevicesOf(p.image)) {
-    if (Date.now() > deadline) {
-      for (const dev of devs) await runTool('losetup', ['-d', dev]).catch(() => undefined);
-      if ((await loopDevicesOf(p.image)).length > 0)
-        throw new SandboxDriverError('host_unavailable', `loop devices ${devs.join(', ')} still use ${p.image}`);
-      break;
-    }
+  let devs = await loopDevicesOf(p.image);
+  while (devs.length > 0 && Date.now() < deadline) {
     await sleep(5);
+    devs = await loopDevicesOf(p.image);
+  }
+  if (devs.length > 0 && (await remountLive(p, devs))) {
+    throw new DiskHandoverRefused(
+      `the filesystem of ${p.image} is still live in another mount namespace (${devs.join(', ')})`,
+    );
   }
   try {
     await rename(p.image, to);
@@ -51,6 +68,26 @@ export async function detachWorkspaceDisk(p: WorkspaceDiskPaths, to: string): Pr
       throw invalid(`${to} is not on the filesystem of ${p.image}: a disk is handed over by rename`);
     throw err;
   }
+}
+
+/**
+ * Mounts the still-live filesystem on a loop device of `p.image` back at the mount point (the kernel hands out the
+ * same superblock) and resolves true; checks afterwards that the device still belonged to the image, since it could
+ * have been released and reused in between. Resolves false when every device was released meanwhile (the
+ * filesystem is shut down: the image can be moved after all).
+ */
+async function remountLive(p: WorkspaceDiskPaths, devs: string[]): Promise<boolean> {
+  for (const dev of devs) {
+    const mounted = await runTool('mount', ['-t', 'ext4', '-o', 'nosuid,nodev', dev, p.mountPoint]).then(
+      () => true,
+      () => false,
+    );
+    if (mounted && (await loopDevicesOf(p.image)).includes(dev)) return true;
+    // Not ours any more: another disk's filesystem was mounted here for a moment; it goes again.
+    if (mounted) await runTool('umount', [p.mountPoint]).catch(() => runTool('umount', ['-l', p.mountPoint]));
+  }
+  if ((await loopDevicesOf(p.image)).length === 0) return false;
+  throw new SandboxDriverError('host_unavailable', `the workspace disk ${p.image} could not be mounted back`);
 }
 
 /** Options of {@link attachWorkspaceDisk}: where the disk goes and whose its trees become. */
