@@ -79,8 +79,10 @@ function cgroupMemory(name: string): number {
 }
 
 function diskBytes(dir: string): number {
-  // du -sb: the bytes the files take (the same as `ls -l` sums for these uncompressed tars).
-  return Number(execFileSync('du', ['-sb', dir], { encoding: 'utf8' }).split('\t')[0]);
+  // du -sB1: the disk the files take, in bytes. Not their apparent size: a snapshot that is a workspace disk image
+  // is a sparse file the size of the quota (5 GiB by default) of which only what was written takes space. For the
+  // uncompressed tars the two are about the same.
+  return Number(execFileSync('du', ['-sB1', dir], { encoding: 'utf8' }).split('\t')[0]);
 }
 
 export async function benchHibernatedMemory(n: number): Promise<object[]> {
