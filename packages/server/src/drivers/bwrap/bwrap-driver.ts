@@ -329,21 +329,29 @@ export class BwrapDriver implements SandboxDriver {
       const paths = sandboxPaths(this.#dir, id);
       const record = await readRecord(paths.dir).catch(() => undefined);
       const group = this.#cgroups.open(record?.cgroup ?? id);
+      const t0 = performance.now();
+      const ms: Record<string, number> = {};
+      const mark = (k: string) => (ms[k] = Math.round(performance.now() - t0));
       try {
         // By cgroup membership only: this reaches processes that double-forked, setsid()ed or re-parented.
         await group.killAll(this.#killTimeout);
+        mark('killedMs');
         // Our own launcher is a child of this process: wait until Node has reaped it, so no zombie remains.
         const child = this.#children.get(id);
         if (child && child.exitCode === null && child.signalCode === null)
           await Promise.race([once(child, 'exit'), sleep(this.#killTimeout)]);
         await group.remove();
+        mark('cgroupMs');
         // The disk goes only once no process can hold it; a kept workspace stays mounted where it was.
         const keep = opts.keepWorkspace === true;
         if (opts.detachDiskTo !== undefined) await detachWorkspaceDisk(diskPaths(paths), opts.detachDiskTo);
         else if (!keep) await removeWorkspaceDisk(diskPaths(paths));
+        mark('diskMs');
         const unmounted = await unmountUnder(paths.dir, keep ? [diskPaths(paths).mountPoint] : []);
         if (unmounted.length > 0) this.#log.warn({ sandbox: id, unmounted }, 'removed host mounts under a sandbox dir');
         await removeSandboxDirs(paths, keep);
+        mark('ms');
+        this.#log.debug({ sandbox: id, ...ms, handedOver: opts.detachDiskTo !== undefined }, 'sandbox destroyed');
       } catch (err) {
         throw asDriverError(err, `destroying sandbox ${id} failed`);
       }
