@@ -137,6 +137,8 @@ export async function benchHibernatedMemory(n: number): Promise<object[]> {
           cgroupDirs: cgroupDirs(info.cgroup ?? info.id).length,
           sandbox: (await app.driver.inspect(info.id)) === undefined ? 'gone' : 'present',
           disk: diskBytes(join(dataDir, 'blobs', 'snapshots', s.id)),
+          // The snapshot's form (ADR 0019): the disk image, or tars when it could not be handed over.
+          diskImage: existsSync(join(dataDir, 'blobs', 'snapshots', s.id, 'disk.img')),
         },
       };
     };
@@ -157,6 +159,7 @@ export async function benchHibernatedMemory(n: number): Promise<object[]> {
       running_processes_per_session: per(sessions.map((s) => s.running.processes)),
       running_cgroup_memory_mib_per_session: per(sessions.map((s) => s.running.cgroupMemory)) / 2 ** 20,
       blob_disk_mib_per_session: per(sessions.map((s) => s.hibernated.disk)) / 2 ** 20,
+      snapshots_as_disk_image: sessions.filter((s) => s.hibernated.diskImage).length,
       berthd_heap_kib_per_session: (after.heap - before.heap) / n / 1024,
       berthd_rss_kib_per_session: (after.rss - before.rss) / n / 1024,
     };

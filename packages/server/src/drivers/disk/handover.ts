@@ -13,7 +13,7 @@ const TREES = ['workspace', 'home'] as const;
  * and its pivot, milliseconds) or a staged sandbox's root bwrap, whose namespace copies every host mount (see
  * bwrap/argv.ts `stageArgs`) for as long as that sandbox runs.
  */
-const LOOP_RELEASE_MS = 500;
+const LOOP_RELEASE_MS = 200;
 
 const invalid = (msg: string): SandboxDriverError => new SandboxDriverError('invalid_spec', msg);
 
