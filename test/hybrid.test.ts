@@ -1,4 +1,5 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentAndEnv, collectTurn, e2eSkipReason, say, startTestBerth, type TestBerth } from './harness.js';
@@ -143,6 +144,41 @@ describe.skipIf(e2eSkipReason() !== false)('lifecycle patterns: hybrid and ephem
     },
     60_000,
   );
+
+  it('a disk another sandbox keeps live is not handed over: the hibernation saves tars, and the files come back', async () => {
+    // A data dir sandbox uids cannot traverse (below a 0700 directory): this berthd stages its sandboxes, and the
+    // staging namespace of a sandbox started after A's disk was mounted holds A's filesystem (ADR 0019).
+    const parent = mkdtempSync(join(tmpdir(), 'bs-'));
+    const staged = await startTestBerth({ scenarios, config: { dataDir: join(parent, 'd') } });
+    try {
+      const agent = (await agentAndEnv(staged.client)).agentId;
+      const start = async () => {
+        const env = await post('/v1/environments', { name: 'p', config: { type: 'cloud' } }, staged);
+        const r = await post(
+          '/v1/sessions',
+          { agent, environment_id: ((await env.json()) as { id: string }).id },
+          staged,
+        );
+        return (await r.json()) as Wire;
+      };
+      const a = await start();
+      await collectTurn(staged.client, a.id, () => say(staged.client, a.id, '[scenario:hy] go'));
+      const b = await start();
+      expect(await waitFor(async () => (await retrieve(b.id, staged)).berth.state === 'ready', 30_000)).toBe(true);
+      const h = await post(`/v1/berth/sessions/${a.id}/hibernate`, {}, staged);
+      expect(h.status).toBe(200);
+      expect(((await h.json()) as Wire).berth.state).toBe('hibernated');
+      const snapshot = join(parent, 'd', 'blobs', 'snapshots', a.id);
+      expect(existsSync(join(snapshot, 'home.tar'))).toBe(true);
+      expect(existsSync(join(snapshot, 'disk.img'))).toBe(false);
+      const again = await collectTurn(staged.client, a.id, () => say(staged.client, a.id, 'AFTER-FALLBACK'));
+      expect(toolResults(again)).toContain('HYBRID-FILE-7781');
+      expect(toolResults(again)).toContain('d/blob.bin: OK');
+    } finally {
+      await staged.close();
+      rmSync(parent, { recursive: true, force: true });
+    }
+  }, 90_000);
 
   it('explicit hibernate and resume routes; hibernating a busy or ended session is refused', async () => {
     const s = await session({ pattern: 'persistent' });
