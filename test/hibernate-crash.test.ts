@@ -41,7 +41,7 @@ describe.skipIf(e2eSkipReason() !== false)('kill -9 of berthd mid-hibernation', 
   const root = mkdtempSync(join(tmpdir(), 'bhc-'));
   // Traversable by sandbox uids, as a data dir is in production: sandboxes are then not staged (a staged sandbox's
   // root bwrap holds a copy of every host mount, so a disk mounted meanwhile could not be handed over; that case,
-  // the tar fallback, has its own unit test in drivers/disk/handover.test.ts).
+  // the tar fallback, is in drivers/disk/handover.test.ts and test/hybrid.test.ts).
   chmodSync(root, 0o711);
   const children: ChildProcess[] = [];
   const uidStart = testUidBase() + 160_000 + (Number(process.env.VITEST_POOL_ID ?? 0) % 64) * 16;
