@@ -11,6 +11,7 @@ import type { FileBlobs } from '../files/blobs.js';
 import type { SandboxDriver } from '../drivers/driver.js';
 import type { BerthMetrics } from '../observability/metrics.js';
 import type { Tracing } from '../observability/tracing.js';
+import type { KeyIdentity } from '../tenants/auth.js';
 
 /** What every route module receives from the composition root. */
 export interface ApiContext {
@@ -26,8 +27,8 @@ export interface ApiContext {
   sandboxDrivers: ReadonlyMap<string, SandboxDriver>;
   /** Content of Files API uploads. */
   files: FileBlobs;
-  /** Checks an API key; true when it may call the API. */
-  authenticate: (key: string) => boolean;
+  /** Resolves a presented API key to its scope and tenant; undefined when it may not call the API. */
+  authenticate: (key: string) => Promise<KeyIdentity | undefined>;
   logger: Logger;
   clock: Clock;
   /** Resolves when the API is ready to serve (store migrated, driver checked). */

@@ -16,6 +16,8 @@ import { clientErrorHandler, frameworkErrors } from './framework-errors.js';
 import { sessionResourceRoutes } from './session-resources.js';
 import { workspaceFileRoutes } from './workspace-files.js';
 import { registerWebSocket } from './ws-plugin.js';
+import { adminRoutes } from './admin.js';
+import { auditMutations, authorize } from './tenancy.js';
 import { wsProtocolKey } from './ws.js';
 import { logSessionIds, metricsRoute, traceRequests } from '../observability/http.js';
 
@@ -67,19 +69,25 @@ export function buildHttpApi(ctx: ApiContext): FastifyInstance {
     }
   });
 
+  app.decorateRequest('berthCaller', null);
   app.addHook('onRequest', async (req, reply) => {
     reply.header('request-id', req.id);
     // Decided on the route the router matched, never on the raw URL: the router decodes and normalises paths
     // (`/%761/agents` is `/v1/agents`), so a raw-URL check could be bypassed. Only the health routes are public.
     if (PUBLIC_ROUTES.has(req.routeOptions.url ?? '')) return;
-    const key = apiKeyOf(req.headers);
-    if (!key || !ctx.authenticate(key)) {
-      throw new ApiError(
-        'unauthorized',
-        'Invalid or missing API key. Send it as `x-api-key: <key>` or `Authorization: Bearer <key>` (WebSocket clients may offer the subprotocol `berth.key.<key>`).',
-      );
-    }
+    // Resolves the caller (tenant, scope) once; routes read it with callerOf(req) / storeOf(req) (tenancy.ts).
+    await authorize(
+      req,
+      apiKeyOf(req.headers),
+      ctx,
+      () =>
+        new ApiError(
+          'unauthorized',
+          'Invalid or missing API key. Send it as `x-api-key: <key>` or `Authorization: Bearer <key>` (WebSocket clients may offer the subprotocol `berth.key.<key>`).',
+        ),
+    );
   });
+  auditMutations(app, ctx.store, ctx.clock);
 
   app.addHook('onResponse', async (req, reply) => {
     req.log.debug(
@@ -133,6 +141,7 @@ export function buildHttpApi(ctx: ApiContext): FastifyInstance {
     sessionResourceRoutes,
     workspaceFileRoutes,
     sessionLifecycleRoutes,
+    adminRoutes,
   ]) {
     routes(app, ctx);
   }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { checkId } from './common.js';
 import type { RouteModule } from './context.js';
+import { loadSession, storeOf } from './tenancy.js';
 import { serializeSession } from './sessions.js';
 import { parseInput } from './validate.js';
 
@@ -11,16 +12,20 @@ const Params = z.object({ id: z.string() });
  * blob store and its sandbox is destroyed), or resume a hibernated one before its next message. Both answer with
  * the session object; `berth.state` says where it is.
  */
-export const sessionLifecycleRoutes: RouteModule = (app, { store, sessions }) => {
+export const sessionLifecycleRoutes: RouteModule = (app, { sessions }) => {
   app.post('/v1/berth/sessions/:id/hibernate', async (req) => {
+    const store = storeOf(req);
     const { id } = parseInput(Params, req.params, 'path');
     checkId('session', 'sesn_', id);
+    await loadSession(req, id);
     const s = await sessions.hibernate(id);
     return serializeSession(s, await store.sessionUsage(id), sessions);
   });
   app.post('/v1/berth/sessions/:id/resume', async (req) => {
+    const store = storeOf(req);
     const { id } = parseInput(Params, req.params, 'path');
     checkId('session', 'sesn_', id);
+    await loadSession(req, id);
     const s = await sessions.resume(id);
     return serializeSession(s, await store.sessionUsage(id), sessions);
   });
