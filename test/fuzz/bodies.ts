@@ -22,16 +22,29 @@ export interface Ids {
   cred: string;
   file: string;
   resource: string;
+  tenant: string;
+  key: string;
 }
 
 /** Every real id, of every kind. */
 export function idList(ids: Ids): string[] {
-  return [ids.agent, ids.env, ids.session, ids.vault, ids.cred, ids.file, ids.resource];
+  return [ids.agent, ids.env, ids.session, ids.vault, ids.cred, ids.file, ids.resource, ids.tenant, ids.key];
 }
 
 /** The JSON body shapes the routes take; each gets a plausible-but-mutated generator. */
 export type BodyKind =
-  'agent' | 'env' | 'session' | 'sessionUpdate' | 'events' | 'vault' | 'credential' | 'resource' | 'none';
+  | 'agent'
+  | 'env'
+  | 'session'
+  | 'sessionUpdate'
+  | 'events'
+  | 'vault'
+  | 'credential'
+  | 'resource'
+  | 'tenant'
+  | 'apiKey'
+  | 'rotate'
+  | 'none';
 
 const str = (...xs: string[]) =>
   fc.oneof({ arbitrary: fc.constantFrom(...xs), weight: 3 }, { arbitrary: hostileString, weight: 1 });
@@ -198,6 +211,17 @@ export function plausibleBody(kind: BodyKind, ids: Ids): fc.Arbitrary<Jv> {
       });
     case 'resource':
       return resourceBody(ids);
+    case 'tenant':
+      return record({ name: field(str('fuzz-tenant')), metadata: meta });
+    case 'apiKey':
+      return record({
+        scope: field(str('admin', 'read', 'write')),
+        tenant_id: field(fc.oneof(fc.constant<Jv>(ids.tenant), anyId, hostileString)),
+        name: field(hostileString),
+        expires_at: field(str('2999-01-01T00:00:00Z', '1999-01-01T00:00:00Z', 'soon')),
+      });
+    case 'rotate':
+      return record({ grace_seconds: field(fc.oneof(fc.integer({ min: -10, max: 1_000_000 }), hostileValue)) });
     case 'none':
       return fc.constant(null);
   }

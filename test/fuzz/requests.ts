@@ -13,6 +13,8 @@ const ID_PREFIX: Record<IdKind, string> = {
   cred: 'vcrd_',
   file: 'file_',
   resource: 'sesrsc_',
+  tenant: 'tenant_',
+  key: 'key_',
 };
 
 /** A path id: the real one, a real one of another kind, an unknown one with the right prefix, or hostile text. */

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { newId } from '@berth/protocol';
 import { vaultConformance } from './conformance-vaults.js';
 import { fileConformance } from './conformance-files.js';
+import { tenantConformance } from './conformance-tenants.js';
 import type { Store } from './store.js';
 import { VersionConflictError, type AgentRecord, type EnvironmentRecord, type SessionRecord } from './types.js';
 
@@ -19,6 +20,7 @@ function clock(): () => string {
 function agent(now: string, name = 'a'): AgentRecord {
   return {
     id: newId('agent'),
+    tenant_id: 'default',
     version: 1,
     name,
     description: null,
@@ -39,6 +41,7 @@ function agent(now: string, name = 'a'): AgentRecord {
 function env(now: string): EnvironmentRecord {
   return {
     id: newId('environment'),
+    tenant_id: 'default',
     name: 'e',
     description: null,
     config: { type: 'cloud', networking: { type: 'unrestricted' } },
@@ -54,6 +57,7 @@ function env(now: string): EnvironmentRecord {
 function session(now: string, envId: string, a: AgentRecord): SessionRecord {
   return {
     id: newId('session'),
+    tenant_id: 'default',
     environment_id: envId,
     agent_id: a.id,
     agent_version: a.version,
@@ -95,6 +99,7 @@ export function runStoreConformance(name: string, factory: StoreFactory, skip: s
     afterEach(async () => cleanup?.());
     vaultConformance({ store: () => store, now: () => now() });
     fileConformance({ store: () => store, now: () => now() });
+    tenantConformance({ store: () => store, now: () => now() });
 
     it('migrates idempotently and answers ping', async () => {
       await store.migrate();
