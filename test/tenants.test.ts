@@ -2,6 +2,7 @@ import Anthropic, { toFile } from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentAndEnv, collectTurn, e2eSkipReason, say, startTestBerth, type TestBerth } from './harness.js';
 import type { Ids } from './fuzz/bodies.js';
+import { ChannelClient, HandshakeRefused } from './ws-client.js';
 import { ROUTES, type Route } from './fuzz/routes.js';
 
 /**
@@ -310,6 +311,35 @@ describe.skipIf(e2eSkipReason() !== false)('tenants and API keys', () => {
     await adminCall('POST', `/v1/berth/admin/tenants/${c}/archive`);
     expect((await call('GET', '/v1/agents', ck.secret)).status).toBe(401);
   }, 30_000);
+
+  it("WebSocket: B's key is refused A's session (404); a read key may subscribe but its frames are refused", async () => {
+    const refused = await ChannelClient.open(t.app.url, ids.session, {
+      key: keys.bWrite,
+      protocols: ['berth.v1'],
+    }).then(
+      () => 0,
+      (err: unknown) => (err instanceof HandshakeRefused ? err.status : -1),
+    );
+    expect(refused).toBe(404);
+    const ch = await ChannelClient.open(t.app.url, ids.session, {
+      key: keys.aRead,
+      protocols: ['berth.v1'],
+      after: 'start',
+    });
+    try {
+      await ch.waitFor((e) => e.type === 'agent.message');
+      const from = ch.frames.length;
+      ch.send({ type: 'user.message', content: [{ type: 'text', text: 'from a read key' }] });
+      const i = await ch.waitFor((e) => e.type === 'error', from);
+      expect((ch.frames[i] as { error?: { type?: string } }).error?.type).toBe('permission_error');
+      expect(ch.closed).toBeUndefined();
+    } finally {
+      ch.ws.close();
+    }
+    const a = new Anthropic({ baseURL: t.app.url, apiKey: keys.aRead, maxRetries: 0 });
+    const sent = (await a.beta.sessions.events.list(ids.session)).data.filter((e) => e.type === 'user.message');
+    expect(sent).toHaveLength(1);
+  });
 
   it('writes every mutating call to the audit log, queryable by tenant and time range', async () => {
     const since = new Date().toISOString();

@@ -1,7 +1,7 @@
 import { createHash, randomInt, timingSafeEqual } from 'node:crypto';
 
 /**
- * API key format: `bsk_live_` + 8 visible characters + 40 secret characters (base62, about 238 random bits in all).
+ * API key format: `bsk_live_` + 8 visible characters + 40 secret characters (base62: 48 random characters, about 285 bits).
  * `bsk_live_XXXXXXXX` is the key's prefix: shown in lists and the audit log, and how the store finds the key. Only
  * the SHA-256 of the whole key is stored; a presented key is hashed and compared in constant time.
  */
