@@ -244,6 +244,9 @@ describe.skipIf(e2eSkipReason() !== false)('tenants and API keys', () => {
         ]);
       }
     }
+    // /metrics aggregates all tenants: admin keys only.
+    expect((await call('GET', '/metrics', keys.bWrite)).status).toBe(403);
+    expect((await call('GET', '/metrics', t.app.adminKey)).status).toBe(200);
     const named = await call('GET', `/v1/agents/${ids.agent}`, keys.bWrite, undefined, { 'berth-tenant': tenants.a });
     expect(named.status).toBe(403);
     // The bootstrap admin key acts on the default tenant unless it names another.

@@ -101,8 +101,10 @@ export async function authorize(
       `This key belongs to tenant '${tenantId}' and cannot act on another tenant. Drop the ${TENANT_HEADER} header.`,
     );
   }
-  if ((req.routeOptions.url ?? '').startsWith(ADMIN_ROUTES) && id.scope !== 'admin') {
-    throw new ApiError('permission_denied', 'Admin routes need an admin key.');
+  // /metrics aggregates every tenant's sessions and tokens: it is an operator's view, like the admin routes.
+  const route = req.routeOptions.url ?? '';
+  if ((route.startsWith(ADMIN_ROUTES) || route === '/metrics') && id.scope !== 'admin') {
+    throw new ApiError('permission_denied', 'Admin routes (and /metrics) need an admin key.');
   }
   if (!SAFE_METHODS.has(req.method)) assertCanWrite(req.berthCaller);
 }
