@@ -209,6 +209,9 @@ describe.skipIf(e2eSkipReason() !== false)('tenants and API keys', () => {
     }
     const bySession = await call('GET', `/v1/sessions?agent_id=${ids.agent}`, keys.bRead);
     expect(bySession.body.data).toEqual([]);
+    const byIds = await call('GET', `/v1/files?ids[]=${ids.file}`, keys.bRead);
+    expect([byIds.status, byIds.body.data]).toEqual([200, []]);
+    expect(((await call('GET', `/v1/files?ids[]=${ids.file}`, keys.aRead)).body.data as unknown[]).length).toBe(1);
     expect(leaks).toEqual([]);
     // A's own lists do show them.
     const mine = await call('GET', '/v1/agents', keys.aRead);
