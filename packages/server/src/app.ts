@@ -9,6 +9,7 @@ import { newId } from '@berth/protocol';
 import { builtinScenarios, loadScenarioDir, startScriptedModel, type ScriptedModel } from '@berth/scripted-model';
 import type { FastifyInstance } from 'fastify';
 import { resolveAdminKey, keyChecker } from './admin-key.js';
+import { keyResolver } from './tenants/auth.js';
 import { systemClock } from './api/common.js';
 import { buildHttpApi } from './api/http.js';
 import { ConfigError, type BerthConfig } from './config.js';
@@ -254,7 +255,7 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
     logger,
     clock: systemClock,
     prices,
-    authenticate: keyChecker(adminKey),
+    authenticate: keyResolver(store, keyChecker(adminKey), systemClock),
     observability,
     previews,
     webhooks,

@@ -14,6 +14,7 @@ export const ERROR_CODES = {
   vault_archived: { status: 400, type: 'invalid_request_error' },
   vault_credential_archived: { status: 400, type: 'invalid_request_error' },
   unauthorized: { status: 401, type: 'authentication_error' },
+  permission_denied: { status: 403, type: 'permission_error' },
   not_found: { status: 404, type: 'not_found_error' },
   version_conflict: { status: 409, type: 'conflict_error' },
   environment_in_use: { status: 409, type: 'conflict_error' },

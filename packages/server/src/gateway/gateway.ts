@@ -219,7 +219,7 @@ export class ModelGateway {
       // A session deleted while its request was in flight leaves its ids unknown; the row still counts.
       agent_id: session?.agent_id ?? '',
       environment_id: session?.environment_id ?? '',
-      tenant_id: DEFAULT_TENANT,
+      tenant_id: session?.tenant_id ?? DEFAULT_TENANT,
       // Failed requests have no message id; give each its own so the ledger keeps one row per request.
       message_id: u.messageId ?? newId('modelRequest'),
       model: u.model,
