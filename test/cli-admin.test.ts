@@ -35,6 +35,15 @@ describe.skipIf(e2eSkipReason() !== false)('`berth admin`: tenants, keys, audit 
     expect(created.code, created.stderr).toBe(0);
     const tenant = /^(tenant_\w+)\s+acme$/m.exec(created.stdout)![1]!;
     expect((await berth(['admin', 'tenants', 'list', ...conn])).stdout).toContain(tenant);
+    const month = new Date().toISOString().slice(0, 7);
+    const capped = await berth(['admin', 'tenants', 'budget', tenant, '5000', ...conn]);
+    expect([capped.code, capped.stdout.trim()]).toEqual([0, `${tenant}  budget 5000 cents; spent 0 cents in ${month}`]);
+    const got = JSON.parse((await berth(['admin', 'tenants', 'get', tenant, ...conn])).stdout) as { budget: unknown };
+    expect(got.budget).toEqual({ type: 'monthly', max_list_cost: { amount: '5000', currency: 'USD' } });
+    expect((await berth(['admin', 'tenants', 'budget', tenant, 'none', ...conn])).stdout).toContain('no budget');
+    const bad = await berth(['admin', 'tenants', 'budget', tenant, '12.5', ...conn]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('whole number of cents');
 
     const key = await berth([
       'admin',

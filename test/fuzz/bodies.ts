@@ -263,7 +263,24 @@ export function plausibleBody(kind: BodyKind, ids: Ids): fc.Arbitrary<Jv> {
         metadata: meta,
       });
     case 'tenant':
-      return record({ name: field(str('fuzz-tenant')), metadata: meta });
+      return record({
+        name: field(str('fuzz-tenant')),
+        metadata: meta,
+        budget: field(
+          fc.oneof(
+            fc.constant<Jv>(null),
+            record({
+              type: field(str('monthly', 'limit')),
+              max_list_cost: field(
+                record({
+                  amount: field(str('0', '5000', '-1', '1e3', '99999999999999999')),
+                  currency: field(str('USD', 'EUR')),
+                }),
+              ),
+            }),
+          ),
+        ),
+      });
     case 'apiKey':
       return record({
         scope: field(str('admin', 'read', 'write')),

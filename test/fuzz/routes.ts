@@ -145,6 +145,7 @@ export const ROUTES: Route[] = [
   { method: 'POST', path: '/v1/berth/admin/tenants', body: 'tenant' },
   { method: 'GET', path: '/v1/berth/admin/tenants', body: 'none', query: ['limit', 'page', 'include_archived'] },
   { method: 'GET', path: '/v1/berth/admin/tenants/:tenant', body: 'none' },
+  { method: 'POST', path: '/v1/berth/admin/tenants/:tenant', body: 'tenant' },
   { method: 'POST', path: '/v1/berth/admin/tenants/:tenant/archive', body: 'none', destructive: true },
   { method: 'POST', path: '/v1/berth/admin/keys', body: 'apiKey' },
   {

@@ -1,5 +1,5 @@
 import type Anthropic from '@anthropic-ai/sdk';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 
 type Print = (l: string) => void;
 type Row = Record<string, unknown>;
@@ -8,15 +8,29 @@ interface Page {
   next_page: string | null;
 }
 
+function monthly(cents: number): object {
+  return { type: 'monthly', max_list_cost: { amount: String(cents), currency: 'USD' } };
+}
+
 /**
  * `berth admin …`: tenants, API keys and the audit log through `/v1/berth/admin/...` (admin keys only). A key's
  * secret is printed once, by `keys create` and `keys rotate`; nothing else ever shows it.
  */
 export const adminCommands = {
   tenants: {
-    async create(c: Anthropic, print: Print, name: string): Promise<void> {
-      const t = await c.post<Row>('/v1/berth/admin/tenants', { body: { name } });
+    async create(c: Anthropic, print: Print, name: string, o: { monthlyBudget?: number } = {}): Promise<void> {
+      const budget = o.monthlyBudget === undefined ? undefined : monthly(o.monthlyBudget);
+      const t = await c.post<Row>('/v1/berth/admin/tenants', { body: { name, budget } });
       print(`${str(t.id)}  ${str(t.name)}`);
+    },
+    /** Sets (cents) or removes (null) a tenant's monthly budget, and prints this month's spend against it. */
+    async budget(c: Anthropic, print: Print, id: string, cents: number | null): Promise<void> {
+      const body = { budget: cents === null ? null : monthly(cents) };
+      const t = await c.post<Row>(`/v1/berth/admin/tenants/${encodeURIComponent(id)}`, { body });
+      const spend = t.spend as { month: string; list_cost: { amount: string }; budget_reached: boolean };
+      const cap = cents === null ? 'no budget' : `budget ${cents} cents`;
+      const reached = spend.budget_reached ? ' (reached)' : '';
+      print(`${str(t.id)}  ${cap}; spent ${spend.list_cost.amount} cents in ${spend.month}${reached}`);
     },
     async list(c: Anthropic, print: Print, o: { all: boolean; limit: number }): Promise<void> {
       const q = { limit: o.limit, ...(o.all ? { include_archived: 'true' } : {}) };
@@ -111,8 +125,17 @@ export function registerAdmin(
 ): void {
   const admin = program.command('admin').description('Tenants, API keys and the audit log (admin keys only).');
   const tenants = admin.command('tenants').description('Tenants: every resource belongs to one.');
-  clientCmd(tenants.command('create').argument('<name>', 'display name').description('Create a tenant.')).action(
-    (name: string, o: object) => adminCommands.tenants.create(client(o), print, name),
+  clientCmd(tenants.command('create').argument('<name>', 'display name').description('Create a tenant.'))
+    .option('--monthly-budget <cents>', "cap on the tenant's model list cost per UTC month, in cents", nonNegativeInt)
+    .action((name: string, o: { monthlyBudget?: number }) => adminCommands.tenants.create(client(o), print, name, o));
+  clientCmd(
+    tenants
+      .command('budget')
+      .argument('<id>', 'tenant id')
+      .argument('<cents|none>', "monthly cap on the tenant's model list cost, in cents; `none` removes it")
+      .description("Set or remove a tenant's monthly budget; prints this month's spend."),
+  ).action((id: string, cents: string, o: object) =>
+    adminCommands.tenants.budget(client(o), print, id, cents === 'none' ? null : nonNegativeInt(cents)),
   );
   clientCmd(tenants.command('list').description('List tenants, newest first.'))
     .option('--all', 'include archived tenants', false)
@@ -163,4 +186,10 @@ export function registerAdmin(
     .action((o: { tenant?: string; since?: string; until?: string; limit: number; json: boolean }) =>
       adminCommands.audit(client(o), print, o),
     );
+}
+
+/** Parses a CLI integer ≥ 0 (cents), or fails with a message naming the expected form. */
+function nonNegativeInt(v: string): number {
+  if (!/^(0|[1-9]\d{0,14})$/.test(v)) throw new InvalidArgumentError('expected a whole number of cents, like 50000');
+  return Number(v);
 }

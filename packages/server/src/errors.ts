@@ -31,6 +31,7 @@ export const ERROR_CODES = {
   webhook_delivery_in_flight: { status: 409, type: 'conflict_error' },
   unsupported_feature: { status: 400, type: 'invalid_request_error' },
   too_many_sessions: { status: 429, type: 'rate_limit_error' },
+  tenant_budget_exhausted: { status: 402, type: 'billing_error' },
   storage_unavailable: { status: 503, type: 'api_error' },
   request_too_large: { status: 413, type: 'request_too_large' },
   file_too_large: { status: 413, type: 'request_too_large' },

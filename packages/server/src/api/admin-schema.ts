@@ -1,12 +1,34 @@
 import { z } from 'zod';
 import type { ApiKeyRecord, AuditRecord, TenantRecord } from '../store/store.js';
-import { MetadataSchema, bool, limit, rangeQuery } from './common.js';
+import { MetadataPatchSchema, MetadataSchema, bool, limit, rangeQuery } from './common.js';
+import { monetaryAmount } from '../budget/prices.js';
+import type { TenantSpend } from '../budget/tenant-budget.js';
 
 /** Bodies, queries and wire forms of the admin API (`/v1/berth/admin/...`, admin.ts). */
+
+/** A tenant's monthly budget: the same money shape as a session budget's `max_list_cost` (integer cents). */
+export const TenantBudgetSchema = z.strictObject({
+  type: z.literal('monthly'),
+  max_list_cost: z.strictObject({
+    amount: z
+      .string()
+      .regex(/^(0|[1-9]\d{0,14})$/, 'amount is an integer in cents as a string, like "50000" for $500.00'),
+    currency: z.literal('USD'),
+  }),
+});
 
 export const TenantCreateSchema = z.strictObject({
   name: z.string().min(1).max(256),
   metadata: MetadataSchema.optional(),
+  budget: TenantBudgetSchema.nullable().optional(),
+});
+
+/** Changes the given fields; `budget: null` removes the budget. */
+export const TenantUpdateSchema = z.strictObject({
+  name: z.string().min(1).max(256).optional(),
+  /** A patch: a null value deletes the key. */
+  metadata: MetadataPatchSchema.optional(),
+  budget: TenantBudgetSchema.nullable().optional(),
 });
 
 /** Longest grace period of a rotated key: a week. */
@@ -48,8 +70,22 @@ export const AuditListQuery = z.object({
   ...rangeQuery('created_at'),
 });
 
-export function serializeTenant(t: TenantRecord): object {
-  return { type: 'tenant', ...t };
+/** A tenant; with `spend`, also this month's spend against its budget (retrieve and update answer with it). */
+export function serializeTenant(t: TenantRecord, spend?: TenantSpend): object {
+  return {
+    type: 'tenant',
+    ...t,
+    ...(spend
+      ? {
+          spend: {
+            month: spend.month,
+            list_cost: monetaryAmount(spend.spentCents),
+            resets_at: spend.resetsAt,
+            budget_reached: spend.capCents !== null && spend.spentCents >= spend.capCents,
+          },
+        }
+      : {}),
+  };
 }
 
 /** A key as lists show it: prefix, never the hash; `status` says whether it works now. */

@@ -8,11 +8,12 @@ import {
   KeyRotateSchema,
   TenantCreateSchema,
   TenantListQuery,
+  TenantUpdateSchema,
   serializeAudit,
   serializeKey,
   serializeTenant,
 } from './admin-schema.js';
-import { rangeFrom } from './common.js';
+import { patchMetadata, rangeFrom } from './common.js';
 import type { RouteModule } from './context.js';
 import { parseInput } from './validate.js';
 import { z } from 'zod';
@@ -24,7 +25,7 @@ const IdParams = z.object({ id: z.string().max(128) });
  * these routes (the auth hook answers 403 to others), so they use the unscoped store. A key's secret is returned
  * once, by create and rotate; afterwards only its prefix is shown.
  */
-export const adminRoutes: RouteModule = (app, { store, clock }) => {
+export const adminRoutes: RouteModule = (app, { store, clock, tenantBudgets }) => {
   const tenant = async (id: string) => {
     const t = await store.getTenant(id);
     if (!t) throw notFound('tenant', id);
@@ -39,18 +40,38 @@ export const adminRoutes: RouteModule = (app, { store, clock }) => {
   app.post('/v1/berth/admin/tenants', async (req) => {
     const b = parseInput(TenantCreateSchema, req.body);
     const now = clock();
-    const t = { id: newTenancyId('tenant'), name: b.name, metadata: b.metadata ?? {}, ...stamps(now) };
+    const t = {
+      id: newTenancyId('tenant'),
+      name: b.name,
+      metadata: b.metadata ?? {},
+      budget: b.budget ?? null,
+      ...stamps(now),
+    };
     await store.createTenant(t);
-    return serializeTenant(t);
+    return serializeTenant(t, await tenantBudgets.spend(t));
   });
   app.get('/v1/berth/admin/tenants', async (req) => {
     const q = parseInput(TenantListQuery, req.query, 'query');
     const p = await store.listTenants({ limit: q.limit, page: q.page, includeArchived: q.include_archived ?? false });
-    return { data: p.data.map(serializeTenant), next_page: p.next };
+    return { data: p.data.map((t) => serializeTenant(t)), next_page: p.next };
   });
   app.get('/v1/berth/admin/tenants/:id', async (req) => {
     const { id } = parseInput(IdParams, req.params, 'path');
-    return serializeTenant(await tenant(id));
+    const t = await tenant(id);
+    return serializeTenant(t, await tenantBudgets.spend(t));
+  });
+  app.post('/v1/berth/admin/tenants/:id', async (req) => {
+    const { id } = parseInput(IdParams, req.params, 'path');
+    const b = parseInput(TenantUpdateSchema, req.body ?? {});
+    const t = await tenant(id);
+    if (t.archived_at) throw new ApiError('invalid_request', `Tenant '${id}' is archived and read-only.`);
+    const updated = await store.updateTenant(id, {
+      ...(b.name !== undefined ? { name: b.name } : {}),
+      ...(b.metadata !== undefined ? { metadata: patchMetadata(t.metadata, b.metadata) } : {}),
+      ...(b.budget !== undefined ? { budget: b.budget } : {}),
+      updated_at: clock(),
+    });
+    return serializeTenant(updated!, await tenantBudgets.spend(updated!));
   });
   app.post('/v1/berth/admin/tenants/:id/archive', async (req) => {
     const { id } = parseInput(IdParams, req.params, 'path');

@@ -16,6 +16,7 @@ import type { TriggerService } from '../triggers/service.js';
 import type { WebhookReceiver } from '../triggers/deliver.js';
 import type { WebhookSecrets } from '../webhooks/secrets.js';
 import type { PriceTable } from '../budget/prices.js';
+import type { TenantBudgets } from '../budget/tenant-budget.js';
 import type { KeyIdentity } from '../tenants/auth.js';
 
 /** What every route module receives from the composition root. */
@@ -41,6 +42,8 @@ export interface ApiContext {
   clock: Clock;
   /** Prices of model tokens and sandbox time (built-in list prices plus the operator's price file). */
   prices: PriceTable;
+  /** Per-tenant monthly budgets (spend this month, refusals). */
+  tenantBudgets: TenantBudgets;
   /** Resolves when the API is ready to serve (store migrated, driver checked). */
   ready: () => Promise<{ ok: boolean; problems: string[] }>;
   /** Metrics served at `/metrics` and the tracer of API requests (absent: neither). */

@@ -166,7 +166,7 @@ export async function wireSession(
 
 /** sessions: create, retrieve, update, list, delete, archive. */
 export const sessionRoutes: RouteModule = (app, ctx) => {
-  const { sessions, eventLog, clock, config, drivers, prices } = ctx;
+  const { sessions, eventLog, clock, config, drivers, prices, tenantBudgets } = ctx;
   const defaults = resourceDefaults(config);
   const lifecycle = lifecycleDefaults(config);
   const load = async (req: FastifyRequest, id: string) => {
@@ -182,6 +182,9 @@ export const sessionRoutes: RouteModule = (app, ctx) => {
   app.post('/v1/sessions', async (req) => {
     const store = storeOf(req);
     const b = parseInput(SessionCreateSchema, req.body);
+    // A tenant whose monthly budget is spent gets no new sandbox: its sessions could not call the model anyway.
+    const exhausted = await tenantBudgets.refusal(callerOf(req).tenantId);
+    if (exhausted) throw new ApiError('tenant_budget_exhausted', exhausted);
     const ref = b.agent;
     const agentId = typeof ref === 'string' ? ref : ref.id;
     const version = typeof ref === 'string' ? undefined : ref.version;

@@ -9,7 +9,13 @@ import type { AgentRecord, EnvironmentRecord, SessionRecord } from './types.js';
 export function tenantConformance(ctx: { store: () => Store; now: () => string }): void {
   const tenant = (name: string): TenantRecord => {
     const now = ctx.now();
-    return { id: `tenant_${name}_${newId('request').slice(-8)}`, name, metadata: { k: name }, ...at(now) };
+    return {
+      id: `tenant_${name}_${newId('request').slice(-8)}`,
+      name,
+      metadata: { k: name },
+      budget: null,
+      ...at(now),
+    };
   };
   const key = (over: Partial<ApiKeyRecord> = {}): ApiKeyRecord => ({
     id: `key_${newId('request').slice(-12)}`,
@@ -177,6 +183,20 @@ export function tenantConformance(ctx: { store: () => Store; now: () => string }
     await expect(B.listAudit({ limit: 1 })).rejects.toThrow(/tenant-scoped/);
     await expect(B.enabledWebhooks()).rejects.toThrow(/tenant-scoped/);
     await expect(B.dueTriggers(now)).rejects.toThrow(/tenant-scoped/);
+  });
+
+  it('keeps a tenant budget, and updates name, metadata and budget', async () => {
+    const store = ctx.store();
+    const budget = { type: 'monthly' as const, max_list_cost: { amount: '5000', currency: 'USD' as const } };
+    const t = { ...tenant('budgeted'), budget };
+    await store.createTenant(t);
+    expect(await store.getTenant(t.id)).toEqual(t);
+    const later = ctx.now();
+    const renamed = await store.updateTenant(t.id, { name: 'renamed', updated_at: later });
+    expect(renamed).toEqual({ ...t, name: 'renamed', updated_at: later });
+    const cleared = await store.updateTenant(t.id, { budget: null, metadata: {}, updated_at: later });
+    expect([cleared?.budget, cleared?.metadata, cleared?.name]).toEqual([null, {}, 'renamed']);
+    expect(await store.updateTenant('tenant_missing', { name: 'x', updated_at: later })).toBeUndefined();
   });
 
   it('scopes webhook endpoints, triggers and the usage ledger to their tenant', async () => {

@@ -51,6 +51,7 @@ export class KyselyStore implements Store {
   getTenant: Store['getTenant'] = (id) => this.tenants.getTenant(id);
   listTenants: Store['listTenants'] = (opts) => this.tenants.listTenants(opts);
   archiveTenant: Store['archiveTenant'] = (id, now) => this.tenants.archiveTenant(id, now);
+  updateTenant: Store['updateTenant'] = (id, patch) => this.tenants.updateTenant(id, patch);
   createApiKey: Store['createApiKey'] = (k) => this.tenants.createApiKey(k);
   getApiKey: Store['getApiKey'] = (id) => this.tenants.getApiKey(id);
   findApiKeyByPrefix: Store['findApiKeyByPrefix'] = (p) => this.tenants.findApiKeyByPrefix(p);

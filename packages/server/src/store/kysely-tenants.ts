@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import type { Kysely, Selectable, Updateable } from 'kysely';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { keysetPage, mapPage, rangeWhere } from './query.js';
 import { parse } from './rows.js';
@@ -11,6 +11,7 @@ import {
   type AuditListOptions,
   type AuditRecord,
   type KeyScope,
+  type TenantBudget,
   type TenantRecord,
 } from './tenant-types.js';
 
@@ -21,8 +22,20 @@ export class KyselyTenants {
   async createTenant(t: TenantRecord): Promise<void> {
     await this.db
       .insertInto('tenants')
-      .values({ ...t, metadata: JSON.stringify(t.metadata) })
+      .values({ ...t, metadata: JSON.stringify(t.metadata), budget: t.budget && JSON.stringify(t.budget) })
       .execute();
+  }
+
+  async updateTenant(
+    id: string,
+    patch: Partial<Pick<TenantRecord, 'name' | 'metadata' | 'budget'>> & { updated_at: string },
+  ): Promise<TenantRecord | undefined> {
+    const row: Updateable<TenantsTable> = { updated_at: patch.updated_at };
+    if (patch.name !== undefined) row.name = patch.name;
+    if (patch.metadata !== undefined) row.metadata = JSON.stringify(patch.metadata);
+    if (patch.budget !== undefined) row.budget = patch.budget && JSON.stringify(patch.budget);
+    await this.db.updateTable('tenants').set(row).where('id', '=', id).execute();
+    return this.getTenant(id);
   }
 
   async getTenant(id: string): Promise<TenantRecord | undefined> {
@@ -117,7 +130,11 @@ function isOrdCursor(v: unknown): v is { o: number } {
 }
 
 function tenantFromRow(r: Selectable<TenantsTable>): TenantRecord {
-  return { ...r, metadata: parse<Record<string, string>>(r.metadata) };
+  return {
+    ...r,
+    metadata: parse<Record<string, string>>(r.metadata),
+    budget: r.budget === null ? null : parse<TenantBudget>(r.budget),
+  };
 }
 
 function keyFromRow(r: Selectable<ApiKeysTable>): ApiKeyRecord {

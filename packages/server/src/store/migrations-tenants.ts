@@ -12,6 +12,8 @@ export async function tenantsUp(db: Kysely<unknown>, isPg: boolean): Promise<voi
     .addColumn('id', 'text', (c) => c.primaryKey())
     .addColumn('name', 'text', (c) => c.notNull())
     .addColumn('metadata', 'text', (c) => c.notNull())
+    // The monthly budget (JSON TenantBudget); null: none.
+    .addColumn('budget', 'text')
     .addColumn('created_at', 'text', (c) => c.notNull())
     .addColumn('updated_at', 'text', (c) => c.notNull())
     .addColumn('archived_at', 'text')
@@ -20,8 +22,8 @@ export async function tenantsUp(db: Kysely<unknown>, isPg: boolean): Promise<voi
   // The built-in tenant: every row that existed before tenants belongs to it, and the bootstrap admin key acts
   // on it unless a request names another tenant.
   const now = new Date().toISOString();
-  await sql`insert into tenants (id, name, metadata, created_at, updated_at, archived_at)
-    values ('default', 'default', '{}', ${now}, ${now}, null)`.execute(db);
+  await sql`insert into tenants (id, name, metadata, budget, created_at, updated_at, archived_at)
+    values ('default', 'default', '{}', null, ${now}, ${now}, null)`.execute(db);
   for (const table of ['agents', 'environments', 'sessions', 'vaults', 'files', 'webhook_endpoints', 'triggers']) {
     await db.schema
       .alterTable(table)

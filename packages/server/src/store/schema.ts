@@ -35,6 +35,8 @@ export interface TenantsTable {
   id: string;
   name: string;
   metadata: string;
+  /** JSON TenantBudget, or null. */
+  budget: string | null;
   created_at: string;
   updated_at: string;
   archived_at: string | null;

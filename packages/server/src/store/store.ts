@@ -224,6 +224,11 @@ export interface Store {
   /** Newest first; archived tenants only with `includeArchived`. */
   listTenants(opts: ListOptions): Promise<Page<TenantRecord>>;
   archiveTenant(id: string, now: string): Promise<TenantRecord | undefined>;
+  /** Changes a tenant's name, metadata or budget (given fields only). */
+  updateTenant(
+    id: string,
+    patch: Partial<Pick<TenantRecord, 'name' | 'metadata' | 'budget'>> & { updated_at: string },
+  ): Promise<TenantRecord | undefined>;
   /** Throws DuplicateKeyPrefixError when the prefix is taken. */
   createApiKey(key: ApiKeyRecord): Promise<void>;
   getApiKey(id: string): Promise<ApiKeyRecord | undefined>;

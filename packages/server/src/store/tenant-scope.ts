@@ -198,6 +198,7 @@ export class TenantStore implements Store {
   getTenant: Store['getTenant'] = () => refuse('getTenant');
   listTenants: Store['listTenants'] = () => refuse('listTenants');
   archiveTenant: Store['archiveTenant'] = () => refuse('archiveTenant');
+  updateTenant: Store['updateTenant'] = () => refuse('updateTenant');
   createApiKey: Store['createApiKey'] = () => refuse('createApiKey');
   getApiKey: Store['getApiKey'] = () => refuse('getApiKey');
   findApiKeyByPrefix: Store['findApiKeyByPrefix'] = () => refuse('findApiKeyByPrefix');

@@ -5,10 +5,20 @@ import type { RangeFilter } from './types.js';
 /** The built-in tenant: rows that existed before tenants, and what the bootstrap admin key acts on by default. */
 export const DEFAULT_TENANT = 'default';
 
+/**
+ * A tenant's monthly budget: once the list cost of its model tokens in the current UTC calendar month reaches
+ * `max_list_cost` (integer cents as a string, like a session budget), its sessions get no more model requests.
+ */
+export interface TenantBudget {
+  type: 'monthly';
+  max_list_cost: { amount: string; currency: 'USD' };
+}
+
 export interface TenantRecord {
   id: string;
   name: string;
   metadata: Record<string, string>;
+  budget: TenantBudget | null;
   created_at: string;
   updated_at: string;
   archived_at: string | null;
