@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ApiError, notFound } from '../errors.js';
+import { ApiError, errorBody, notFound } from '../errors.js';
+import { isStorageFailure, storageUnavailable } from '../store/failures.js';
 import { DEFAULT_TENANT, type KeyScope, type SessionRecord, type Store } from '../store/store.js';
 import { TenantStore } from '../store/tenant-scope.js';
 import { newTenancyId } from '../tenants/keys.js';
@@ -111,26 +112,39 @@ export async function authorize(
 
 /**
  * Writes one audit record per mutating request of an authenticated caller (refused ones too), before the response
- * leaves: if the write fails the client gets an error rather than an unaudited success.
+ * leaves: if the write fails the client gets an error rather than an unaudited success. The error is written here
+ * (an error thrown from onSend would leave fastify's own shape): 503 `storage_unavailable` when the store refused
+ * the write (a full disk: retryable), else 500.
  */
 export function auditMutations(app: FastifyInstance, store: Store, clock: () => string): void {
   app.addHook('onSend', async (req, reply, payload) => {
     const caller = req.berthCaller;
     const route = req.routeOptions.url;
     if (!caller || !route || SAFE_METHODS.has(req.method)) return payload;
-    await store.recordAudit({
+    try {
+      await record(req, reply.statusCode, payload, caller, route);
+      return payload;
+    } catch (err) {
+      const apiErr = auditFailure(err, reply.statusCode < 400);
+      req.log.error({ err }, 'could not write the audit record');
+      if (apiErr.shouldRetry !== undefined) void reply.header('x-should-retry', String(apiErr.shouldRetry));
+      if (apiErr.retryAfterS !== undefined) void reply.header('retry-after', String(apiErr.retryAfterS));
+      void reply.status(apiErr.status).header('content-type', 'application/json; charset=utf-8');
+      return JSON.stringify(errorBody(apiErr, String(req.id)));
+    }
+  });
+  const record = (req: FastifyRequest, status: number, payload: unknown, caller: Caller, route: string) =>
+    store.recordAudit({
       id: newTenancyId('audit'),
       tenant_id: caller.tenantId,
       key_prefix: caller.keyPrefix,
       method: req.method,
       route,
-      resource_id: resourceIdOf(req.params, reply.statusCode, payload),
-      status: reply.statusCode,
+      resource_id: resourceIdOf(req.params, status, payload),
+      status,
       request_id: String(req.id),
       created_at: clock(),
     });
-    return payload;
-  });
 }
 
 /** The innermost path id (`/v1/vaults/:vid/credentials/:cid` → cid), else the id a create answered with. */
@@ -145,4 +159,23 @@ function resourceIdOf(params: unknown, status: number, payload: unknown): string
   } catch {
     return null;
   }
+}
+
+/**
+ * The answer when a mutating request's audit record cannot be written. A refused request stored nothing, so a
+ * storage failure is the usual retryable 503; a request that took effect must not claim that, nor invite a blind
+ * retry: it says what happened so the client checks the resource first.
+ */
+function auditFailure(err: unknown, tookEffect: boolean): ApiError {
+  if (!isStorageFailure(err)) {
+    return new ApiError('internal', 'The audit log could not be written, so the request is reported as failed.');
+  }
+  if (!tookEffect) return storageUnavailable();
+  return new ApiError(
+    'storage_unavailable',
+    'The request was carried out, but its audit record could not be written: the store refused the write (disk full, ' +
+      'read-only or failing). Check the resource before retrying; the operator must free space or fix the disk.',
+    {},
+    false,
+  );
 }
