@@ -14,6 +14,10 @@ export const SANDBOX_PATHS = {
   tunnelSocket: '/run/berth/tunnel.sock',
   /** The per-sandbox workspace (the agent's cwd). */
   workspace: '/workspace',
+  /** A shared sandbox's common directory (sticky, like /tmp: each member may delete only its own entries). */
+  shared: '/shared',
+  /** A shared sandbox's member workspaces, read-only, one directory per member sandbox id. */
+  members: '/members',
   /** The sandbox user's home directory. */
   home: '/home/agent',
   /** The Berth installation (runner code, node_modules with the SDK and its CLI), read-only. */

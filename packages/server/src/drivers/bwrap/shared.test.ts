@@ -1,0 +1,149 @@
+import { access, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { newId, SANDBOX_UID } from '@berth/protocol';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Harness } from '../conformance/harness.js';
+import { cgroupDirsNamed, mountsMentioning, processesOfUid } from '../conformance/host.js';
+import { BwrapDriver } from './bwrap-driver.js';
+import { makeDriver, skip } from './testing.js';
+
+const exists = (p: string): Promise<boolean> =>
+  access(p).then(
+    () => true,
+    () => false,
+  );
+
+/** A member that writes its own files, then waits for the test to tell it (through its runDir) to try the others'. */
+const MEMBER = `
+const me = process.getuid();
+fs.writeFileSync('/workspace/own.txt', 'mine ' + me);
+fs.writeFileSync('/shared/from-' + me + '.txt', 'hello from ' + me);
+await report({ uid: me, gid: process.getgid(), cgroup: fs.readFileSync('/proc/self/cgroup', 'utf8'),
+  members: fs.readdirSync('/members'), home: fs.statSync(process.env.HOME).uid });
+setInterval(() => {}, 1000);
+`;
+
+/** Tries to overwrite and delete another member's files; reports what each attempt did. */
+const attack = (other: string, otherUid: number): string => `
+const target = '/shared/from-${otherUid}.txt';
+await report({
+  uid: process.getuid(),
+  overwriteShared: tryDo(() => fs.writeFileSync(target, 'overwritten')),
+  deleteShared: tryDo(() => fs.unlinkSync(target)),
+  renameShared: tryDo(() => fs.renameSync(target, '/shared/stolen.txt')),
+  writeTheirWorkspace: tryDo(() => fs.writeFileSync('/members/${other}/own.txt', 'overwritten')),
+  readTheirWorkspace: tryDo(() => fs.readFileSync('/members/${other}/own.txt', 'utf8')),
+  readShared: tryDo(() => fs.readFileSync(target, 'utf8')),
+  ownShared: tryDo(() => fs.writeFileSync('/shared/mine.txt', 'ok') ?? 'ok'),
+  ownWorkspace: tryDo(() => fs.writeFileSync('/workspace/new.txt', 'ok') ?? 'ok'),
+});
+setInterval(() => {}, 1000);
+`;
+
+describe.skipIf(skip !== false)(`bwrap shared sandboxes${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  const disposers: (() => Promise<void>)[] = [];
+  afterAll(async () => {
+    for (const d of disposers.reverse()) await d();
+  });
+
+  it.each([
+    ['', true],
+    [' (staged)', false],
+  ])(
+    'gives each member its own uid, workspace and home; a member cannot change another member’s files%s',
+    async (_, traversable) => {
+      const dut = await makeDriver(traversable);
+      const h = await Harness.start(dut.driver, dut.installDir);
+      disposers.push(
+        () => dut.cleanup(),
+        () => h.close(),
+      );
+      const group = newId('sharedSandbox');
+      const a = await h.probe(MEMBER, { shared: { group }, resources: { pids: 256 } });
+      const ma = await a.next();
+      const b = await h.probe(attack(a.info.id, SANDBOX_UID + 1), { shared: { group } });
+      const mb = await b.next();
+      expect(ma).toMatchObject({ uid: SANDBOX_UID + 1, gid: SANDBOX_UID + 1, home: SANDBOX_UID + 1 });
+      expect(a.info.shared).toEqual({ group, uid: SANDBOX_UID + 1 });
+      expect(b.info.shared).toEqual({ group, uid: SANDBOX_UID + 2 });
+      expect(a.info.hostUid).not.toBe(b.info.hostUid);
+      expect(mb).toEqual({
+        uid: SANDBOX_UID + 2,
+        overwriteShared: 'error:EACCES',
+        deleteShared: 'error:EPERM',
+        renameShared: 'error:EPERM',
+        writeTheirWorkspace: 'error:EROFS',
+        readTheirWorkspace: `mine ${SANDBOX_UID + 1}`,
+        readShared: `hello from ${SANDBOX_UID + 1}`,
+        ownShared: 'ok',
+        ownWorkspace: 'ok',
+      });
+      // One group: both members' cgroups are children of the group's, which carries the limit.
+      const [ga] = await cgroupDirsNamed(a.info.id);
+      const [gb] = await cgroupDirsNamed(b.info.id);
+      expect(ga).toContain(`/${group}/${a.info.id}`);
+      expect(gb).toContain(`/${group}/${b.info.id}`);
+      expect(ma.cgroup).toMatch(/^0::\/$/m); // its own cgroup namespace: it cannot see the group from inside
+      expect(ma.members).toEqual([a.info.id]);
+      // Separate host uids, separate homes and CLAUDE_CONFIG_DIRs.
+      expect(a.info.homeDir).not.toBe(b.info.homeDir);
+      expect(b.info.workspaceDir).toBe(join(dut.opts.sandboxesDir, group, 'members', b.info.id));
+
+      // The group outlives its first member, and goes with its last: processes, cgroups, mounts, directories.
+      const groupDir = join(dut.opts.sandboxesDir, group);
+      await dut.driver.destroy(a.info.id);
+      expect(await processesOfUid(a.info.hostUid)).toEqual([]);
+      expect(await exists(join(groupDir, 'shared', `from-${SANDBOX_UID + 1}.txt`))).toBe(true);
+      expect(await exists(a.info.workspaceDir)).toBe(false);
+      expect((await dut.driver.inspect(b.info.id))?.status).toBe('running');
+      await dut.driver.destroy(b.info.id);
+      expect(await processesOfUid(b.info.hostUid)).toEqual([]);
+      expect(await exists(groupDir)).toBe(false);
+      expect(await cgroupDirsNamed(group)).toEqual([]);
+      expect(await mountsMentioning(group)).toEqual([]);
+    },
+  );
+
+  it('is re-adopted after a restart, and a group left without members is swept at start-up', async () => {
+    const dut = await makeDriver(true);
+    const h = await Harness.start(dut.driver, dut.installDir);
+    disposers.push(
+      () => dut.cleanup(),
+      () => h.close(),
+    );
+    const group = newId('sharedSandbox');
+    const a = await h.probe(MEMBER, { shared: { group } });
+    await a.next();
+    // What a berthd that died half-way through a create could leave: a group with a member that has no record.
+    const orphan = newId('sharedSandbox');
+    await mkdir(join(dut.opts.sandboxesDir, orphan, 'members', newId('sandbox')), { recursive: true });
+    await dut.opts.cgroups!.create(orphan, {});
+    const restarted = new BwrapDriver(dut.opts);
+    dut.others.push(restarted);
+    await restarted.warmUp();
+    expect(await restarted.inspect(a.info.id)).toMatchObject({ status: 'running', shared: { group } });
+    expect(await exists(join(dut.opts.sandboxesDir, orphan))).toBe(false);
+    expect(await cgroupDirsNamed(orphan)).toEqual([]);
+    // A new member after the restart gets a free index, not the live member's.
+    const h2 = await Harness.start(restarted, dut.installDir);
+    disposers.push(() => h2.close());
+    const b = await h2.probe(MEMBER, { shared: { group } });
+    expect((await b.next()).uid).toBe(SANDBOX_UID + 2);
+    await restarted.destroy(a.info.id);
+    await restarted.destroy(b.info.id);
+    expect(await exists(join(dut.opts.sandboxesDir, group))).toBe(false);
+  });
+
+  it('refuses a disk quota and a malformed group id', async () => {
+    const dut = await makeDriver(true);
+    const h = await Harness.start(dut.driver, dut.installDir);
+    disposers.push(
+      () => dut.cleanup(),
+      () => h.close(),
+    );
+    await expect(h.probe('', { shared: { group: 'shr_nope' } })).rejects.toThrow(/not a shared sandbox id/);
+    await expect(
+      h.probe('', { shared: { group: newId('sharedSandbox') }, resources: { diskMib: 64 } }),
+    ).rejects.toThrow(/diskMib cannot bound a member/);
+  });
+});

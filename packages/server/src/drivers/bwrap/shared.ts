@@ -1,0 +1,194 @@
+import { chmod, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isId, SANDBOX_PATHS, SANDBOX_UID } from '@berth/protocol';
+import type { CgroupManager } from '../cgroups/index.js';
+import { SHARED_MAX_MEMBERS, type SandboxResources } from '../driver.js';
+import { SandboxDriverError } from '../errors.js';
+import type { DriverLogger } from '../logger.js';
+import { readRecord } from './record.js';
+
+/**
+ * The host side of a shared sandbox (docs/adr/0019-shared-sandboxes.md): `<sandboxesDir>/<shr_id>/` holds
+ * `shared/` (root, 1777: every member may create, only the owner may replace or delete), `members/<sbx_id>/` (each
+ * member's workspace, owned by its host uid, 0755), and the passwd/group naming the members' inside uids. Each
+ * member is an ordinary bwrap sandbox otherwise (its own directory, record, home, runDir, uid and pid namespace),
+ * whose cgroup is a child of the group's: the group's limits hold for all members together.
+ */
+export interface SharedPaths {
+  dir: string;
+  area: string;
+  members: string;
+  passwd: string;
+  group: string;
+}
+
+export function sharedPaths(sandboxesDir: string, group: string): SharedPaths {
+  const dir = join(sandboxesDir, group);
+  return {
+    dir,
+    area: join(dir, 'shared'),
+    members: join(dir, 'members'),
+    passwd: join(dir, 'passwd'),
+    group: join(dir, 'group'),
+  };
+}
+
+/** What a member's create needs beyond an ordinary sandbox's. */
+export interface MemberPlan {
+  group: string;
+  /** 1…SHARED_MAX_MEMBERS; the uid inside is SANDBOX_UID + index. */
+  index: number;
+  paths: SharedPaths;
+  /** The member's cgroup: a child of the group's. */
+  cgroup: string;
+}
+
+/** The member's workspace on the host, inside the group tree so that other members can see it at /members. */
+export function memberWorkspace(plan: MemberPlan, id: string): string {
+  return join(plan.paths.members, id);
+}
+
+/** passwd and group for every index a member can have: all share one home path (each member binds its own). */
+function identity(): { passwd: string; group: string } {
+  const n = Array.from({ length: SHARED_MAX_MEMBERS }, (_, i) => i + 1);
+  const passwd = n.map(
+    (i) => `agent${i}:x:${SANDBOX_UID + i}:${SANDBOX_UID + i}:Berth agent ${i}:${SANDBOX_PATHS.home}:/bin/sh`,
+  );
+  const group = n.map((i) => `agent${i}:x:${SANDBOX_UID + i}:`);
+  return {
+    passwd: [
+      'root:x:0:0:root:/root:/usr/sbin/nologin',
+      ...passwd,
+      'nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin',
+      '',
+    ].join('\n'),
+    group: ['root:x:0:', ...group, 'nogroup:x:65534:', ''].join('\n'),
+  };
+}
+
+/**
+ * Plans a new member of `group`, creating the group first when it does not exist (directories, identity files, and
+ * its cgroup with `resources`, which then hold for every member). The caller holds the group's lock, so indexes and
+ * the group's existence cannot change meanwhile.
+ */
+export async function planMember(
+  sandboxesDir: string,
+  cgroups: CgroupManager,
+  group: string,
+  id: string,
+  resources: SandboxResources,
+): Promise<MemberPlan> {
+  const paths = sharedPaths(sandboxesDir, group);
+  await mkdir(paths.dir, { mode: 0o711 }).catch(ignoreExists);
+  await chmod(paths.dir, 0o711);
+  await mkdir(paths.area, { mode: 0o1777 }).catch(ignoreExists);
+  await chmod(paths.area, 0o1777); // mkdir's mode is filtered by the umask
+  await mkdir(paths.members, { mode: 0o755 }).catch(ignoreExists);
+  await chmod(paths.members, 0o755);
+  const ids = identity();
+  await Promise.all([
+    writeFile(paths.passwd, ids.passwd, { mode: 0o644 }),
+    writeFile(paths.group, ids.group, { mode: 0o644 }),
+  ]);
+  const cg = cgroups.open(group);
+  if (!(await cg.exists())) await cgroups.create(group, resources);
+  const used = await memberIndexes(sandboxesDir, paths);
+  let index = 1;
+  while (used.has(index)) index++;
+  if (index > SHARED_MAX_MEMBERS)
+    throw new SandboxDriverError(
+      'conflict',
+      `shared sandbox ${group} already has ${SHARED_MAX_MEMBERS} members; place the new sandbox in another group`,
+    );
+  return { group, index, paths, cgroup: `${group}/${id}` };
+}
+
+function ignoreExists(err: NodeJS.ErrnoException): void {
+  if (err.code !== 'EEXIST') throw err;
+}
+
+/** The indexes of the group's recorded members. */
+async function memberIndexes(sandboxesDir: string, paths: SharedPaths): Promise<Set<number>> {
+  const used = new Set<number>();
+  for (const id of await memberIds(paths)) {
+    const r = await readRecord(join(sandboxesDir, id)).catch(() => undefined);
+    if (r?.shared !== undefined) used.add(r.shared.index);
+  }
+  return used;
+}
+
+async function memberIds(paths: SharedPaths): Promise<string[]> {
+  const names = await readdir(paths.members).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return [] as string[];
+    throw err;
+  });
+  return names.filter((n) => isId('sandbox', n));
+}
+
+/**
+ * Removes the group when no member workspace is left in it: its cgroup (killing whatever is left, member groups
+ * included) and its directory tree, shared files too. Called with the group's lock held, after a member's destroy.
+ * Returns true when the group is gone.
+ */
+export async function removeGroupIfEmpty(
+  sandboxesDir: string,
+  cgroups: CgroupManager,
+  group: string,
+  killTimeoutMs: number,
+): Promise<boolean> {
+  const paths = sharedPaths(sandboxesDir, group);
+  if ((await memberIds(paths)).length > 0) return false;
+  await removeGroupCgroup(cgroups, group, killTimeoutMs);
+  await rm(paths.dir, { recursive: true, force: true });
+  return true;
+}
+
+/** Kills and removes a group's cgroup and any member cgroups still under it. Idempotent. */
+export async function removeGroupCgroup(cgroups: CgroupManager, group: string, killTimeoutMs: number): Promise<void> {
+  const top = cgroups.open(group);
+  const children = new Set<string>();
+  for (const d of top.dirs) {
+    const entries = await readdir(d, { withFileTypes: true }).catch(() => []);
+    for (const e of entries) if (e.isDirectory()) children.add(e.name);
+  }
+  for (const c of children) {
+    const child = cgroups.open(`${group}/${c}`);
+    await child.killAll(killTimeoutMs);
+    await child.remove();
+  }
+  await top.killAll(killTimeoutMs);
+  await top.remove();
+}
+
+/**
+ * Start-up sweep (before this driver creates anything): member workspaces whose sandbox has no record (a berthd that
+ * died half-way through a create) and their cgroups go, then every group left without members, directory or
+ * cgroup. Recorded members are left to destroy(), which removes their group with the last of them.
+ */
+export async function sweepSharedGroups(
+  sandboxesDir: string,
+  cgroups: CgroupManager,
+  killTimeoutMs: number,
+  log: DriverLogger,
+): Promise<string[]> {
+  const dirs = (await readdir(sandboxesDir).catch(() => [] as string[])).filter((n) => isId('sharedSandbox', n));
+  const groups = (await cgroups.groups()).filter((n) => isId('sharedSandbox', n));
+  const removed: string[] = [];
+  for (const group of new Set([...dirs, ...groups])) {
+    try {
+      const paths = sharedPaths(sandboxesDir, group);
+      for (const id of await memberIds(paths)) {
+        if ((await readRecord(join(sandboxesDir, id)).catch(() => undefined)) !== undefined) continue;
+        const child = cgroups.open(`${group}/${id}`);
+        await child.killAll(killTimeoutMs);
+        await child.remove();
+        await rm(join(paths.members, id), { recursive: true, force: true });
+      }
+      if (await removeGroupIfEmpty(sandboxesDir, cgroups, group, killTimeoutMs)) removed.push(group);
+    } catch (err) {
+      log.warn({ group, err: (err as Error).message }, 'sweeping a shared sandbox failed');
+    }
+  }
+  if (removed.length > 0) log.info({ groups: removed }, 'removed shared sandboxes without members');
+  return removed;
+}
