@@ -39,7 +39,7 @@ import { asDriverError, closeQuietly, infoOf } from './util.js';
 import { stageReadOnlyFiles } from '../readonly-files.js';
 import { fitsPool, startPooled } from './claim.js';
 import { LauncherPool, sweepPoolGroups } from './pool.js';
-import { memberWorkspace, planMember, removeGroupIfEmpty, sweepSharedGroups, type MemberPlan } from './shared.js';
+import { memberDirs, planMember, removeGroupIfEmpty, sweepSharedGroups, type MemberPlan } from './shared.js';
 import { checkResources, checkShared, diskOf, resolveSpecDir, validateSpec } from './spec.js';
 import { DEFAULT_UID_RANGE, UidAllocator, type UidRange } from './uids.js';
 
@@ -232,8 +232,9 @@ export class BwrapDriver implements SandboxDriver {
    */
   async #createDirect(host: Host, spec: SandboxSpec, formatted?: string, member?: MemberPlan): Promise<SandboxInfo> {
     const uid = this.#uids.allocate();
-    const own = sandboxPaths(this.#dir, spec.id, spec.resources.diskMib !== undefined);
-    const paths = member === undefined ? own : { ...own, workspace: memberWorkspace(member, spec.id) };
+    // A member's workspace and home are in its group's tree (on the group's disk, when it has one).
+    const own = sandboxPaths(this.#dir, spec.id, member === undefined && spec.resources.diskMib !== undefined);
+    const paths = member === undefined ? own : { ...own, ...memberDirs(member, spec.id) };
     // A member's cgroup is a child of its group's, which carries the limits.
     const cgroup = member?.cgroup ?? spec.id;
     const made = { dir: false, cgroup: false };
@@ -252,7 +253,7 @@ export class BwrapDriver implements SandboxDriver {
       const prepared = Promise.all([
         this.#cgroups.create(cgroup, member ? {} : spec.resources).then(() => (made.cgroup = true)),
         // A member's workspace is readable (not writable) by the other members, at /members/<id>.
-        makeOwnedDirs(paths, uid, uid, diskOf(spec, formatted)).then(() =>
+        makeOwnedDirs(paths, uid, uid, member ? undefined : diskOf(spec, formatted)).then(() =>
           member ? chmod(paths.workspace, 0o755) : undefined,
         ),
         grantRunDir(runDir, uid),
@@ -313,7 +314,7 @@ export class BwrapDriver implements SandboxDriver {
       await pending;
       await closeQuietly(logFile);
       await this.#rollback(spec.id, paths, made, launched, uid, cgroup);
-      if (member) await rm(paths.workspace, { recursive: true, force: true }).catch(() => undefined);
+      if (member) await this.#removeMemberDirs(paths).catch(() => undefined);
       throw asDriverError(err, `creating sandbox ${spec.id} failed`);
     }
   }
@@ -369,21 +370,25 @@ export class BwrapDriver implements SandboxDriver {
       }
       if (record) this.#uids.release(record.hostUid);
       this.#children.delete(id);
-      if (record?.shared !== undefined) await this.#leaveGroup(record.shared.group, record.workspaceDir);
+      if (record?.shared !== undefined) await this.#leaveGroup(record.shared.group, record);
     });
   }
 
   /** A member is gone: its workspace leaves the group, and the group goes with its last member. */
-  async #leaveGroup(group: string, workspace: string): Promise<void> {
+  async #leaveGroup(group: string, member: { workspaceDir: string; homeDir: string }): Promise<void> {
     await this.#withLock(group, async () => {
       try {
-        await rm(workspace, { recursive: true, force: true });
+        await this.#removeMemberDirs({ workspace: member.workspaceDir, home: member.homeDir });
         if (await removeGroupIfEmpty(this.#dir, this.#cgroups, group, this.#killTimeout))
           this.#log.debug({ group }, 'shared sandbox removed with its last member');
       } catch (err) {
         throw asDriverError(err, `removing shared sandbox ${group} failed`);
       }
     });
+  }
+
+  async #removeMemberDirs(p: { workspace: string; home: string }): Promise<void> {
+    await Promise.all([p.workspace, p.home].map((d) => rm(d, { recursive: true, force: true })));
   }
 
   async inspect(id: string): Promise<SandboxInfo | undefined> {

@@ -134,7 +134,7 @@ describe.skipIf(skip !== false)(`bwrap shared sandboxes${skip ? ` (skipped: ${sk
     expect(await exists(join(dut.opts.sandboxesDir, group))).toBe(false);
   });
 
-  it('refuses a disk quota and a malformed group id', async () => {
+  it('bounds all members with one group disk, and refuses a malformed group id', async () => {
     const dut = await makeDriver(true);
     const h = await Harness.start(dut.driver, dut.installDir);
     disposers.push(
@@ -142,8 +142,27 @@ describe.skipIf(skip !== false)(`bwrap shared sandboxes${skip ? ` (skipped: ${sk
       () => h.close(),
     );
     await expect(h.probe('', { shared: { group: 'shr_nope' } })).rejects.toThrow(/not a shared sandbox id/);
-    await expect(
-      h.probe('', { shared: { group: newId('sharedSandbox') }, resources: { diskMib: 64 } }),
-    ).rejects.toThrow(/diskMib cannot bound a member/);
+    if (!dut.driver.capabilities.diskLimit) return;
+    const group = newId('sharedSandbox');
+    const fill = (file: string) => `
+      const buf = Buffer.alloc(1 << 20, 7);
+      let mib = 0, err = 'none';
+      try { const fd = fs.openSync(${JSON.stringify(file)}, 'w'); for (; mib < 200; mib++) fs.writeSync(fd, buf); fs.closeSync(fd); }
+      catch (e) { err = e.code; }
+      await report({ mib, err });
+      setInterval(() => {}, 1000);`;
+    const a = await h.probe(fill('/shared/a.bin'), { shared: { group }, resources: { diskMib: 96 } });
+    const ra = await a.next();
+    const b = await h.probe(fill('/workspace/b.bin'), { shared: { group }, resources: { diskMib: 96 } });
+    const rb = await b.next();
+    // One disk for both: A's file fills most of it, and B runs out far sooner than a disk of its own would let it.
+    expect(ra.err).toBe('ENOSPC');
+    expect(rb.err).toBe('ENOSPC');
+    expect((ra.mib as number) + (rb.mib as number)).toBeLessThan(96);
+    expect(b.info.workspaceDir).toBe(join(dut.opts.sandboxesDir, group, 'disk', 'members', b.info.id));
+    await dut.driver.destroy(a.info.id);
+    await dut.driver.destroy(b.info.id);
+    expect(await mountsMentioning(group)).toEqual([]);
+    expect(await exists(join(dut.opts.sandboxesDir, group))).toBe(false);
   });
 });

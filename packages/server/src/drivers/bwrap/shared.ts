@@ -1,7 +1,8 @@
-import { chmod, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isId, SANDBOX_PATHS, SANDBOX_UID } from '@berth/protocol';
 import type { CgroupManager } from '../cgroups/index.js';
+import { createWorkspaceDisk, removeWorkspaceDisk, type WorkspaceDiskPaths } from '../disk/index.js';
 import { SHARED_MAX_MEMBERS, type SandboxResources } from '../driver.js';
 import { SandboxDriverError } from '../errors.js';
 import type { DriverLogger } from '../logger.js';
@@ -10,27 +11,45 @@ import { readRecord } from './record.js';
 /**
  * The host side of a shared sandbox (docs/adr/0019-shared-sandboxes.md): `<sandboxesDir>/<shr_id>/` holds
  * `shared/` (root, 1777: every member may create, only the owner may replace or delete), `members/<sbx_id>/` (each
- * member's workspace, owned by its host uid, 0755), and the passwd/group naming the members' inside uids. Each
- * member is an ordinary bwrap sandbox otherwise (its own directory, record, home, runDir, uid and pid namespace),
- * whose cgroup is a child of the group's: the group's limits hold for all members together.
+ * member's workspace, owned by its host uid, 0755), `homes/<sbx_id>/` (each member's home and CLAUDE_CONFIG_DIR,
+ * 0700), and the passwd/group naming the members' inside uids. With a disk quota, `shared`, `members` and `homes`
+ * sit on the group's one loop-mounted disk (`disk.img` on `disk/`), which then bounds all members together, as the
+ * group's cgroup bounds their memory, CPU and tasks. Each member is an ordinary bwrap sandbox otherwise (its own
+ * directory with record and runner.log, runDir, host uid and pid namespace), whose cgroup is a child of the group's.
  */
 export interface SharedPaths {
   dir: string;
+  disk: WorkspaceDiskPaths;
   area: string;
   members: string;
+  homes: string;
   passwd: string;
   group: string;
 }
 
-export function sharedPaths(sandboxesDir: string, group: string): SharedPaths {
+export function sharedPaths(sandboxesDir: string, group: string, withDisk: boolean): SharedPaths {
   const dir = join(sandboxesDir, group);
+  const disk = { image: join(dir, 'disk.img'), mountPoint: join(dir, 'disk') };
+  const data = withDisk ? disk.mountPoint : dir;
   return {
     dir,
-    area: join(dir, 'shared'),
-    members: join(dir, 'members'),
+    disk,
+    area: join(data, 'shared'),
+    members: join(data, 'members'),
+    homes: join(data, 'homes'),
     passwd: join(dir, 'passwd'),
     group: join(dir, 'group'),
   };
+}
+
+/** The paths of an existing group (or of none): with a disk when it has an image. */
+async function layoutOf(sandboxesDir: string, group: string): Promise<SharedPaths> {
+  const image = sharedPaths(sandboxesDir, group, false).disk.image;
+  const withDisk = await access(image).then(
+    () => true,
+    () => false,
+  );
+  return sharedPaths(sandboxesDir, group, withDisk);
 }
 
 /** What a member's create needs beyond an ordinary sandbox's. */
@@ -43,9 +62,9 @@ export interface MemberPlan {
   cgroup: string;
 }
 
-/** The member's workspace on the host, inside the group tree so that other members can see it at /members. */
-export function memberWorkspace(plan: MemberPlan, id: string): string {
-  return join(plan.paths.members, id);
+/** The member's workspace and home on the host, inside the group tree (other members see workspaces at /members). */
+export function memberDirs(plan: MemberPlan, id: string): { workspace: string; home: string } {
+  return { workspace: join(plan.paths.members, id), home: join(plan.paths.homes, id) };
 }
 
 /** passwd and group for every index a member can have: all share one home path (each member binds its own). */
@@ -78,13 +97,23 @@ export async function planMember(
   id: string,
   resources: SandboxResources,
 ): Promise<MemberPlan> {
-  const paths = sharedPaths(sandboxesDir, group);
-  await mkdir(paths.dir, { mode: 0o711 }).catch(ignoreExists);
+  const fresh = await mkdir(join(sandboxesDir, group), { mode: 0o711 }).then(
+    () => true,
+    (err: NodeJS.ErrnoException) => (ignoreExists(err), false),
+  );
+  const sizeMib = resources.diskMib;
+  const paths = fresh ? sharedPaths(sandboxesDir, group, sizeMib !== undefined) : await layoutOf(sandboxesDir, group);
   await chmod(paths.dir, 0o711);
+  if (fresh && sizeMib !== undefined) {
+    await mkdir(paths.disk.mountPoint, { mode: 0o711 });
+    await createWorkspaceDisk({ ...paths.disk, sizeMib, uid: 0, gid: 0, mode: 0o711 });
+  }
   await mkdir(paths.area, { mode: 0o1777 }).catch(ignoreExists);
   await chmod(paths.area, 0o1777); // mkdir's mode is filtered by the umask
   await mkdir(paths.members, { mode: 0o755 }).catch(ignoreExists);
   await chmod(paths.members, 0o755);
+  await mkdir(paths.homes, { mode: 0o711 }).catch(ignoreExists);
+  await chmod(paths.homes, 0o711);
   const ids = identity();
   await Promise.all([
     writeFile(paths.passwd, ids.passwd, { mode: 0o644 }),
@@ -136,9 +165,11 @@ export async function removeGroupIfEmpty(
   group: string,
   killTimeoutMs: number,
 ): Promise<boolean> {
-  const paths = sharedPaths(sandboxesDir, group);
+  const paths = await layoutOf(sandboxesDir, group);
   if ((await memberIds(paths)).length > 0) return false;
   await removeGroupCgroup(cgroups, group, killTimeoutMs);
+  // Unmounted first: rm would otherwise empty the mounted filesystem and then fail on its mount point.
+  await removeWorkspaceDisk(paths.disk);
   await rm(paths.dir, { recursive: true, force: true });
   return true;
 }
@@ -176,13 +207,14 @@ export async function sweepSharedGroups(
   const removed: string[] = [];
   for (const group of new Set([...dirs, ...groups])) {
     try {
-      const paths = sharedPaths(sandboxesDir, group);
+      const paths = await layoutOf(sandboxesDir, group);
       for (const id of await memberIds(paths)) {
         if ((await readRecord(join(sandboxesDir, id)).catch(() => undefined)) !== undefined) continue;
         const child = cgroups.open(`${group}/${id}`);
         await child.killAll(killTimeoutMs);
         await child.remove();
         await rm(join(paths.members, id), { recursive: true, force: true });
+        await rm(join(paths.homes, id), { recursive: true, force: true });
       }
       if (await removeGroupIfEmpty(sandboxesDir, cgroups, group, killTimeoutMs)) removed.push(group);
     } catch (err) {

@@ -77,20 +77,12 @@ export function checkResources(
   check(p, 'pids', 'pids', Number.isInteger(p) && (p ?? 0) > 0, caps.pidsLimit, 'a positive integer');
 }
 
-/**
- * Checks a shared placement: a `shr_…` group id, and no disk quota (a member's workspace lives in its group's
- * tree, which no per-member disk can bound). Throws `invalid_spec` / `unsupported_resource`.
- */
+/** Checks a shared placement: a `shr_…` group id. Throws `invalid_spec`. */
 export function checkShared(spec: SandboxSpec): void {
   const group = spec.shared?.group;
   if (group === undefined) return;
   if (typeof group !== 'string' || !isId('sharedSandbox', group))
     throw invalid(`shared.group '${String(group)}' is not a shared sandbox id: create one with newId('sharedSandbox')`);
-  if (spec.resources.diskMib !== undefined)
-    throw new SandboxDriverError(
-      'unsupported_resource',
-      'resources.diskMib cannot bound a member of a shared sandbox (its workspace is in the group tree); omit it',
-    );
 }
 
 /** True when `a` is `b` or one of its ancestors. */

@@ -1,0 +1,205 @@
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  agentAndEnv,
+  collectTurn,
+  e2eSkipReason,
+  say,
+  startTestBerth,
+  testUidBase,
+  type TestBerth,
+} from './harness.js';
+import { cgroupDirsFor, mountsContaining, processesOfUid, waitFor } from './procs.js';
+
+type Wire = {
+  id: string;
+  status: string;
+  berth: { state: string; shared_sandbox_id?: string; sandbox: { id: string | null; state: string } };
+};
+
+const bash = (command: string) => ({
+  content: [{ type: 'tool_use', name: 'Bash', input: { command, description: 'step' } }],
+});
+
+/** Member A writes its own file and a note in /shared. */
+const A_CMD =
+  'echo uid=$(id -u) cfg=$CLAUDE_CONFIG_DIR; echo A-SECRET-4411 > /workspace/a.txt; ' +
+  'echo HELLO-FROM-A > /shared/from-a.txt; echo A-DONE';
+
+/** Member B tries to overwrite, delete and move A's files, then writes its own. Every attempt prints its outcome. */
+const B_CMD = [
+  'echo uid=$(id -u) cfg=$CLAUDE_CONFIG_DIR members=$(ls /members | wc -l)',
+  '(echo evil > /shared/from-a.txt) 2>/dev/null && echo SHARED-OVERWRITTEN || echo SHARED-OVERWRITE-REFUSED',
+  'rm -f /shared/from-a.txt 2>/dev/null && echo SHARED-DELETED || echo SHARED-DELETE-REFUSED',
+  'mv /shared/from-a.txt /shared/stolen 2>/dev/null && echo SHARED-MOVED || echo SHARED-MOVE-REFUSED',
+  'for f in /members/*/a.txt; do echo target=$f; ' +
+    '(echo evil > "$f") 2>/dev/null && echo WS-OVERWRITTEN || echo WS-OVERWRITE-REFUSED; ' +
+    'rm -f "$f" 2>/dev/null && echo WS-DELETED || echo WS-DELETE-REFUSED; done',
+  'echo read=$(cat /shared/from-a.txt)/$(cat /members/*/a.txt)',
+  'echo HELLO-FROM-B > /shared/from-b.txt && echo B-SHARED-OK',
+  'echo b > /workspace/b.txt && echo B-OWN-OK',
+].join('; ');
+
+/**
+ * The shared pattern end to end, with real bwrap, the real Claude CLI and the scripted model: sessions of one
+ * environment share one sandbox (one group cgroup, one /shared directory), each with its own uid, workspace and
+ * CLAUDE_CONFIG_DIR; one agent's Bash tries to overwrite, delete and move another's files and fails, while its own
+ * writes succeed. The shared sandbox survives a berthd restart (re-adopted, and new sessions still join it), and
+ * goes with its last member, leaving no process, mount or cgroup.
+ */
+describe.skipIf(e2eSkipReason() !== false)('lifecycle pattern: shared', () => {
+  let t: TestBerth;
+  let agentId: string;
+  /** The first berthd's data dir, which the restarted one takes over (its own temp dir is removed by close()). */
+  let firstDir: string | undefined;
+  // Its own uid range, so the restarted berthd re-adopts sandboxes in the same range.
+  const uidRangeStart = testUidBase() + 275_000 + (Number(process.env.VITEST_POOL_ID ?? 0) % 64) * 16;
+  const scenarios = [
+    { name: 'sh-a', turns: [bash(A_CMD), { content: [{ type: 'text', text: 'A done.' }] }] },
+    { name: 'sh-b', turns: [bash(B_CMD), { content: [{ type: 'text', text: 'B done.' }] }] },
+    {
+      name: 'sh-c',
+      turns: [
+        bash('echo uid=$(id -u) members=$(ls /members | wc -l) $(cat /shared/from-b.txt)'),
+        { content: [{ type: 'text', text: 'C done.' }] },
+      ],
+    },
+  ];
+
+  beforeAll(async () => {
+    t = await startTestBerth({ scenarios, config: { uidRangeStart, stopSandboxesOnExit: false } });
+    agentId = (await agentAndEnv(t.client)).agentId;
+  });
+  afterAll(async () => {
+    await t?.close();
+    if (firstDir !== undefined) rmSync(firstDir, { recursive: true, force: true });
+  });
+
+  const post = (path: string, body?: object) =>
+    fetch(`${t.app.url}${path}`, {
+      method: 'POST',
+      headers: { 'x-api-key': t.app.adminKey, 'content-type': 'application/json' },
+      body: JSON.stringify(body ?? {}),
+    });
+  const get = (path: string) => fetch(`${t.app.url}${path}`, { headers: { 'x-api-key': t.app.adminKey } });
+  const retrieve = async (id: string) => (await t.client.beta.sessions.retrieve(id)) as unknown as Wire;
+  const newSession = async (envId: string): Promise<Wire> => {
+    const r = await post('/v1/sessions', { agent: agentId, environment_id: envId });
+    expect(r.status, await r.clone().text()).toBe(200);
+    return (await r.json()) as Wire;
+  };
+  const toolResults = async (id: string, text: string) =>
+    JSON.stringify(
+      (await collectTurn(t.client, id, () => say(t.client, id, text))).filter((e) => e.type === 'agent.tool_result'),
+    );
+
+  it('co-locates sessions with their own uid, workspace and config dir; one cannot change another’s files', async () => {
+    const envRes = await post('/v1/environments', {
+      name: 'sim',
+      config: { type: 'cloud' },
+      berth: { lifecycle: { pattern: 'shared' }, resources: { pids: 1024 } },
+    });
+    const envId = ((await envRes.json()) as { id: string }).id;
+    const a = await newSession(envId);
+    const b = await newSession(envId);
+    const group = a.berth.shared_sandbox_id!;
+    expect(group).toMatch(/^shr_/);
+    expect(b.berth.shared_sandbox_id).toBe(group);
+    expect(b.berth.sandbox.id).not.toBe(a.berth.sandbox.id);
+
+    const outA = await toolResults(a.id, '[scenario:sh-a] write your note');
+    expect(outA).toContain('A-DONE');
+    expect(outA).toContain('uid=1001 cfg=/home/agent/.claude');
+    const outB = await toolResults(b.id, "[scenario:sh-b] try the other agent's files");
+    // Co-located: B sees both members' workspaces and A's files.
+    expect(outB).toContain('uid=1002 cfg=/home/agent/.claude members=2');
+    expect(outB).toContain(`target=/members/${a.berth.sandbox.id}/a.txt`);
+    expect(outB).toContain('read=HELLO-FROM-A/A-SECRET-4411');
+    // Refused: overwrite, delete and move of A's note in /shared, overwrite and delete of A's workspace file.
+    for (const m of ['SHARED-OVERWRITE', 'SHARED-DELETE', 'SHARED-MOVE', 'WS-OVERWRITE', 'WS-DELETE'])
+      expect(outB).toContain(`${m}-REFUSED`);
+    expect(outB).not.toMatch(/SHARED-OVERWRITTEN|SHARED-DELETED|SHARED-MOVED|WS-OVERWRITTEN|WS-DELETED/);
+    // Its own writes succeed.
+    expect(outB).toContain('B-SHARED-OK');
+    expect(outB).toContain('B-OWN-OK');
+
+    // The host agrees: A's files are intact, each member has its own host uid, home and config dir, one cgroup.
+    const ia = (await t.app.driver.inspect(a.berth.sandbox.id!))!;
+    const ib = (await t.app.driver.inspect(b.berth.sandbox.id!))!;
+    expect(ia.shared).toEqual({ group, uid: 1001 });
+    expect(ib.shared).toEqual({ group, uid: 1002 });
+    expect(ia.hostUid).not.toBe(ib.hostUid);
+    const groupDir = join(t.dataDir, 'sandboxes', group);
+    expect(readFileSync(join(groupDir, 'shared', 'from-a.txt'), 'utf8')).toBe('HELLO-FROM-A\n');
+    expect(statSync(join(groupDir, 'shared', 'from-a.txt')).uid).toBe(ia.hostUid);
+    expect(statSync(join(groupDir, 'shared', 'from-b.txt')).uid).toBe(ib.hostUid);
+    const fileA = await get(`/v1/berth/sessions/${a.id}/files/content?path=a.txt`);
+    expect(await fileA.text()).toBe('A-SECRET-4411\n');
+    for (const i of [ia, ib]) {
+      expect(statSync(i.homeDir).uid).toBe(i.hostUid);
+      expect(statSync(i.homeDir).mode & 0o777).toBe(0o700);
+      expect(existsSync(join(i.homeDir, '.claude'))).toBe(true);
+    }
+    expect(cgroupDirsFor(ia.cgroup!.split('/')[1]!).every((d) => d.includes(`/${group}/`))).toBe(true);
+    expect(cgroupDirsFor(ib.cgroup!.split('/')[1]!).every((d) => d.includes(`/${group}/`))).toBe(true);
+
+    // Another environment gets a shared sandbox of its own.
+    const other = await post('/v1/environments', {
+      name: 'other',
+      config: { type: 'cloud' },
+      berth: { lifecycle: { pattern: 'shared' }, resources: { pids: 1024 } },
+    });
+    const c = await newSession(((await other.json()) as { id: string }).id);
+    expect(c.berth.shared_sandbox_id).not.toBe(group);
+    await t.client.beta.sessions.delete(c.id);
+
+    // A berthd restart: both members are re-adopted, and a new session of the environment still joins them.
+    await t.app.close();
+    firstDir = t.dataDir;
+    t = await startTestBerth({ scenarios, config: { uidRangeStart, stopSandboxesOnExit: true, dataDir: t.dataDir } });
+    expect(await waitFor(async () => (await retrieve(b.id)).berth.state === 'ready', 30_000)).toBe(true);
+    const d = await newSession(envId);
+    expect(d.berth.shared_sandbox_id).toBe(group);
+    const outD = await toolResults(d.id, '[scenario:sh-c] look around');
+    expect(outD).toContain('uid=1003 members=3 HELLO-FROM-B');
+
+    // The shared sandbox goes with its last member, not before.
+    await t.client.beta.sessions.delete(a.id);
+    expect(processesOfUid(ia.hostUid)).toEqual([]);
+    expect(existsSync(join(groupDir, 'shared', 'from-b.txt'))).toBe(true);
+    expect((await retrieve(b.id)).berth.state).toBe('ready');
+    await t.client.beta.sessions.delete(b.id);
+    expect(existsSync(groupDir)).toBe(true);
+    await t.client.beta.sessions.delete(d.id);
+    expect(await waitFor(() => Promise.resolve(!existsSync(groupDir)), 10_000)).toBe(true);
+    expect(processesOfUid(ib.hostUid)).toEqual([]);
+    expect(cgroupDirsFor(group)).toEqual([]);
+    expect(mountsContaining(group)).toEqual([]);
+  });
+
+  it('refuses what makes no sense for a shared sandbox, saying what to do', async () => {
+    const pooled = await post('/v1/environments', {
+      name: 'x',
+      config: { type: 'cloud' },
+      berth: { lifecycle: { pattern: 'shared' }, warm_pool: { size: 1 } },
+    });
+    expect(pooled.status).toBe(400);
+    const body = (await pooled.json()) as { error: { type: string; message: string } };
+    expect(body.error.type).toBe('invalid_request_error');
+    expect(body.error.message).toMatch(/Set berth.warm_pool.size to 0/);
+
+    const env = await post('/v1/environments', { name: 'y', config: { type: 'cloud' } });
+    const envId = ((await env.json()) as { id: string }).id;
+    const s = await post('/v1/sessions', {
+      agent: agentId,
+      environment_id: envId,
+      berth: { lifecycle: { pattern: 'shared' } },
+    });
+    const id = ((await s.json()) as Wire).id;
+    const h = await post(`/v1/berth/sessions/${id}/hibernate`);
+    expect(h.status).toBe(400);
+    expect(((await h.json()) as { error: { message: string } }).error.message).toMatch(/Use lifecycle 'hybrid'/);
+    await t.client.beta.sessions.delete(id);
+  });
+});
