@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   agentAndEnv,
@@ -71,7 +71,10 @@ describe.skipIf(e2eSkipReason() !== false)('lifecycle pattern: shared', () => {
     t = await startTestBerth({ scenarios, config: { uidRangeStart, stopSandboxesOnExit: false } });
     agentId = (await agentAndEnv(t.client)).agentId;
   });
+  /** Sessions to delete if a test fails half-way (the first berthd leaves sandboxes running on close). */
+  const created: string[] = [];
   afterAll(async () => {
+    for (const id of created) await t?.client.beta.sessions.delete(id).catch(() => undefined);
     await t?.close();
     if (firstDir !== undefined) rmSync(firstDir, { recursive: true, force: true });
   });
@@ -87,7 +90,9 @@ describe.skipIf(e2eSkipReason() !== false)('lifecycle pattern: shared', () => {
   const newSession = async (envId: string): Promise<Wire> => {
     const r = await post('/v1/sessions', { agent: agentId, environment_id: envId });
     expect(r.status, await r.clone().text()).toBe(200);
-    return (await r.json()) as Wire;
+    const s = (await r.json()) as Wire;
+    created.push(s.id);
+    return s;
   };
   const toolResults = async (id: string, text: string) =>
     JSON.stringify(
@@ -131,9 +136,12 @@ describe.skipIf(e2eSkipReason() !== false)('lifecycle pattern: shared', () => {
     expect(ib.shared).toEqual({ group, uid: 1002 });
     expect(ia.hostUid).not.toBe(ib.hostUid);
     const groupDir = join(t.dataDir, 'sandboxes', group);
-    expect(readFileSync(join(groupDir, 'shared', 'from-a.txt'), 'utf8')).toBe('HELLO-FROM-A\n');
-    expect(statSync(join(groupDir, 'shared', 'from-a.txt')).uid).toBe(ia.hostUid);
-    expect(statSync(join(groupDir, 'shared', 'from-b.txt')).uid).toBe(ib.hostUid);
+    // The group's tree (on its disk, when the environment has a disk quota): members/<id> beside shared/.
+    const sharedDir = join(dirname(dirname(ia.workspaceDir)), 'shared');
+    expect(sharedDir.startsWith(groupDir)).toBe(true);
+    expect(readFileSync(join(sharedDir, 'from-a.txt'), 'utf8')).toBe('HELLO-FROM-A\n');
+    expect(statSync(join(sharedDir, 'from-a.txt')).uid).toBe(ia.hostUid);
+    expect(statSync(join(sharedDir, 'from-b.txt')).uid).toBe(ib.hostUid);
     const fileA = await get(`/v1/berth/sessions/${a.id}/files/content?path=a.txt`);
     expect(await fileA.text()).toBe('A-SECRET-4411\n');
     for (const i of [ia, ib]) {
@@ -167,7 +175,7 @@ describe.skipIf(e2eSkipReason() !== false)('lifecycle pattern: shared', () => {
     // The shared sandbox goes with its last member, not before.
     await t.client.beta.sessions.delete(a.id);
     expect(processesOfUid(ia.hostUid)).toEqual([]);
-    expect(existsSync(join(groupDir, 'shared', 'from-b.txt'))).toBe(true);
+    expect(existsSync(join(sharedDir, 'from-b.txt'))).toBe(true);
     expect((await retrieve(b.id)).berth.state).toBe('ready');
     await t.client.beta.sessions.delete(b.id);
     expect(existsSync(groupDir)).toBe(true);
