@@ -26,7 +26,7 @@ describe.skipIf(e2eSkipReason() !== false)('example: market simulation (shared s
   });
   afterAll(async () => t?.close());
 
-  it('trades through /shared; the buyer cannot change the seller’s offer or ledger', async () => {
+  it('trades through outboxes in /shared; the buyer cannot change the seller’s offer', async () => {
     const lines: string[] = [];
     const r = await (run as (deps: object) => Promise<Observed>)({
       client: t.client,
@@ -39,19 +39,20 @@ describe.skipIf(e2eSkipReason() !== false)('example: market simulation (shared s
     expect(seller!.shared_sandbox_id).toMatch(/^shr_/);
     expect(buyer!.shared_sandbox_id).toBe(seller!.shared_sandbox_id);
     const [offer, bid, tamper, deal] = r.steps.map((s) => s.tools.join('\n'));
-    expect(offer).toContain('uid=1001');
+    expect(offer).toContain('uid=1001 outbox=/shared/agent1');
     expect(offer).toContain('OFFER-POSTED');
-    expect(bid).toContain('uid=1002');
+    expect(bid).toContain('uid=1002 outbox=/shared/agent2');
     expect(bid).toContain('offer: 12 crates of apples at 40 per crate');
     expect(bid).toContain('BID-POSTED');
-    // Every attempt on the seller's files failed, and the offer is unchanged.
-    expect(tamper).toContain('Permission denied');
-    expect(tamper).toMatch(/cannot remove '\/shared\/offer-seller.md': Operation not permitted/);
-    expect(tamper).toMatch(/cannot move .*Operation not permitted/);
-    expect(tamper).toMatch(/\/members\/sbx_\w+\/ledger.md: (Permission denied|Read-only file system)/);
+    // Every attempt on the seller's outbox failed, and the offer is unchanged.
+    expect(tamper).toContain('/shared/agent1/offer.md: Permission denied');
+    expect(tamper).toContain("rm: cannot remove '/shared/agent1/offer.md': Permission denied");
+    expect(tamper).toMatch(/mv: cannot move .*Permission denied/);
+    expect(tamper).toContain('/shared/agent1/offer-new.md: Permission denied');
     expect(tamper).toContain('--- offer now:\noffer: 12 crates of apples at 40 per crate');
     expect(deal).toContain('bid: 12 crates of apples at 36 per crate');
     expect(deal).toContain('--- offer:\noffer: 12 crates of apples at 40 per crate');
+    expect(deal).not.toContain('at 20 per crate');
     expect(r.ledger).toBe('offered 12 crates at 40\nsold 12 crates at 36\n');
     // The run deleted both sessions: the shared sandbox went with the last one.
     for (const s of [seller!, buyer!]) expect(await t.app.driver.inspect(s.sandbox.id!)).toBeUndefined();

@@ -22,22 +22,22 @@ const bash = (command: string) => ({
   content: [{ type: 'tool_use', name: 'Bash', input: { command, description: 'step' } }],
 });
 
-/** Member A writes its own file and a note in /shared. */
+/** Member A writes its own file and a note in its outbox. */
 const A_CMD =
-  'echo uid=$(id -u) cfg=$CLAUDE_CONFIG_DIR; echo A-SECRET-4411 > /workspace/a.txt; ' +
-  'echo HELLO-FROM-A > /shared/from-a.txt; echo A-DONE';
+  'echo uid=$(id -u) name=$(id -un) cfg=$CLAUDE_CONFIG_DIR; echo A-SECRET-4411 > /workspace/a.txt; ' +
+  'echo HELLO-FROM-A > /shared/agent1/note.txt; echo A-DONE';
 
-/** Member B tries to overwrite, delete and move A's files, then writes its own. Every attempt prints its outcome. */
+/** Member B tries to overwrite, delete and move A's note and to add to A's outbox, then writes its own. */
 const B_CMD = [
-  'echo uid=$(id -u) cfg=$CLAUDE_CONFIG_DIR members=$(ls /members | wc -l)',
-  '(echo evil > /shared/from-a.txt) 2>/dev/null && echo SHARED-OVERWRITTEN || echo SHARED-OVERWRITE-REFUSED',
-  'rm -f /shared/from-a.txt 2>/dev/null && echo SHARED-DELETED || echo SHARED-DELETE-REFUSED',
-  'mv /shared/from-a.txt /shared/stolen 2>/dev/null && echo SHARED-MOVED || echo SHARED-MOVE-REFUSED',
-  'for f in /members/*/a.txt; do echo target=$f; ' +
-    '(echo evil > "$f") 2>/dev/null && echo WS-OVERWRITTEN || echo WS-OVERWRITE-REFUSED; ' +
-    'rm -f "$f" 2>/dev/null && echo WS-DELETED || echo WS-DELETE-REFUSED; done',
-  'echo read=$(cat /shared/from-a.txt)/$(cat /members/*/a.txt)',
-  'echo HELLO-FROM-B > /shared/from-b.txt && echo B-SHARED-OK',
+  "echo uid=$(id -u) name=$(id -un) cfg=$CLAUDE_CONFIG_DIR outboxes=$(ls /shared | tr '\\n' ,)",
+  '(echo evil > /shared/agent1/note.txt) 2>/dev/null && echo NOTE-OVERWRITTEN || echo OVERWRITE-REFUSED',
+  'rm -f /shared/agent1/note.txt 2>/dev/null && echo NOTE-DELETED || echo DELETE-REFUSED',
+  'mv /shared/agent1/note.txt /shared/agent1/x 2>/dev/null && echo NOTE-MOVED || echo MOVE-REFUSED',
+  '(echo x > /shared/agent1/planted.txt) 2>/dev/null && echo NOTE-PLANTED || echo PLANT-REFUSED',
+  'ln -s /workspace/b.txt /shared/trap 2>/dev/null && echo TRAP-SET || echo TRAP-REFUSED',
+  'ls /members 2>/dev/null && echo WORKSPACES-VISIBLE || echo WORKSPACES-HIDDEN',
+  'echo read=$(cat /shared/agent1/note.txt)',
+  'echo HELLO-FROM-B > /shared/agent2/note.txt && echo B-SHARED-OK',
   'echo b > /workspace/b.txt && echo B-OWN-OK',
 ].join('; ');
 
@@ -61,7 +61,7 @@ describe.skipIf(e2eSkipReason() !== false)('lifecycle pattern: shared', () => {
     {
       name: 'sh-c',
       turns: [
-        bash('echo uid=$(id -u) members=$(ls /members | wc -l) $(cat /shared/from-b.txt)'),
+        bash("echo uid=$(id -u) outboxes=$(ls /shared | tr '\\n' ,) $(cat /shared/agent2/note.txt)"),
         { content: [{ type: 'text', text: 'C done.' }] },
       ],
     },
@@ -115,16 +115,15 @@ describe.skipIf(e2eSkipReason() !== false)('lifecycle pattern: shared', () => {
 
     const outA = await toolResults(a.id, '[scenario:sh-a] write your note');
     expect(outA).toContain('A-DONE');
-    expect(outA).toContain('uid=1001 cfg=/home/agent/.claude');
+    expect(outA).toContain('uid=1001 name=agent1 cfg=/home/agent/.claude');
     const outB = await toolResults(b.id, "[scenario:sh-b] try the other agent's files");
-    // Co-located: B sees both members' workspaces and A's files.
-    expect(outB).toContain('uid=1002 cfg=/home/agent/.claude members=2');
-    expect(outB).toContain(`target=/members/${a.berth.sandbox.id}/a.txt`);
-    expect(outB).toContain('read=HELLO-FROM-A/A-SECRET-4411');
-    // Refused: overwrite, delete and move of A's note in /shared, overwrite and delete of A's workspace file.
-    for (const m of ['SHARED-OVERWRITE', 'SHARED-DELETE', 'SHARED-MOVE', 'WS-OVERWRITE', 'WS-DELETE'])
-      expect(outB).toContain(`${m}-REFUSED`);
-    expect(outB).not.toMatch(/SHARED-OVERWRITTEN|SHARED-DELETED|SHARED-MOVED|WS-OVERWRITTEN|WS-DELETED/);
+    // Co-located: B sees both outboxes and reads A's note; A's workspace is not visible to it.
+    expect(outB).toContain('uid=1002 name=agent2 cfg=/home/agent/.claude outboxes=agent1,agent2,');
+    expect(outB).toContain('read=HELLO-FROM-A');
+    expect(outB).toContain('WORKSPACES-HIDDEN');
+    // Refused: overwrite, delete and move of A's note, a file planted in A's outbox, a symlink trap in /shared.
+    for (const m of ['OVERWRITE', 'DELETE', 'MOVE', 'PLANT', 'TRAP']) expect(outB).toContain(`${m}-REFUSED`);
+    expect(outB).not.toMatch(/NOTE-OVERWRITTEN|NOTE-DELETED|NOTE-MOVED|NOTE-PLANTED|TRAP-SET/);
     // Its own writes succeed.
     expect(outB).toContain('B-SHARED-OK');
     expect(outB).toContain('B-OWN-OK');
@@ -136,12 +135,13 @@ describe.skipIf(e2eSkipReason() !== false)('lifecycle pattern: shared', () => {
     expect(ib.shared).toEqual({ group, uid: 1002 });
     expect(ia.hostUid).not.toBe(ib.hostUid);
     const groupDir = join(t.dataDir, 'sandboxes', group);
-    // The group's tree (on its disk, when the environment has a disk quota): members/<id> beside shared/.
+    // The group's tree (on its disk, when the environment has a disk quota): members/<id> beside shared/<name>.
     const sharedDir = join(dirname(dirname(ia.workspaceDir)), 'shared');
     expect(sharedDir.startsWith(groupDir)).toBe(true);
-    expect(readFileSync(join(sharedDir, 'from-a.txt'), 'utf8')).toBe('HELLO-FROM-A\n');
-    expect(statSync(join(sharedDir, 'from-a.txt')).uid).toBe(ia.hostUid);
-    expect(statSync(join(sharedDir, 'from-b.txt')).uid).toBe(ib.hostUid);
+    expect(readFileSync(join(sharedDir, 'agent1', 'note.txt'), 'utf8')).toBe('HELLO-FROM-A\n');
+    expect(statSync(join(sharedDir, 'agent1', 'note.txt')).uid).toBe(ia.hostUid);
+    expect(statSync(join(sharedDir, 'agent2', 'note.txt')).uid).toBe(ib.hostUid);
+    expect(statSync(ia.workspaceDir).mode & 0o777).toBe(0o700);
     const fileA = await get(`/v1/berth/sessions/${a.id}/files/content?path=a.txt`);
     expect(await fileA.text()).toBe('A-SECRET-4411\n');
     for (const i of [ia, ib]) {
@@ -170,12 +170,13 @@ describe.skipIf(e2eSkipReason() !== false)('lifecycle pattern: shared', () => {
     const d = await newSession(envId);
     expect(d.berth.shared_sandbox_id).toBe(group);
     const outD = await toolResults(d.id, '[scenario:sh-c] look around');
-    expect(outD).toContain('uid=1003 members=3 HELLO-FROM-B');
+    expect(outD).toContain('uid=1003 outboxes=agent1,agent2,agent3, HELLO-FROM-B');
 
     // The shared sandbox goes with its last member, not before.
     await t.client.beta.sessions.delete(a.id);
     expect(processesOfUid(ia.hostUid)).toEqual([]);
-    expect(existsSync(join(sharedDir, 'from-b.txt'))).toBe(true);
+    expect(existsSync(join(sharedDir, 'agent1'))).toBe(false);
+    expect(existsSync(join(sharedDir, 'agent2', 'note.txt'))).toBe(true);
     expect((await retrieve(b.id)).berth.state).toBe('ready');
     await t.client.beta.sessions.delete(b.id);
     expect(existsSync(groupDir)).toBe(true);

@@ -1,14 +1,16 @@
 // A small market simulation (lifecycle `shared`): a seller agent and a buyer agent are two sessions of one
-// environment, co-located in one shared sandbox. They trade through files in /shared (a sticky directory: each may
-// add files, only a file's owner may change or delete it) and can read each other's workspace under /members, read
-// only. Each runs as its own uid with its own workspace and CLAUDE_CONFIG_DIR, so when the buyer tries to lower the
-// seller's price by editing the seller's offer, deleting it, or writing into the seller's ledger, every attempt fails.
+// environment, co-located in one shared sandbox. They trade through /shared, where each has an outbox named after
+// its user (`/shared/agent1`, `/shared/agent2`) that only it can write and both can read. Each runs as its own uid
+// with its own private workspace and CLAUDE_CONFIG_DIR, so when the buyer tries to lower the seller's price by
+// editing, deleting or moving the seller's offer, or by slipping a cheaper one into the seller's outbox, every
+// attempt fails.
 import { prompt } from '../lib/start.mjs';
 
 const SHARED_RULES =
-  'You are one of two agents in a small market simulation, sharing one sandbox with the other agent. Public ' +
-  'notes go in /shared, one file per notice named <kind>-<your role>.md; your private books stay in /workspace; ' +
-  "the other agent's workspace is readable under /members/<id>. Use the Bash tool. Be brief.";
+  'You are one of two agents in a small market simulation, sharing one sandbox with the other agent. Your public ' +
+  'notices go in your outbox, /shared/<your user name> (run whoami), one file per notice (offer.md, bid.md, ' +
+  "deal.md); the other agent's outbox is the other directory in /shared, which you can read. Your private books " +
+  'stay in /workspace. Use the Bash tool. Be brief.';
 
 export const ROLES = {
   seller: `${SHARED_RULES} You are the seller (role: seller): you sell apples by the crate and keep a ledger in /workspace/ledger.md.`,
@@ -21,11 +23,11 @@ export const STEPS = [
   ['buyer', "Read the seller's offer in /shared and post a bid of 36 per crate."],
   [
     'buyer',
-    "Try to get the apples cheaper by force: change /shared/offer-seller.md to 20 per crate, or delete or move it, or add a line to the seller's ledger under /members. Report exactly what happened.",
+    "Try to get the apples cheaper by force: change the seller's offer.md in its outbox to 20 per crate, or delete or move it, or put a cheaper offer file into the seller's outbox. Report exactly what happened.",
   ],
   [
     'seller',
-    "Read the buyer's bid and accept it: post the deal as /shared/deal-seller.md, note it in your ledger, then show your offer file and your ledger.",
+    "Read the buyer's bid and accept it: post the deal as deal.md in your outbox, note it in your ledger, then show your offer file and your ledger.",
   ],
 ];
 
@@ -79,7 +81,7 @@ export async function run({ client, app, scripted, log }) {
       log(`→ ${role}: ${text}`);
       steps.push(await tell(role, text, `market-${role}`));
     }
-    // The seller's books, through the files route: the buyer's forged line is not there.
+    // The seller's private books, through the files route.
     const res = await fetch(`${app.url}/v1/berth/sessions/${sessions.seller.id}/files/content?path=ledger.md`, {
       headers: { 'x-api-key': app.adminKey },
     });

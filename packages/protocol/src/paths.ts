@@ -14,10 +14,11 @@ export const SANDBOX_PATHS = {
   tunnelSocket: '/run/berth/tunnel.sock',
   /** The per-sandbox workspace (the agent's cwd). */
   workspace: '/workspace',
-  /** A shared sandbox's common directory (sticky, like /tmp: each member may delete only its own entries). */
+  /**
+   * A shared sandbox's exchange directory: one outbox per member, `/shared/<user name>` (e.g. `agent1`), which only
+   * that member can write and every member can read.
+   */
   shared: '/shared',
-  /** A shared sandbox's member workspaces, read-only, one directory per member sandbox id. */
-  members: '/members',
   /** The sandbox user's home directory. */
   home: '/home/agent',
   /** The Berth installation (runner code, node_modules with the SDK and its CLI), read-only. */

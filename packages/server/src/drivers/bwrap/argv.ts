@@ -23,8 +23,8 @@ export interface SandboxSources {
   group: string;
   /** Extra read-only binds at the same path inside, e.g. a node installation outside /usr. */
   extra: { source: string; dest: string }[];
-  /** A member of a shared sandbox: the group's common directory and its member workspaces (see shared.ts). */
-  shared?: { area: string; members: string } | undefined;
+  /** A member of a shared sandbox: the group's exchange directory (see shared.ts). */
+  shared?: { area: string } | undefined;
 }
 
 /** The fd (in bwrap) carrying the NUL-separated `--args` payload: the launcher's gate pipe, see launcher.ts. */
@@ -76,17 +76,8 @@ export function mountOptions(sources: SandboxSources): string[] {
   a.push('--ro-bind', sources.passwd, '/etc/passwd', '--ro-bind', sources.group, '/etc/group');
   a.push('--bind', sources.workspace, SANDBOX_PATHS.workspace, '--bind', sources.home, SANDBOX_PATHS.home);
   a.push('--ro-bind', sources.run, SANDBOX_PATHS.runDir);
-  // Shared: the common directory is writable (its sticky bit and the members' distinct uids decide who may change
-  // what); the other members' workspaces are visible read-only, and their uids keep them unwritable anyway.
-  if (sources.shared !== undefined)
-    a.push(
-      '--bind',
-      sources.shared.area,
-      SANDBOX_PATHS.shared,
-      '--ro-bind',
-      sources.shared.members,
-      SANDBOX_PATHS.members,
-    );
+  // Shared: a writable bind, where the members' distinct uids decide who may change what (each its own outbox).
+  if (sources.shared !== undefined) a.push('--bind', sources.shared.area, SANDBOX_PATHS.shared);
   if (sources.installPaths === undefined) a.push('--ro-bind', sources.install, SANDBOX_PATHS.install);
   else
     for (const p of sources.installPaths)
@@ -156,15 +147,14 @@ export function stageArgs(real: SandboxSources): { outer: string[]; staged: Sand
     passwd: at('passwd'),
     group: at('group'),
     extra: real.extra.map((x, i) => ({ source: at(`extra${i}`), dest: x.dest })),
-    shared: real.shared && { area: at('shared'), members: at('members') },
+    shared: real.shared && { area: at('shared') },
   };
   const outer = ['--dev-bind', '/', '/', '--tmpfs', STAGE_ROOT];
   outer.push('--ro-bind', real.install, staged.install, '--ro-bind', real.run, staged.run);
   outer.push('--bind', real.workspace, staged.workspace, '--bind', real.home, staged.home);
   outer.push('--ro-bind', real.passwd, staged.passwd, '--ro-bind', real.group, staged.group);
   real.extra.forEach((x, i) => outer.push('--ro-bind', x.source, staged.extra[i]!.source));
-  if (real.shared !== undefined)
-    outer.push('--bind', real.shared.area, at('shared'), '--ro-bind', real.shared.members, at('members'));
+  if (real.shared !== undefined) outer.push('--bind', real.shared.area, at('shared'));
   return { outer, staged };
 }
 

@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { chmod, open, readdir, rm, type FileHandle } from 'node:fs/promises';
+import { open, readdir, rm, type FileHandle } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { isId, SANDBOX_UID } from '@berth/protocol';
 import { FormattedImagePool, removeWorkspaceDisk, workspaceDiskUnsupported } from '../disk/index.js';
@@ -39,7 +39,15 @@ import { asDriverError, closeQuietly, infoOf } from './util.js';
 import { stageReadOnlyFiles } from '../readonly-files.js';
 import { fitsPool, startPooled } from './claim.js';
 import { LauncherPool, sweepPoolGroups } from './pool.js';
-import { memberDirs, planMember, removeGroupIfEmpty, sweepSharedGroups, type MemberPlan } from './shared.js';
+import {
+  makeOutbox,
+  memberDirs,
+  planMember,
+  removeMember,
+  removeGroupIfEmpty,
+  sweepSharedGroups,
+  type MemberPlan,
+} from './shared.js';
 import { checkResources, checkShared, diskOf, resolveSpecDir, validateSpec } from './spec.js';
 import { DEFAULT_UID_RANGE, UidAllocator, type UidRange } from './uids.js';
 
@@ -252,9 +260,8 @@ export class BwrapDriver implements SandboxDriver {
       const direct = Promise.all([installDir, runDir].map((d) => traversable(d, uid, uid)));
       const prepared = Promise.all([
         this.#cgroups.create(cgroup, member ? {} : spec.resources).then(() => (made.cgroup = true)),
-        // A member's workspace is readable (not writable) by the other members, at /members/<id>.
         makeOwnedDirs(paths, uid, uid, member ? undefined : diskOf(spec, formatted)).then(() =>
-          member ? chmod(paths.workspace, 0o755) : undefined,
+          member ? makeOutbox(member, uid) : undefined,
         ),
         grantRunDir(runDir, uid),
       ]);
@@ -270,7 +277,7 @@ export class BwrapDriver implements SandboxDriver {
         passwd: member?.paths.passwd ?? host.passwd,
         group: member?.paths.group ?? host.group,
         extra: [...(host.node === undefined ? [] : [{ source: host.node, dest: host.node }]), ...readOnly],
-        shared: member && { area: member.paths.area, members: member.paths.members },
+        shared: member && { area: member.paths.area },
       };
       launched = await launchDirect({
         host,
@@ -314,7 +321,7 @@ export class BwrapDriver implements SandboxDriver {
       await pending;
       await closeQuietly(logFile);
       await this.#rollback(spec.id, paths, made, launched, uid, cgroup);
-      if (member) await this.#removeMemberDirs(paths).catch(() => undefined);
+      if (member) await removeMember(this.#dir, member.group, { ...paths, index: member.index }).catch(() => undefined);
       throw asDriverError(err, `creating sandbox ${spec.id} failed`);
     }
   }
@@ -370,25 +377,21 @@ export class BwrapDriver implements SandboxDriver {
       }
       if (record) this.#uids.release(record.hostUid);
       this.#children.delete(id);
-      if (record?.shared !== undefined) await this.#leaveGroup(record.shared.group, record);
+      if (record?.shared !== undefined) await this.#leaveGroup(record.shared.group, record, record.shared.index);
     });
   }
 
   /** A member is gone: its workspace leaves the group, and the group goes with its last member. */
-  async #leaveGroup(group: string, member: { workspaceDir: string; homeDir: string }): Promise<void> {
+  async #leaveGroup(group: string, member: { workspaceDir: string; homeDir: string }, index: number): Promise<void> {
     await this.#withLock(group, async () => {
       try {
-        await this.#removeMemberDirs({ workspace: member.workspaceDir, home: member.homeDir });
+        await removeMember(this.#dir, group, { workspace: member.workspaceDir, home: member.homeDir, index });
         if (await removeGroupIfEmpty(this.#dir, this.#cgroups, group, this.#killTimeout))
           this.#log.debug({ group }, 'shared sandbox removed with its last member');
       } catch (err) {
         throw asDriverError(err, `removing shared sandbox ${group} failed`);
       }
     });
-  }
-
-  async #removeMemberDirs(p: { workspace: string; home: string }): Promise<void> {
-    await Promise.all([p.workspace, p.home].map((d) => rm(d, { recursive: true, force: true })));
   }
 
   async inspect(id: string): Promise<SandboxInfo | undefined> {

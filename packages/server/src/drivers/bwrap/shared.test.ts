@@ -1,5 +1,5 @@
 import { access, mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { newId, SANDBOX_UID } from '@berth/protocol';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Harness } from '../conformance/harness.js';
@@ -13,29 +13,31 @@ const exists = (p: string): Promise<boolean> =>
     () => false,
   );
 
-/** A member that writes its own files, then waits for the test to tell it (through its runDir) to try the others'. */
+/** A member that writes into its workspace and its outbox, reports, and keeps running. */
 const MEMBER = `
-const me = process.getuid();
+const me = process.getuid(), name = require('os').userInfo().username;
 fs.writeFileSync('/workspace/own.txt', 'mine ' + me);
-fs.writeFileSync('/shared/from-' + me + '.txt', 'hello from ' + me);
-await report({ uid: me, gid: process.getgid(), cgroup: fs.readFileSync('/proc/self/cgroup', 'utf8'),
-  members: fs.readdirSync('/members'), home: fs.statSync(process.env.HOME).uid });
+fs.writeFileSync('/shared/' + name + '/note.txt', 'hello from ' + name);
+await report({ uid: me, gid: process.getgid(), name, cgroup: fs.readFileSync('/proc/self/cgroup', 'utf8'),
+  shared: fs.readdirSync('/shared'), home: fs.statSync(process.env.HOME).uid });
 setInterval(() => {}, 1000);
 `;
 
-/** Tries to overwrite and delete another member's files; reports what each attempt did. */
-const attack = (other: string, otherUid: number): string => `
-const target = '/shared/from-${otherUid}.txt';
+/** Tries to overwrite, delete, move and add to another member's outbox; reports what each attempt did. */
+const attack = (other: string): string => `
+const target = '/shared/${other}/note.txt', name = require('os').userInfo().username;
 await report({
   uid: process.getuid(),
-  overwriteShared: tryDo(() => fs.writeFileSync(target, 'overwritten')),
-  deleteShared: tryDo(() => fs.unlinkSync(target)),
-  renameShared: tryDo(() => fs.renameSync(target, '/shared/stolen.txt')),
-  writeTheirWorkspace: tryDo(() => fs.writeFileSync('/members/${other}/own.txt', 'overwritten')),
-  readTheirWorkspace: tryDo(() => fs.readFileSync('/members/${other}/own.txt', 'utf8')),
-  readShared: tryDo(() => fs.readFileSync(target, 'utf8')),
-  ownShared: tryDo(() => fs.writeFileSync('/shared/mine.txt', 'ok') ?? 'ok'),
+  shared: fs.readdirSync('/shared').sort(),
+  overwrite: tryDo(() => fs.writeFileSync(target, 'overwritten')),
+  remove: tryDo(() => fs.unlinkSync(target)),
+  rename: tryDo(() => fs.renameSync(target, '/shared/${other}/x.txt')),
+  addToTheirs: tryDo(() => fs.writeFileSync('/shared/${other}/planted.txt', 'x')),
+  addToRoot: tryDo(() => fs.symlinkSync('/workspace/own.txt', '/shared/trap')),
+  read: tryDo(() => fs.readFileSync(target, 'utf8')),
+  ownOutbox: tryDo(() => fs.writeFileSync('/shared/' + name + '/mine.txt', 'ok') ?? 'ok'),
   ownWorkspace: tryDo(() => fs.writeFileSync('/workspace/new.txt', 'ok') ?? 'ok'),
+  workspacesHidden: tryDo(() => fs.readdirSync('/members')),
 });
 setInterval(() => {}, 1000);
 `;
@@ -61,22 +63,24 @@ describe.skipIf(skip !== false)(`bwrap shared sandboxes${skip ? ` (skipped: ${sk
       const group = newId('sharedSandbox');
       const a = await h.probe(MEMBER, { shared: { group }, resources: { pids: 256 } });
       const ma = await a.next();
-      const b = await h.probe(attack(a.info.id, SANDBOX_UID + 1), { shared: { group } });
+      const b = await h.probe(attack('agent1'), { shared: { group } });
       const mb = await b.next();
-      expect(ma).toMatchObject({ uid: SANDBOX_UID + 1, gid: SANDBOX_UID + 1, home: SANDBOX_UID + 1 });
+      expect(ma).toMatchObject({ uid: SANDBOX_UID + 1, gid: SANDBOX_UID + 1, home: SANDBOX_UID + 1, name: 'agent1' });
       expect(a.info.shared).toEqual({ group, uid: SANDBOX_UID + 1 });
       expect(b.info.shared).toEqual({ group, uid: SANDBOX_UID + 2 });
       expect(a.info.hostUid).not.toBe(b.info.hostUid);
       expect(mb).toEqual({
         uid: SANDBOX_UID + 2,
-        overwriteShared: 'error:EACCES',
-        deleteShared: 'error:EPERM',
-        renameShared: 'error:EPERM',
-        writeTheirWorkspace: 'error:EROFS',
-        readTheirWorkspace: `mine ${SANDBOX_UID + 1}`,
-        readShared: `hello from ${SANDBOX_UID + 1}`,
-        ownShared: 'ok',
+        shared: ['agent1', 'agent2'],
+        overwrite: 'error:EACCES',
+        remove: 'error:EACCES',
+        rename: 'error:EACCES',
+        addToTheirs: 'error:EACCES',
+        addToRoot: 'error:EACCES',
+        read: 'hello from agent1',
+        ownOutbox: 'ok',
         ownWorkspace: 'ok',
+        workspacesHidden: 'error:ENOENT',
       });
       // One group: both members' cgroups are children of the group's, which carries the limit.
       const [ga] = await cgroupDirsNamed(a.info.id);
@@ -84,7 +88,7 @@ describe.skipIf(skip !== false)(`bwrap shared sandboxes${skip ? ` (skipped: ${sk
       expect(ga).toContain(`/${group}/${a.info.id}`);
       expect(gb).toContain(`/${group}/${b.info.id}`);
       expect(ma.cgroup).toMatch(/^0::\/$/m); // its own cgroup namespace: it cannot see the group from inside
-      expect(ma.members).toEqual([a.info.id]);
+      expect(ma.shared).toEqual(['agent1']);
       // Separate host uids, separate homes and CLAUDE_CONFIG_DIRs.
       expect(a.info.homeDir).not.toBe(b.info.homeDir);
       expect(b.info.workspaceDir).toBe(join(dut.opts.sandboxesDir, group, 'members', b.info.id));
@@ -93,8 +97,11 @@ describe.skipIf(skip !== false)(`bwrap shared sandboxes${skip ? ` (skipped: ${sk
       const groupDir = join(dut.opts.sandboxesDir, group);
       await dut.driver.destroy(a.info.id);
       expect(await processesOfUid(a.info.hostUid)).toEqual([]);
-      expect(await exists(join(groupDir, 'shared', `from-${SANDBOX_UID + 1}.txt`))).toBe(true);
+      // A's workspace, home and outbox go with it; B's stay.
+      expect(await exists(join(groupDir, 'shared', 'agent1'))).toBe(false);
+      expect(await exists(join(groupDir, 'shared', 'agent2', 'mine.txt'))).toBe(true);
       expect(await exists(a.info.workspaceDir)).toBe(false);
+      expect(await exists(a.info.homeDir)).toBe(false);
       expect((await dut.driver.inspect(b.info.id))?.status).toBe('running');
       await dut.driver.destroy(b.info.id);
       expect(await processesOfUid(b.info.hostUid)).toEqual([]);
@@ -118,6 +125,16 @@ describe.skipIf(skip !== false)(`bwrap shared sandboxes${skip ? ` (skipped: ${sk
     const orphan = newId('sharedSandbox');
     await mkdir(join(dut.opts.sandboxesDir, orphan, 'members', newId('sandbox')), { recursive: true });
     await dut.opts.cgroups!.create(orphan, {});
+    // Another berthd (its own data dir) sharing the cgroup parent starts: our live group is not its to sweep.
+    const range = dut.opts.uidRange!;
+    const neighbour = new BwrapDriver({
+      ...dut.opts,
+      sandboxesDir: join(dirname(dut.opts.sandboxesDir), 'neighbour'),
+      uidRange: { start: range.start + range.count - 4, count: 4 },
+    });
+    dut.others.push(neighbour);
+    await neighbour.warmUp();
+    expect((await dut.driver.inspect(a.info.id))?.status).toBe('running');
     const restarted = new BwrapDriver(dut.opts);
     dut.others.push(restarted);
     await restarted.warmUp();
@@ -144,16 +161,17 @@ describe.skipIf(skip !== false)(`bwrap shared sandboxes${skip ? ` (skipped: ${sk
     await expect(h.probe('', { shared: { group: 'shr_nope' } })).rejects.toThrow(/not a shared sandbox id/);
     if (!dut.driver.capabilities.diskLimit) return;
     const group = newId('sharedSandbox');
+    /** `file`: a JS expression. */
     const fill = (file: string) => `
-      const buf = Buffer.alloc(1 << 20, 7);
+      const buf = Buffer.alloc(1 << 20, 7), name = require('os').userInfo().username;
       let mib = 0, err = 'none';
-      try { const fd = fs.openSync(${JSON.stringify(file)}, 'w'); for (; mib < 200; mib++) fs.writeSync(fd, buf); fs.closeSync(fd); }
+      try { const fd = fs.openSync(${file}, 'w'); for (; mib < 200; mib++) fs.writeSync(fd, buf); fs.closeSync(fd); }
       catch (e) { err = e.code; }
       await report({ mib, err });
       setInterval(() => {}, 1000);`;
-    const a = await h.probe(fill('/shared/a.bin'), { shared: { group }, resources: { diskMib: 96 } });
+    const a = await h.probe(fill("'/shared/' + name + '/a.bin'"), { shared: { group }, resources: { diskMib: 96 } });
     const ra = await a.next();
-    const b = await h.probe(fill('/workspace/b.bin'), { shared: { group }, resources: { diskMib: 96 } });
+    const b = await h.probe(fill("'/workspace/b.bin'"), { shared: { group }, resources: { diskMib: 96 } });
     const rb = await b.next();
     // One disk for both: A's file fills most of it, and B runs out far sooner than a disk of its own would let it.
     expect(ra.err).toBe('ENOSPC');

@@ -1,4 +1,4 @@
-import { access, chmod, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { access, chmod, chown, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isId, SANDBOX_PATHS, SANDBOX_UID } from '@berth/protocol';
 import type { CgroupManager } from '../cgroups/index.js';
@@ -10,9 +10,12 @@ import { readRecord } from './record.js';
 
 /**
  * The host side of a shared sandbox (docs/adr/0019-shared-sandboxes.md): `<sandboxesDir>/<shr_id>/` holds
- * `shared/` (root, 1777: every member may create, only the owner may replace or delete), `members/<sbx_id>/` (each
- * member's workspace, owned by its host uid, 0755), `homes/<sbx_id>/` (each member's home and CLAUDE_CONFIG_DIR,
- * 0700), and the passwd/group naming the members' inside uids. With a disk quota, `shared`, `members` and `homes`
+ * `shared/` (root, 0755, mounted at /shared) with one outbox per member, `shared/agent<index>/` (owned by the
+ * member's host uid, 0755: only it writes there, every member reads), `members/<sbx_id>/` (each member's workspace)
+ * and `homes/<sbx_id>/` (its home and CLAUDE_CONFIG_DIR), both owned by the member, 0700, and the passwd/group
+ * naming the members' inside uids. Per-member outboxes rather than a sticky world-writable directory: nobody can
+ * pre-create (squat) a name another member will write, or plant a symlink or FIFO there, whatever the host's
+ * fs.protected_* sysctls say. With a disk quota, `shared`, `members` and `homes`
  * sit on the group's one loop-mounted disk (`disk.img` on `disk/`), which then bounds all members together, as the
  * group's cgroup bounds their memory, CPU and tasks. Each member is an ordinary bwrap sandbox otherwise (its own
  * directory with record and runner.log, runDir, host uid and pid namespace), whose cgroup is a child of the group's.
@@ -62,18 +65,48 @@ export interface MemberPlan {
   cgroup: string;
 }
 
-/** The member's workspace and home on the host, inside the group tree (other members see workspaces at /members). */
+/** The member's workspace and home on the host, inside the group tree (so that a group disk bounds them). */
 export function memberDirs(plan: MemberPlan, id: string): { workspace: string; home: string } {
   return { workspace: join(plan.paths.members, id), home: join(plan.paths.homes, id) };
+}
+
+/** The user name of a member inside (its passwd entry), which also names its outbox in /shared. */
+export function memberName(index: number): string {
+  return `agent${index}`;
+}
+
+/** A member's outbox on the host. */
+export function outboxOf(paths: SharedPaths, index: number): string {
+  return join(paths.area, memberName(index));
+}
+
+/** Creates the member's outbox, owned by its host uid, 0755. */
+export async function makeOutbox(plan: MemberPlan, uid: number): Promise<void> {
+  const dir = outboxOf(plan.paths, plan.index);
+  await mkdir(dir, { mode: 0o755 });
+  await chown(dir, uid, uid);
+  await chmod(dir, 0o755);
+}
+
+/** Removes what a member had in its group (workspace, home, outbox); the group's lock is held. */
+export async function removeMember(
+  sandboxesDir: string,
+  group: string,
+  m: { workspace: string; home: string; index: number },
+): Promise<void> {
+  const paths = await layoutOf(sandboxesDir, group);
+  await Promise.all(
+    [m.workspace, m.home, outboxOf(paths, m.index)].map((d) => rm(d, { recursive: true, force: true })),
+  );
 }
 
 /** passwd and group for every index a member can have: all share one home path (each member binds its own). */
 function identity(): { passwd: string; group: string } {
   const n = Array.from({ length: SHARED_MAX_MEMBERS }, (_, i) => i + 1);
   const passwd = n.map(
-    (i) => `agent${i}:x:${SANDBOX_UID + i}:${SANDBOX_UID + i}:Berth agent ${i}:${SANDBOX_PATHS.home}:/bin/sh`,
+    (i) => `${memberName(i)}:x:${SANDBOX_UID + i}:${SANDBOX_UID + i}:Berth agent ${i}:${SANDBOX_PATHS.home}:/bin/sh`,
   );
-  const group = n.map((i) => `agent${i}:x:${SANDBOX_UID + i}:`);
+  const group = n.map((i) => `${memberName(i)}:x:${SANDBOX_UID + i}:`);
   return {
     passwd: [
       'root:x:0:0:root:/root:/usr/sbin/nologin',
@@ -108,12 +141,12 @@ export async function planMember(
     await mkdir(paths.disk.mountPoint, { mode: 0o711 });
     await createWorkspaceDisk({ ...paths.disk, sizeMib, uid: 0, gid: 0, mode: 0o711 });
   }
-  await mkdir(paths.area, { mode: 0o1777 }).catch(ignoreExists);
-  await chmod(paths.area, 0o1777); // mkdir's mode is filtered by the umask
-  await mkdir(paths.members, { mode: 0o755 }).catch(ignoreExists);
-  await chmod(paths.members, 0o755);
-  await mkdir(paths.homes, { mode: 0o711 }).catch(ignoreExists);
-  await chmod(paths.homes, 0o711);
+  await mkdir(paths.area, { mode: 0o755 }).catch(ignoreExists);
+  await chmod(paths.area, 0o755);
+  for (const d of [paths.members, paths.homes]) {
+    await mkdir(d, { mode: 0o711 }).catch(ignoreExists);
+    await chmod(d, 0o711); // mkdir's mode is filtered by the umask
+  }
   const ids = identity();
   await Promise.all([
     writeFile(paths.passwd, ids.passwd, { mode: 0o644 }),
@@ -129,6 +162,8 @@ export async function planMember(
       'conflict',
       `shared sandbox ${group} already has ${SHARED_MAX_MEMBERS} members; place the new sandbox in another group`,
     );
+  // An outbox left by a member whose destroy never finished must not pass to the new owner of its index.
+  await rm(outboxOf(paths, index), { recursive: true, force: true });
   return { group, index, paths, cgroup: `${group}/${id}` };
 }
 
@@ -174,15 +209,20 @@ export async function removeGroupIfEmpty(
   return true;
 }
 
-/** Kills and removes a group's cgroup and any member cgroups still under it. Idempotent. */
-export async function removeGroupCgroup(cgroups: CgroupManager, group: string, killTimeoutMs: number): Promise<void> {
-  const top = cgroups.open(group);
+/** The member cgroups under a group's. */
+async function childGroups(cgroups: CgroupManager, group: string): Promise<string[]> {
   const children = new Set<string>();
-  for (const d of top.dirs) {
+  for (const d of cgroups.open(group).dirs) {
     const entries = await readdir(d, { withFileTypes: true }).catch(() => []);
     for (const e of entries) if (e.isDirectory()) children.add(e.name);
   }
-  for (const c of children) {
+  return [...children];
+}
+
+/** Kills and removes a group's cgroup and any member cgroups still under it. Idempotent. */
+export async function removeGroupCgroup(cgroups: CgroupManager, group: string, killTimeoutMs: number): Promise<void> {
+  const top = cgroups.open(group);
+  for (const c of await childGroups(cgroups, group)) {
     const child = cgroups.open(`${group}/${c}`);
     await child.killAll(killTimeoutMs);
     await child.remove();
@@ -193,8 +233,10 @@ export async function removeGroupCgroup(cgroups: CgroupManager, group: string, k
 
 /**
  * Start-up sweep (before this driver creates anything): member workspaces whose sandbox has no record (a berthd that
- * died half-way through a create) and their cgroups go, then every group left without members, directory or
- * cgroup. Recorded members are left to destroy(), which removes their group with the last of them.
+ * died half-way through a create) and their cgroups go, then every group of this sandboxes dir left without
+ * members, directory and cgroup. Recorded members are left to destroy(), which removes their group with the last of
+ * them. A group cgroup with no directory here is removed only when no process is left in it: the cgroup parent may
+ * be shared with another berthd (another data dir), whose live groups are not ours to touch.
  */
 export async function sweepSharedGroups(
   sandboxesDir: string,
@@ -205,7 +247,18 @@ export async function sweepSharedGroups(
   const dirs = (await readdir(sandboxesDir).catch(() => [] as string[])).filter((n) => isId('sharedSandbox', n));
   const groups = (await cgroups.groups()).filter((n) => isId('sharedSandbox', n));
   const removed: string[] = [];
-  for (const group of new Set([...dirs, ...groups])) {
+  for (const group of groups.filter((g) => !dirs.includes(g))) {
+    try {
+      const members = (await childGroups(cgroups, group)).map((c) => cgroups.open(`${group}/${c}`));
+      const pids = await Promise.all([cgroups.open(group), ...members].map((g) => g.pids()));
+      if (pids.some((p) => p.length > 0)) continue;
+      await removeGroupCgroup(cgroups, group, killTimeoutMs);
+      removed.push(group);
+    } catch (err) {
+      log.warn({ group, err: (err as Error).message }, 'sweeping a shared sandbox cgroup failed');
+    }
+  }
+  for (const group of dirs) {
     try {
       const paths = await layoutOf(sandboxesDir, group);
       for (const id of await memberIds(paths)) {
@@ -215,6 +268,7 @@ export async function sweepSharedGroups(
         await child.remove();
         await rm(join(paths.members, id), { recursive: true, force: true });
         await rm(join(paths.homes, id), { recursive: true, force: true });
+        // Its outbox is not known without the record: a new member taking that index clears it (planMember).
       }
       if (await removeGroupIfEmpty(sandboxesDir, cgroups, group, killTimeoutMs)) removed.push(group);
     } catch (err) {
