@@ -151,6 +151,32 @@ describe.skipIf(skip !== false)(`bwrap shared sandboxes${skip ? ` (skipped: ${sk
     expect(await exists(join(dut.opts.sandboxesDir, group))).toBe(false);
   });
 
+  it('lets a member open a live channel to another through a unix socket in its outbox, if it chooses to', async () => {
+    const dut = await makeDriver(true);
+    const h = await Harness.start(dut.driver, dut.installDir);
+    disposers.push(
+      () => dut.cleanup(),
+      () => h.close(),
+    );
+    const group = newId('sharedSandbox');
+    const server = `
+      const srv = net.createServer((c) => c.end('hello from ' + require('os').userInfo().username + '\\n'));
+      await new Promise((r) => srv.listen('/shared/agent1/chat.sock', r));
+      fs.chmodSync('/shared/agent1/chat.sock', 0o666); // opting in: a socket needs write permission to connect
+      await report({ listening: true });`;
+    const a = await h.probe(server, { shared: { group } });
+    expect(await a.next()).toEqual({ listening: true });
+    const client = `
+      const line = await new Promise((resolve) => {
+        const c = net.connect('/shared/agent1/chat.sock');
+        let buf = ''; c.on('data', (d) => (buf += d)); c.on('end', () => resolve(buf)); c.on('error', (e) => resolve('error:' + e.code));
+      });
+      await report({ line });
+      setInterval(() => {}, 1000);`;
+    const b = await h.probe(client, { shared: { group } });
+    expect(await b.next()).toEqual({ line: 'hello from agent1\n' });
+  });
+
   it('bounds all members with one group disk, and refuses a malformed group id', async () => {
     const dut = await makeDriver(true);
     const h = await Harness.start(dut.driver, dut.installDir);
