@@ -1,9 +1,10 @@
 import { isId } from '@berth/protocol';
 import { describe, expect, it } from 'vitest';
 import { SHARED_MAX_MEMBERS } from '../drivers/driver.js';
+import type { JsonObject } from '../store/store.js';
 import { SHARED_FIELD, SharedSandboxes, sharedSandboxOf } from './shared.js';
 
-const session = (id: string, env = 'env_1', resources: object = { pids: 64 }) => ({
+const session = (id: string, env = 'env_1', resources: JsonObject = { pids: 64 }) => ({
   id,
   environment_id: env,
   berth: { driver: 'bwrap', resources },
