@@ -1,8 +1,11 @@
-import { isId } from '@berth/protocol';
+import { isId, newId } from '@berth/protocol';
 import { describe, expect, it } from 'vitest';
+import { UnavailableCgroupManager } from '../drivers/cgroups/index.js';
 import { SHARED_MAX_MEMBERS } from '../drivers/driver.js';
+import { GvisorDriver } from '../drivers/gvisor/gvisor-driver.js';
+import { silentLogger } from '../drivers/logger.js';
 import type { JsonObject } from '../store/store.js';
-import { SHARED_FIELD, SharedSandboxes, sharedSandboxOf } from './shared.js';
+import { refuseUnshareable, SHARED_FIELD, SharedSandboxes, sharedSandboxOf } from './shared.js';
 
 const session = (id: string, env = 'env_1', resources: JsonObject = { pids: 64 }) => ({
   id,
@@ -42,5 +45,32 @@ describe('SharedSandboxes', () => {
     expect(r.join(session('s2'))).toBe('shr_01ARZ3NDEKTSV4RRFFQ69G5FAV');
     r.adopt(session('s3', 'env_9')); // not a member of any: nothing to rebuild
     expect(sharedSandboxOf(session('s3'))).toBeUndefined();
+  });
+});
+
+describe('a driver without shared sandboxes', () => {
+  // A real GvisorDriver: nothing is started (the refusals come before any host work), so runsc need not be here.
+  const gvisor = new GvisorDriver({
+    sandboxesDir: '/nonexistent/berth-shared-test',
+    logger: silentLogger(),
+    cgroups: new UnavailableCgroupManager('not needed: nothing is created'),
+  });
+
+  it('is refused at session creation, saying what to use instead', () => {
+    expect(gvisor.capabilities.shared).toBe(false);
+    expect(() => refuseUnshareable(gvisor)).toThrow(/gvisor driver cannot run shared sandboxes.*Use the bwrap driver/);
+  });
+
+  it('refuses a shared spec in create()', async () => {
+    const spec = {
+      id: newId('sandbox'),
+      command: ['/bin/true'],
+      env: {},
+      runDir: '/nonexistent/run',
+      installDir: '/nonexistent/install',
+      resources: {},
+      shared: { group: newId('sharedSandbox') },
+    };
+    await expect(gvisor.create(spec)).rejects.toThrow(/cannot make shared sandboxes/);
   });
 });
