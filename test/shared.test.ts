@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   agentAndEnv,
@@ -162,11 +163,25 @@ describe.skipIf(e2eSkipReason() !== false)('lifecycle pattern: shared', () => {
     expect(c.berth.shared_sandbox_id).not.toBe(group);
     await t.client.beta.sessions.delete(c.id);
 
-    // A berthd restart: both members are re-adopted, and a new session of the environment still joins them.
+    // A third member that ends while berthd is down (as if another replica ended it): the orphan sweep takes it.
+    const e = await newSession(envId);
+    expect(e.berth.shared_sandbox_id).toBe(group);
+    expect(await waitFor(async () => (await retrieve(e.id)).berth.state === 'ready', 30_000)).toBe(true);
+    const ie = (await t.app.driver.inspect(e.berth.sandbox.id!))!;
+    expect(ie.shared).toEqual({ group, uid: 1003 });
+
+    // A berthd restart: A and B are re-adopted, E is swept, and a new session of the environment still joins them.
     await t.app.close();
     firstDir = t.dataDir;
+    const db = new Database(join(firstDir, 'berth.db'));
+    db.prepare("UPDATE sessions SET status = 'terminated', sandbox_state = 'stopped' WHERE id = ?").run(e.id);
+    db.close();
     t = await startTestBerth({ scenarios, config: { uidRangeStart, stopSandboxesOnExit: true, dataDir: t.dataDir } });
     expect(await waitFor(async () => (await retrieve(b.id)).berth.state === 'ready', 30_000)).toBe(true);
+    expect(processesOfUid(ie.hostUid)).toEqual([]);
+    expect(await t.app.driver.inspect(ie.id)).toBeUndefined();
+    expect(existsSync(ie.homeDir)).toBe(false);
+    expect(existsSync(join(sharedDir, 'agent3'))).toBe(false);
     const d = await newSession(envId);
     expect(d.berth.shared_sandbox_id).toBe(group);
     const outD = await toolResults(d.id, '[scenario:sh-c] look around');
