@@ -151,6 +151,30 @@ describe.skipIf(skip !== false)(`bwrap shared sandboxes${skip ? ` (skipped: ${sk
     expect(await exists(join(dut.opts.sandboxesDir, group))).toBe(false);
   });
 
+  it('holds the memory limit for the members together, and reports a kill against the member it hit', async () => {
+    const dut = await makeDriver(true);
+    if (!dut.driver.capabilities.memoryLimit) return void (await dut.cleanup());
+    const h = await Harness.start(dut.driver, dut.installDir);
+    disposers.push(
+      () => dut.cleanup(),
+      () => h.close(),
+    );
+    const group = newId('sharedSandbox');
+    // A holds 48 MiB of a 160 MiB group; B then wants 128 MiB in a child process: alone it would fit, together not.
+    // (The kernel kills the group's largest process, here B's: a member with the biggest footprint is the victim.)
+    const hold = (mib: number) =>
+      `const b = Buffer.alloc(${mib} << 20, 1); await report({ held: b.length >> 20 }); setInterval(() => b[0]++, 1000);`;
+    const a = await h.probe(hold(48), { shared: { group }, resources: { memoryMib: 160 } });
+    expect(await a.next()).toEqual({ held: 48 });
+    const hog = `const r = cp.spawnSync(process.execPath, ['-e', ${JSON.stringify(hold(128).replace(/await report.*?;/, ''))}], { timeout: 20000 });
+      await report({ signal: r.signal }); setInterval(() => {}, 1000);`;
+    const b = await h.probe(hog, { shared: { group }, resources: { memoryMib: 160 } });
+    expect(await b.next(30_000)).toEqual({ signal: 'SIGKILL' });
+    expect(await dut.driver.oomKills(b.info.id)).toBeGreaterThan(0);
+    expect(await dut.driver.oomKills(a.info.id)).toBe(0);
+    expect((await dut.driver.inspect(a.info.id))?.status).toBe('running');
+  });
+
   it('lets a member open a live channel to another through a unix socket in its outbox, if it chooses to', async () => {
     const dut = await makeDriver(true);
     const h = await Harness.start(dut.driver, dut.installDir);
