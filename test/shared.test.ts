@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -58,7 +58,19 @@ describe.skipIf(e2eSkipReason() !== false)('lifecycle pattern: shared', () => {
   const uidRangeStart = testUidBase() + 275_000 + (Number(process.env.VITEST_POOL_ID ?? 0) % 64) * 16;
   const scenarios = [
     { name: 'sh-a', turns: [bash(A_CMD), { content: [{ type: 'text', text: 'A done.' }] }] },
-    { name: 'sh-b', turns: [bash(B_CMD), { content: [{ type: 'text', text: 'B done.' }] }] },
+    {
+      name: 'sh-b',
+      turns: [
+        bash(B_CMD),
+        // The Write tool too: a new file in A's outbox (no prior Read needed for a new file).
+        {
+          content: [
+            { type: 'tool_use', name: 'Write', input: { file_path: '/shared/agent1/by-write.md', content: 'forged' } },
+          ],
+        },
+        { content: [{ type: 'text', text: 'B done.' }] },
+      ],
+    },
     {
       name: 'sh-c',
       turns: [
@@ -125,6 +137,8 @@ describe.skipIf(e2eSkipReason() !== false)('lifecycle pattern: shared', () => {
     // Refused: overwrite, delete and move of A's note, a file planted in A's outbox, a symlink trap in /shared.
     for (const m of ['OVERWRITE', 'DELETE', 'MOVE', 'PLANT', 'TRAP']) expect(outB).toContain(`${m}-REFUSED`);
     expect(outB).not.toMatch(/NOTE-OVERWRITTEN|NOTE-DELETED|NOTE-MOVED|NOTE-PLANTED|TRAP-SET/);
+    // The Write tool's attempt failed too.
+    expect(outB).toMatch(/EACCES: permission denied, open '\/shared\/agent1\/by-write\.md/);
     // Its own writes succeed.
     expect(outB).toContain('B-SHARED-OK');
     expect(outB).toContain('B-OWN-OK');
@@ -140,6 +154,7 @@ describe.skipIf(e2eSkipReason() !== false)('lifecycle pattern: shared', () => {
     const sharedDir = join(dirname(dirname(ia.workspaceDir)), 'shared');
     expect(sharedDir.startsWith(groupDir)).toBe(true);
     expect(readFileSync(join(sharedDir, 'agent1', 'note.txt'), 'utf8')).toBe('HELLO-FROM-A\n');
+    expect(readdirSync(join(sharedDir, 'agent1'))).toEqual(['note.txt']);
     expect(statSync(join(sharedDir, 'agent1', 'note.txt')).uid).toBe(ia.hostUid);
     expect(statSync(join(sharedDir, 'agent2', 'note.txt')).uid).toBe(ib.hostUid);
     expect(statSync(ia.workspaceDir).mode & 0o777).toBe(0o700);
