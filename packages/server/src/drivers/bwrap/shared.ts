@@ -147,10 +147,12 @@ export async function planMember(
     await mkdir(d, { mode: 0o711 }).catch(ignoreExists);
     await chmod(d, 0o711); // mkdir's mode is filtered by the umask
   }
+  // Written once per group: running members have these files bound, and a rewrite in place would show them a
+  // truncated passwd for a moment.
   const ids = identity();
   await Promise.all([
-    writeFile(paths.passwd, ids.passwd, { mode: 0o644 }),
-    writeFile(paths.group, ids.group, { mode: 0o644 }),
+    writeFile(paths.passwd, ids.passwd, { mode: 0o644, flag: 'wx' }).catch(ignoreExists),
+    writeFile(paths.group, ids.group, { mode: 0o644, flag: 'wx' }).catch(ignoreExists),
   ]);
   const cg = cgroups.open(group);
   if (!(await cg.exists())) await cgroups.create(group, resources);
