@@ -10,7 +10,7 @@ import { parseInput } from './validate.js';
 import { checkHostRule } from '../egress/hosts.js';
 import { ResourcesSchema, resolveResources, resourceDefaults, type Resources } from '../resources.js';
 import { capabilitiesOf } from './drivers.js';
-import { LifecycleSchema, lifecycleDefaults, resolveLifecycle } from '../lifecycle.js';
+import { LifecycleSchema, lifecycleDefaults, refuseSharedConflicts, resolveLifecycle } from '../lifecycle.js';
 
 /** Environment config (§4): stored faithfully; networking is enforced by the egress proxy (egress/). */
 
@@ -161,6 +161,7 @@ export const environmentRoutes: RouteModule = (app, { clock, config, drivers, se
       updated_at: now,
       archived_at: null,
     };
+    refuseSharedConflicts(env.berth);
     await store.createEnvironment(env);
     sessions.warmPoolChanged(env.id, poolSize(env));
     return serializeEnvironment(env);
@@ -218,6 +219,7 @@ export const environmentRoutes: RouteModule = (app, { clock, config, drivers, se
       berth: b.berth ? updatedBerth(b.berth, cur.berth) : cur.berth,
       updated_at: clock(),
     };
+    refuseSharedConflicts(next.berth);
     await store.putEnvironment(next);
     sessions.warmPoolChanged(id, poolSize(next));
     return serializeEnvironment(next);

@@ -21,6 +21,7 @@ import {
   type RepositoryJob,
 } from './repositories.js';
 import { buildRunConfig } from './run-config.js';
+import { sharedSandboxOf } from './shared.js';
 import { SessionRuntime, type RuntimeCallbacks, type RuntimeDeps } from './runtime.js';
 import type { SessionServiceOptions } from './service.js';
 import type { SessionSetup } from './setup.js';
@@ -140,7 +141,9 @@ export class SessionLauncher {
     const files = this.d.opts.sandboxFiles?.(session) ?? [];
     const restore =
       how.kind === 'resume' ? (info: SandboxInfo) => this.d.opts.snapshots!.restore(session.id, info) : undefined;
-    void runtime.start(toSandboxResources(session.berth.resources), files, restore).catch((err: unknown) => {
+    const group = sharedSandboxOf(session);
+    const shared = group === undefined ? undefined : { group };
+    void runtime.start(toSandboxResources(session.berth.resources), files, restore, shared).catch((err: unknown) => {
       // A session archived or deleted while its sandbox was starting did not fail: it was stopped on purpose.
       if (this.d.live.get(session.id) !== runtime) return;
       if (err instanceof RepositoryPrepareFailure) {

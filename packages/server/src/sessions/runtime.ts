@@ -3,7 +3,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { dirname, join } from 'node:path';
 import { RUNNER_ENV, SANDBOX_PATHS, type BerthdFrame, type RunnerFrame, type SessionRunConfig } from '@berth/protocol';
-import type { ReadOnlyFile, SandboxDriver, SandboxInfo, SandboxResources } from '../drivers/driver.js';
+import type { ReadOnlyFile, SandboxDriver, SandboxInfo, SandboxResources, SharedPlacement } from '../drivers/driver.js';
 import type { EgressPolicy } from '../egress/policy.js';
 import type { EgressListener, EgressProxy, EgressSessionContext } from '../egress/proxy.js';
 import { writeSandboxTrust, type SandboxTrust } from '../egress/trust.js';
@@ -128,8 +128,10 @@ export class SessionRuntime {
     readOnlyFiles: ReadOnlyFile[] = [],
     /** Runs once the sandbox exists and before its agent starts (e.g. restores a hibernated workspace). */
     prepare?: (info: SandboxInfo) => Promise<void>,
+    /** Makes the sandbox a member of a shared sandbox (lifecycle `shared`). */
+    shared?: SharedPlacement,
   ): Promise<void> {
-    this.starting ??= this.doStart(resources, readOnlyFiles, prepare);
+    this.starting ??= this.doStart(resources, readOnlyFiles, prepare, shared);
     return this.starting;
   }
 
@@ -171,6 +173,7 @@ export class SessionRuntime {
     resources: SandboxResources,
     readOnlyFiles: ReadOnlyFile[],
     prepare: ((info: SandboxInfo) => Promise<void>) | undefined,
+    shared?: SharedPlacement,
   ): Promise<void> {
     const t0 = performance.now();
     this.startedAt = t0;
@@ -201,6 +204,7 @@ export class SessionRuntime {
       installPaths: ['node_modules', dirname(this.deps.runnerEntry)],
       resources,
       ...(readOnlyFiles.length ? { readOnlyFiles } : {}),
+      ...(shared && { shared }),
     });
     // Phase times for the "sandbox ready" log line (docs/benchmarks.md B7 reads them).
     const phases: Record<string, number> = {};

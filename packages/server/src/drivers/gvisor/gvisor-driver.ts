@@ -124,6 +124,8 @@ export class GvisorDriver implements SandboxDriver {
       survivesRestart: true,
       // Not verified yet: files written on the host into a running gVisor sandbox may stay invisible to it.
       snapshot: false,
+      // One runsc sandbox runs one container: members with their own uids in one sandbox are not built here.
+      shared: false,
     };
   }
 
@@ -146,6 +148,11 @@ export class GvisorDriver implements SandboxDriver {
   async create(spec: SandboxSpec): Promise<SandboxInfo> {
     validateSpec(spec);
     checkResources(spec.resources, this.capabilities, this.#noDisks, 'gvisor');
+    if (spec.shared !== undefined)
+      throw new SandboxDriverError(
+        'unsupported_resource',
+        'the gvisor driver cannot make shared sandboxes (capabilities.shared=false); use the bwrap driver',
+      );
     return this.#withLock(spec.id, () => this.#createWithImage(spec));
   }
 
