@@ -12,7 +12,7 @@ import { quantile } from './stats.js';
  * plus 3000 random 1 kB files). Each round: `POST /v1/berth/sessions/{id}/hibernate` until it answers (the session
  * is hibernated: snapshot saved, sandbox destroyed), then a `user.message` that resumes it, until the first model
  * request, the first agent event and the turn's end. berthd's own log lines give the breakdown. With the server's
- * default disk quota the snapshot is the sandbox's disk image (ADR 0019); each round prints which form it took.
+ * default disk quota the snapshot is the sandbox's disk image (ADR 0021); each round prints which form it took.
  */
 
 /** The workspace B7 hibernates: `bigBytes` of random bytes in one file plus `smallFiles` random 1 kB files. */

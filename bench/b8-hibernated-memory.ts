@@ -137,7 +137,7 @@ export async function benchHibernatedMemory(n: number): Promise<object[]> {
           cgroupDirs: cgroupDirs(info.cgroup ?? info.id).length,
           sandbox: (await app.driver.inspect(info.id)) === undefined ? 'gone' : 'present',
           disk: diskBytes(join(dataDir, 'blobs', 'snapshots', s.id)),
-          // The snapshot's form (ADR 0019): the disk image, or tars when it could not be handed over.
+          // The snapshot's form (ADR 0021): the disk image, or tars when it could not be handed over.
           diskImage: existsSync(join(dataDir, 'blobs', 'snapshots', s.id, 'disk.img')),
         },
       };

@@ -147,7 +147,7 @@ describe.skipIf(e2eSkipReason() !== false)('lifecycle patterns: hybrid and ephem
 
   it('a disk another sandbox keeps live is not handed over: the hibernation saves tars, and the files come back', async () => {
     // A data dir sandbox uids cannot traverse (below a 0700 directory): this berthd stages its sandboxes, and the
-    // staging namespace of a sandbox started after A's disk was mounted holds A's filesystem (ADR 0019).
+    // staging namespace of a sandbox started after A's disk was mounted holds A's filesystem (ADR 0021).
     const parent = mkdtempSync(join(tmpdir(), 'bs-'));
     const staged = await startTestBerth({ scenarios, config: { dataDir: join(parent, 'd') } });
     try {

@@ -9,6 +9,8 @@ import { newId } from '@berth/protocol';
 import { builtinScenarios, loadScenarioDir, startScriptedModel, type ScriptedModel } from '@berth/scripted-model';
 import type { FastifyInstance } from 'fastify';
 import { resolveAdminKey, keyChecker } from './admin-key.js';
+import { TenantBudgets } from './budget/tenant-budget.js';
+import { keyResolver } from './tenants/auth.js';
 import { systemClock } from './api/common.js';
 import { buildHttpApi } from './api/http.js';
 import { ConfigError, type BerthConfig } from './config.js';
@@ -162,6 +164,7 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
   driver.warmUp().catch((err: unknown) => logger.warn({ err }, 'launcher pool warm-up failed'));
 
   const { observability, otlpRelay, cliEnv: cliOtelEnv } = setUpObservability(config, drivers, logger);
+  const tenantBudgets = new TenantBudgets(store, prices);
   const gateway = new ModelGateway(
     upstream,
     store,
@@ -169,6 +172,7 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
     observability,
     otlpRelay,
     prices,
+    tenantBudgets,
   );
   const meter = new SandboxMeter({
     store,
@@ -257,7 +261,8 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
     logger,
     clock: systemClock,
     prices,
-    authenticate: keyChecker(adminKey),
+    tenantBudgets,
+    authenticate: keyResolver(store, keyChecker(adminKey), systemClock),
     observability,
     previews,
     webhooks,

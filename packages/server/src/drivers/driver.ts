@@ -43,6 +43,29 @@ export interface DriverCapabilities {
    * Hibernation then moves the image instead of copying the files. Absent means false.
    */
   diskHandover?: boolean;
+  /**
+   * True when several sandboxes can be members of one shared sandbox (`SandboxSpec.shared`): one cgroup, one
+   * shared directory, each member its own uid, workspace and home (docs/adr/0019-shared-sandboxes.md). Absent: false.
+   */
+  shared?: boolean;
+}
+
+/** Most members one shared sandbox takes; the session layer opens another shared sandbox beyond it. */
+export const SHARED_MAX_MEMBERS = 32;
+
+/**
+ * Where a sandbox joins a shared sandbox: `group` (`shr_…`, chosen by the caller) is created with the first member
+ * (its cgroup limited by that member's resources, which then hold for the whole group) and removed with the last.
+ */
+export interface SharedPlacement {
+  group: string;
+}
+
+/** What a member of a shared sandbox is given (see `SharedPlacement`). */
+export interface SharedMembership {
+  group: string;
+  /** The member's uid (and gid) inside: 1000 + its index, distinct among the group's live members. */
+  uid: number;
 }
 
 export interface SandboxSpec {
@@ -79,6 +102,8 @@ export interface SandboxSpec {
    * once create resolves it is gone from this path; when create fails it is left here, untouched.
    */
   diskImage?: string;
+  /** Makes this sandbox a member of a shared sandbox; only for drivers declaring `capabilities.shared`. */
+  shared?: SharedPlacement;
 }
 
 /** One read-only file of a sandbox: host `source`, sandbox path `dest`. */
@@ -112,6 +137,8 @@ export interface SandboxInfo {
    * its sandbox exists.
    */
   cgroup?: string;
+  /** Set on a member of a shared sandbox. */
+  shared?: SharedMembership;
   createdAt: string;
 }
 

@@ -21,6 +21,7 @@ import {
   type RepositoryJob,
 } from './repositories.js';
 import { buildRunConfig } from './run-config.js';
+import { sharedSandboxOf } from './shared.js';
 import { SessionRuntime, type RuntimeCallbacks, type RuntimeDeps } from './runtime.js';
 import type { SessionServiceOptions } from './service.js';
 import type { SessionSetup } from './setup.js';
@@ -139,8 +140,12 @@ export class SessionLauncher {
     // 'starting' until the agent process reports ready; messages sent meanwhile queue in order.
     const files = this.d.opts.sandboxFiles?.(session) ?? [];
     const resources = toSandboxResources(session.berth.resources);
+    const group = sharedSandboxOf(session);
+    const shared = group === undefined ? undefined : { group };
     const started =
-      how.kind === 'resume' ? this.resume(runtime, session.id, resources, files) : runtime.start(resources, files);
+      how.kind === 'resume'
+        ? this.resume(runtime, session.id, resources, files)
+        : runtime.start(resources, files, undefined, shared);
     void started.catch((err: unknown) => {
       // A session archived or deleted while its sandbox was starting did not fail: it was stopped on purpose.
       if (this.d.live.get(session.id) !== runtime) return;
@@ -165,7 +170,8 @@ export class SessionLauncher {
   ): Promise<void> {
     const snapshots = this.d.opts.snapshots!;
     const image = await snapshots.diskImage(sessionId);
-    if (image) return runtime.start({ ...resources, diskMib: image.sizeMib }, files, undefined, image.path);
+    // Shared sandboxes do not hibernate, so a resumed sandbox is never a member of one.
+    if (image) return runtime.start({ ...resources, diskMib: image.sizeMib }, files, undefined, undefined, image.path);
     return runtime.start(resources, files, (info: SandboxInfo) => snapshots.restore(sessionId, info));
   }
 

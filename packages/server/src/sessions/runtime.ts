@@ -3,7 +3,14 @@ import { mkdir, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { dirname, join } from 'node:path';
 import { RUNNER_ENV, SANDBOX_PATHS, type BerthdFrame, type RunnerFrame, type SessionRunConfig } from '@berth/protocol';
-import type { DestroyOptions, ReadOnlyFile, SandboxDriver, SandboxInfo, SandboxResources } from '../drivers/driver.js';
+import type {
+  DestroyOptions,
+  ReadOnlyFile,
+  SandboxDriver,
+  SandboxInfo,
+  SandboxResources,
+  SharedPlacement,
+} from '../drivers/driver.js';
 import type { EgressPolicy } from '../egress/policy.js';
 import type { EgressListener, EgressProxy, EgressSessionContext } from '../egress/proxy.js';
 import { writeSandboxTrust, type SandboxTrust } from '../egress/trust.js';
@@ -128,10 +135,12 @@ export class SessionRuntime {
     readOnlyFiles: ReadOnlyFile[] = [],
     /** Runs once the sandbox exists and before its agent starts (e.g. restores a hibernated workspace). */
     prepare?: (info: SandboxInfo) => Promise<void>,
+    /** Makes the sandbox a member of a shared sandbox (lifecycle `shared`). */
+    shared?: SharedPlacement,
     /** A hibernated session's workspace disk image, which the sandbox starts on (`SandboxSpec.diskImage`). */
     diskImage?: string,
   ): Promise<void> {
-    this.starting ??= this.doStart(resources, readOnlyFiles, prepare, diskImage);
+    this.starting ??= this.doStart(resources, readOnlyFiles, prepare, shared, diskImage);
     return this.starting;
   }
 
@@ -173,6 +182,7 @@ export class SessionRuntime {
     resources: SandboxResources,
     readOnlyFiles: ReadOnlyFile[],
     prepare: ((info: SandboxInfo) => Promise<void>) | undefined,
+    shared: SharedPlacement | undefined,
     diskImage: string | undefined,
   ): Promise<void> {
     const t0 = performance.now();
@@ -204,6 +214,7 @@ export class SessionRuntime {
       installPaths: ['node_modules', dirname(this.deps.runnerEntry)],
       resources,
       ...(readOnlyFiles.length ? { readOnlyFiles } : {}),
+      ...(shared && { shared }),
       ...(diskImage !== undefined ? { diskImage } : {}),
     });
     // Phase times for the "sandbox ready" log line (docs/benchmarks.md B7 reads them).

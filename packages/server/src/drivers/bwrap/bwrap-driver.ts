@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { open, readdir, rm, type FileHandle } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
-import { isId } from '@berth/protocol';
+import { isId, SANDBOX_UID } from '@berth/protocol';
 import {
   detachWorkspaceDisk,
   FormattedImagePool,
@@ -44,7 +44,24 @@ import { asDriverError, closeQuietly, infoOf } from './util.js';
 import { stageReadOnlyFiles } from '../readonly-files.js';
 import { fitsPool, startPooled } from './claim.js';
 import { LauncherPool, sweepPoolGroups } from './pool.js';
-import { checkDiskImage, checkResources, diskOf, releaseHandedOver, resolveSpecDir, validateSpec } from './spec.js';
+import {
+  makeOutbox,
+  memberDirs,
+  planMember,
+  removeMember,
+  removeGroupIfEmpty,
+  sweepSharedGroups,
+  type MemberPlan,
+} from './shared.js';
+import {
+  checkDiskImage,
+  checkResources,
+  checkShared,
+  diskOf,
+  releaseHandedOver,
+  resolveSpecDir,
+  validateSpec,
+} from './spec.js';
 import { DEFAULT_UID_RANGE, UidAllocator, type UidRange } from './uids.js';
 
 /** Everything the bwrap driver depends on, injected by the composition root. */
@@ -126,6 +143,7 @@ export class BwrapDriver implements SandboxDriver {
       survivesRestart: true,
       snapshot: true,
       diskHandover: this.#noDisks === undefined,
+      shared: true,
     };
     this.#images =
       this.#noDisks === undefined && opts.diskImagePool !== false
@@ -166,7 +184,11 @@ export class BwrapDriver implements SandboxDriver {
     validateSpec(spec);
     checkResources(spec.resources, this.capabilities, this.#noDisks);
     checkDiskImage(spec, this.capabilities);
-    return this.#withLock(spec.id, () => this.#create(spec));
+    const group = spec.shared?.group;
+    if (group === undefined) return this.#withLock(spec.id, () => this.#create(spec));
+    checkShared(spec);
+    // The group's lock too: a member's create and the last member's destroy (which removes the group) never overlap.
+    return this.#withLock(spec.id, () => this.#withLock(group, () => this.#createMember(spec, group)));
   }
 
   /** Starts the launcher pool now rather than at the first create(), and resolves once it is ready. */
@@ -181,6 +203,21 @@ export class BwrapDriver implements SandboxDriver {
    */
   async close(): Promise<void> {
     await Promise.all([this.#pool?.close(), this.#images?.close()]);
+  }
+
+  /** A member of a shared sandbox: always the direct path (a pooled launcher has its own cgroup and identity). */
+  async #createMember(spec: SandboxSpec, group: string): Promise<SandboxInfo> {
+    const host = await this.#init();
+    const plan = await planMember(this.#dir, this.#cgroups, group, spec.id, spec.resources).catch((err: unknown) => {
+      throw asDriverError(err, `joining shared sandbox ${group} failed`);
+    });
+    try {
+      return await this.#createDirect(host, spec, undefined, plan);
+    } catch (err) {
+      // A group this create made has no member now: it goes, as it would with its last member.
+      await removeGroupIfEmpty(this.#dir, this.#cgroups, group, this.#killTimeout).catch(() => undefined);
+      throw err;
+    }
   }
 
   /** A pooled launcher when one is ready and fits, else the direct path; either way the pool is topped up after. */
@@ -217,9 +254,13 @@ export class BwrapDriver implements SandboxDriver {
    * and home, and the runDir grant are prepared concurrently; all of them finish before the gate opens. Moving the
    * launcher into the cgroup costs one RCU grace period in the kernel (~5 ms), overlapped with the record write.
    */
-  async #createDirect(host: Host, spec: SandboxSpec, formatted?: string): Promise<SandboxInfo> {
+  async #createDirect(host: Host, spec: SandboxSpec, formatted?: string, member?: MemberPlan): Promise<SandboxInfo> {
     const uid = this.#uids.allocate();
-    const paths = sandboxPaths(this.#dir, spec.id, spec.resources.diskMib !== undefined);
+    // A member's workspace and home are in its group's tree (on the group's disk, when it has one).
+    const own = sandboxPaths(this.#dir, spec.id, member === undefined && spec.resources.diskMib !== undefined);
+    const paths = member === undefined ? own : { ...own, ...memberDirs(member, spec.id) };
+    // A member's cgroup is a child of its group's, which carries the limits.
+    const cgroup = member?.cgroup ?? spec.id;
     const made = { dir: false, cgroup: false };
     let launched: Launched | undefined;
     let pending: Promise<unknown> = Promise.resolve();
@@ -234,8 +275,10 @@ export class BwrapDriver implements SandboxDriver {
       logFile = open(paths.logFile, 'a', 0o600);
       const direct = Promise.all([installDir, runDir].map((d) => traversable(d, uid, uid)));
       const prepared = Promise.all([
-        this.#cgroups.create(spec.id, spec.resources).then(() => (made.cgroup = true)),
-        makeOwnedDirs(paths, uid, uid, diskOf(spec, formatted)),
+        this.#cgroups.create(cgroup, member ? {} : spec.resources).then(() => (made.cgroup = true)),
+        makeOwnedDirs(paths, uid, uid, member ? undefined : diskOf(spec, formatted)).then(() =>
+          member ? makeOutbox(member, uid) : undefined,
+        ),
         grantRunDir(runDir, uid),
       ]);
       // Every task settles before a rollback, so nothing is still being created while it is being removed.
@@ -247,9 +290,10 @@ export class BwrapDriver implements SandboxDriver {
         run: runDir,
         workspace: paths.workspace,
         home: paths.home,
-        passwd: host.passwd,
-        group: host.group,
+        passwd: member?.paths.passwd ?? host.passwd,
+        group: member?.paths.group ?? host.group,
         extra: [...(host.node === undefined ? [] : [{ source: host.node, dest: host.node }]), ...readOnly],
+        shared: member && { area: member.paths.area },
       };
       launched = await launchDirect({
         host,
@@ -260,6 +304,7 @@ export class BwrapDriver implements SandboxDriver {
         logFile: await logFile,
         sandboxesDir: this.#dir,
         disableNestedUserns: this.#opts.disableNestedUserns ?? true,
+        insideUid: member && SANDBOX_UID + member.index,
       });
       await prepared;
       const record: SandboxRecord = {
@@ -269,7 +314,7 @@ export class BwrapDriver implements SandboxDriver {
         hostUid: uid,
         hostGid: uid,
         pid: launched.pid,
-        cgroup: spec.id,
+        cgroup,
         workspaceDir: paths.workspace,
         homeDir: paths.home,
         logFile: paths.logFile,
@@ -278,11 +323,12 @@ export class BwrapDriver implements SandboxDriver {
         staged,
         command: [...spec.command],
         resources: { ...spec.resources },
+        ...(member && { shared: { group: member.group, index: member.index } }),
         createdAt: new Date().toISOString(),
       };
       // The record is on disk before the gate opens: if berthd dies now, the launcher reads EOF and exits, and
       // list() shows an exited sandbox to clean up. Nothing can run unrecorded or outside the cgroup.
-      await Promise.all([this.#cgroups.open(spec.id).addProcess(launched.pid), writeRecord(paths.dir, record)]);
+      await Promise.all([this.#cgroups.open(cgroup).addProcess(launched.pid), writeRecord(paths.dir, record)]);
       await releaseHandedOver(spec);
       launched.release(`go\n${envPayload(spec.env)}`); // the gate line, then bwrap's --args
       this.#track(spec.id, launched.child);
@@ -291,7 +337,8 @@ export class BwrapDriver implements SandboxDriver {
     } catch (err) {
       await pending;
       await closeQuietly(logFile);
-      await this.#rollback(spec.id, paths, made, launched, uid);
+      await this.#rollback(spec.id, paths, made, launched, uid, cgroup);
+      if (member) await removeMember(this.#dir, member.group, { ...paths, index: member.index }).catch(() => undefined);
       throw asDriverError(err, `creating sandbox ${spec.id} failed`);
     }
   }
@@ -309,13 +356,14 @@ export class BwrapDriver implements SandboxDriver {
     made: { dir: boolean; cgroup: boolean },
     launched: Launched | undefined,
     uid: number,
+    cgroup = id,
   ): Promise<void> {
     // Best effort, so the caller sees the original error; whatever is left shows up in list() or the next check.
     const warn = (what: string) => (err: unknown) =>
       this.#log.error({ sandbox: id, err: (err as Error).message }, `rollback: ${what} failed`);
     // A launcher still at its gate has not been reaped, so its pid cannot have been recycled.
     launched?.child.kill('SIGKILL');
-    const group = this.#cgroups.open(id);
+    const group = this.#cgroups.open(cgroup);
     if (made.cgroup) await group.killAll(this.#killTimeout).then(() => group.remove(), warn('removing the cgroup'));
     if (made.dir) await removeSandboxDirs(paths, false).catch(warn('removing the sandbox directory'));
     this.#uids.release(uid);
@@ -357,6 +405,20 @@ export class BwrapDriver implements SandboxDriver {
       }
       if (record) this.#uids.release(record.hostUid);
       this.#children.delete(id);
+      if (record?.shared !== undefined) await this.#leaveGroup(record.shared.group, record, record.shared.index);
+    });
+  }
+
+  /** A member is gone: its workspace leaves the group, and the group goes with its last member. */
+  async #leaveGroup(group: string, member: { workspaceDir: string; homeDir: string }, index: number): Promise<void> {
+    await this.#withLock(group, async () => {
+      try {
+        await removeMember(this.#dir, group, { workspace: member.workspaceDir, home: member.homeDir, index });
+        if (await removeGroupIfEmpty(this.#dir, this.#cgroups, group, this.#killTimeout))
+          this.#log.debug({ group }, 'shared sandbox removed with its last member');
+      } catch (err) {
+        throw asDriverError(err, `removing shared sandbox ${group} failed`);
+      }
     });
   }
 
@@ -399,7 +461,8 @@ export class BwrapDriver implements SandboxDriver {
   /** The observed view of a record, with the host path of its disk image when it has one. */
   #info(r: SandboxRecord, status: SandboxStatus): SandboxInfo {
     const info = infoOf(r, status);
-    if (r.resources.diskMib === undefined) return info;
+    // A shared sandbox's member has no disk of its own (the group's bounds all members).
+    if (r.resources.diskMib === undefined || r.shared !== undefined) return info;
     return { ...info, diskImage: diskPaths(sandboxPaths(this.#dir, r.id)).image };
   }
 
@@ -427,6 +490,7 @@ export class BwrapDriver implements SandboxDriver {
     // Re-adoption after a restart: uids of sandboxes already on disk are not handed out again.
     for (const s of await this.list()) this.#uids.reserve(s.hostUid);
     await sweepUnrecordedDisks(this.#dir, this.#log);
+    await sweepSharedGroups(this.#dir, this.#cgroups, this.#killTimeout, this.#log);
     await this.#images?.clear(); // images formatted ahead by an earlier berthd
     if (!host.baseTraversable)
       this.#log.info({ sandboxesDir: this.#dir }, 'sandbox paths are not traversable by sandbox uids: staging mounts');

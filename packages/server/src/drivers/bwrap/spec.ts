@@ -77,6 +77,14 @@ export function checkResources(
   check(p, 'pids', 'pids', Number.isInteger(p) && (p ?? 0) > 0, caps.pidsLimit, 'a positive integer');
 }
 
+/** Checks a shared placement: a `shr_…` group id. Throws `invalid_spec`. */
+export function checkShared(spec: SandboxSpec): void {
+  const group = spec.shared?.group;
+  if (group === undefined) return;
+  if (typeof group !== 'string' || !isId('sharedSandbox', group))
+    throw invalid(`shared.group '${String(group)}' is not a shared sandbox id: create one with newId('sharedSandbox')`);
+}
+
 /** True when `a` is `b` or one of its ancestors. */
 export function isSameOrAncestor(a: string, b: string): boolean {
   return a === b || a === sep || b.startsWith(a + sep);
@@ -140,6 +148,7 @@ export function checkDiskImage(spec: SandboxSpec, caps: DriverCapabilities, driv
   if (typeof image !== 'string' || image.includes('\0') || !isAbsolute(image))
     throw invalid(`diskImage must be an absolute host path, got '${String(image)}'`);
   if (spec.resources.diskMib === undefined) throw invalid('diskImage needs resources.diskMib (the image size)');
+  if (spec.shared !== undefined) throw invalid('a member of a shared sandbox cannot start on a disk image');
   if (caps.diskHandover !== true)
     throw new SandboxDriverError('unsupported_resource', `the ${driver} driver cannot start a sandbox on a disk image`);
 }

@@ -124,6 +124,8 @@ export class GvisorDriver implements SandboxDriver {
       survivesRestart: true,
       // Not verified yet: files written on the host into a running gVisor sandbox may stay invisible to it.
       snapshot: false,
+      // One runsc sandbox runs one container: members with their own uids in one sandbox are not built here.
+      shared: false,
     };
   }
 
@@ -147,6 +149,11 @@ export class GvisorDriver implements SandboxDriver {
     validateSpec(spec);
     checkResources(spec.resources, this.capabilities, this.#noDisks, 'gvisor');
     checkDiskImage(spec, this.capabilities, 'gvisor'); // no diskHandover (yet): refused
+    if (spec.shared !== undefined)
+      throw new SandboxDriverError(
+        'unsupported_resource',
+        'the gvisor driver cannot make shared sandboxes (capabilities.shared=false); use the bwrap driver',
+      );
     return this.#withLock(spec.id, () => this.#createWithImage(spec));
   }
 
