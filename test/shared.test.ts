@@ -120,6 +120,9 @@ describe.skipIf(e2eSkipReason() !== false)('lifecycle pattern: shared', () => {
     });
     const envId = ((await envRes.json()) as { id: string }).id;
     const a = await newSession(envId);
+    // Member numbers are handed out as members' sandboxes are created; the scenarios name agent1 and agent2, so B's
+    // sandbox must not start before A's has its number.
+    expect(await waitFor(async () => (await retrieve(a.id)).berth.state === 'ready', 30_000)).toBe(true);
     const b = await newSession(envId);
     const group = a.berth.shared_sandbox_id!;
     expect(group).toMatch(/^shr_/);
