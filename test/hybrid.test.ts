@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentAndEnv, collectTurn, e2eSkipReason, say, startTestBerth, type TestBerth } from './harness.js';
+import { eventually, startWebhookReceiver } from './webhook-receiver.js';
 import { cgroupDirsFor, mountsContaining, processesOfUid, waitFor } from './procs.js';
 
 type Wire = {
@@ -56,7 +57,8 @@ describe.skipIf(e2eSkipReason() !== false)('lifecycle patterns: hybrid and ephem
     },
   ];
   beforeAll(async () => {
-    t = await startTestBerth({ scenarios });
+    // Webhook deliveries go to a receiver on 127.0.0.2.
+    t = await startTestBerth({ scenarios, config: { webhookAllowPrivateTargets: true } });
     agentId = (await agentAndEnv(t.client)).agentId;
     tNoDisk = await startTestBerth({ scenarios, config: { defaultDiskMib: 0 } });
     agentNoDisk = (await agentAndEnv(tNoDisk.client)).agentId;
@@ -180,7 +182,13 @@ describe.skipIf(e2eSkipReason() !== false)('lifecycle patterns: hybrid and ephem
     }
   }, 90_000);
 
-  it('explicit hibernate and resume routes; hibernating a busy or ended session is refused', async () => {
+  it('explicit hibernate and resume routes, announced by webhooks; hibernating a busy or ended session is refused', async () => {
+    const receiver = await startWebhookReceiver({ status: 200 });
+    const hook = await post('/v1/berth/webhooks', {
+      url: receiver.url,
+      event_types: ['session.hibernated', 'session.resumed'],
+    });
+    expect(hook.status).toBe(200);
     const s = await session({ pattern: 'persistent' });
     await collectTurn(t.client, s.id, () => say(t.client, s.id, '[scenario:hy] go'));
     const h = await post(`/v1/berth/sessions/${s.id}/hibernate`);
@@ -194,6 +202,17 @@ describe.skipIf(e2eSkipReason() !== false)('lifecycle patterns: hybrid and ephem
     const ls = await get(`/v1/berth/sessions/${s.id}/files?path=d`);
     expect(ls.status).toBe(200);
     expect(JSON.stringify(await ls.json())).toContain('blob.bin');
+    // One delivery each, in order, carrying the session.
+    const types = async () =>
+      receiver.received.map((r) => JSON.parse(r.body) as { type: string; data: { session_id: string } });
+    await eventually(async () => (await types()).length >= 2 || undefined);
+    const got = await types();
+    expect(got.map((d) => [d.type, d.data.session_id])).toEqual([
+      ['session.hibernated', s.id],
+      ['session.resumed', s.id],
+    ]);
+    await post(`/v1/berth/webhooks/${((await hook.json()) as { id: string }).id}`, { enabled: false });
+    await receiver.close();
     await t.client.beta.sessions.archive(s.id);
     const refused = await post(`/v1/berth/sessions/${s.id}/hibernate`);
     expect(refused.status).toBe(409);

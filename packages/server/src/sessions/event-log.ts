@@ -1,3 +1,4 @@
+import type { LifecycleType } from '../webhooks/events.js';
 import type { Logger } from '../logger.js';
 import type { Clock } from '../api/common.js';
 import type { EventRecord, JsonObject, NewEvent, SessionRecord, Store } from '../store/store.js';
@@ -16,7 +17,7 @@ type Listener = (event: WireEvent) => void;
  */
 export interface EventTap {
   event(sessionId: string, event: WireEvent): void;
-  lifecycle(type: 'session.created' | 'session.archived' | 'session.deleted', session: SessionRecord): void;
+  lifecycle(type: LifecycleType, session: SessionRecord): void;
 }
 
 /**

@@ -85,7 +85,11 @@ export class SessionTransitions {
     if (this.host.runtime(sessionId)) return;
     const s = await this.store.getSession(sessionId);
     if (s?.sandbox_state !== 'hibernated') return;
-    await this.run(sessionId, () => this.host.relaunch(s));
+    await this.run(sessionId, async () => {
+      await this.host.relaunch(s);
+      const resumed = await this.store.getSession(sessionId);
+      if (resumed) this.events.announce('session.resumed', resumed);
+    });
   }
 
   /**
@@ -182,8 +186,9 @@ export class SessionTransitions {
       }
     }
     const destroyMs = Math.round(performance.now() - d0);
-    await this.store.updateSession(s.id, { sandbox_state: 'hibernated', sandbox_id: null });
+    const hibernated = await this.store.updateSession(s.id, { sandbox_state: 'hibernated', sandbox_id: null });
     this.logger.info({ sessionId: s.id, ms: Math.round(performance.now() - t0), destroyMs }, 'session hibernated');
+    if (hibernated) this.events.announce('session.hibernated', hibernated);
   }
 
   private async saveThenDestroy(

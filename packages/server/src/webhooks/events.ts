@@ -11,11 +11,18 @@ export const WEBHOOK_EVENT_TYPES = [
   'session.deleted',
   'session.budget_reached',
   'session.error',
+  'session.hibernated',
+  'session.resumed',
 ] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
 /** Lifecycle changes that are not session events (the session service announces them). */
-export type LifecycleType = 'session.created' | 'session.archived' | 'session.deleted';
+export type LifecycleType =
+  | 'session.created'
+  | 'session.archived'
+  | 'session.deleted'
+  | 'session.hibernated'
+  | 'session.resumed';
 
 const FROM_EVENTS = new Set<string>([
   'session.status_running',
