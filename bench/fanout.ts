@@ -62,9 +62,12 @@ async function oneRate(
   // Subscribed before the streams open: listeners run in subscription order, so this stamp precedes every write.
   const published: bigint[] = [];
   const appendMs: number[] = [];
-  const unsubscribe = app.eventLog.subscribe(sessionId, (e) => {
-    const seq = (e as { bench_seq?: number }).bench_seq;
-    if (typeof seq === 'number') published[seq] = process.hrtime.bigint();
+  const unsubscribe = app.eventLog.subscribe(sessionId, (events) => {
+    const now = process.hrtime.bigint();
+    for (const e of events) {
+      const seq = (e as { bench_seq?: number }).bench_seq;
+      if (typeof seq === 'number') published[seq] = now;
+    }
   });
   const child = fork(join(import.meta.dirname, 'fanout-client.js'), [
     app.url,
@@ -85,11 +88,13 @@ async function oneRate(
   await next(); // ready: every stream is open
   // Subscribed after the streams: stamps once every subscriber's frame has been written to its socket.
   const writtenMs: number[] = [];
-  const unsubscribeLast = app.eventLog.subscribe(sessionId, (e) => {
-    const seq = (e as { bench_seq?: number }).bench_seq;
-    const p = typeof seq === 'number' ? published[seq] : undefined;
-    // The streams' corked writes leave in their check-phase callbacks, queued before this one.
-    if (p !== undefined) setImmediate(() => writtenMs.push(Number(process.hrtime.bigint() - p) / 1e6));
+  const unsubscribeLast = app.eventLog.subscribe(sessionId, (events) => {
+    for (const e of events) {
+      const seq = (e as { bench_seq?: number }).bench_seq;
+      const p = typeof seq === 'number' ? published[seq] : undefined;
+      // The streams have written to their sockets by now; the check phase comes after those writes have left.
+      if (p !== undefined) setImmediate(() => writtenMs.push(Number(process.hrtime.bigint() - p) / 1e6));
+    }
   });
   const total = Math.round(rate * seconds);
   const appends: Promise<unknown>[] = [];

@@ -8,6 +8,7 @@ import type { RouteModule } from './context.js';
 import { EVENT_DELTA_TYPES, SendEventsBodySchema } from './events-schema.js';
 import { EventListQuerySchema } from './sessions-schema.js';
 import { streamEvents } from './sse.js';
+import { SseHub } from './sse-hub.js';
 import { parseInput } from './validate.js';
 
 const IdParams = z.object({ id: z.string() });
@@ -47,6 +48,7 @@ export async function acceptEvents(sessions: SessionService, id: string, body: u
 /** events: send, list, stream (SSE). */
 export const eventRoutes: RouteModule = (app, ctx) => {
   const { store, sessions, config } = ctx;
+  const hub = new SseHub(ctx.eventLog, ctx.logger.child({ component: 'sse' }));
 
   app.post('/v1/sessions/:id/events', async (req) => {
     const { id } = parseInput(IdParams, req.params, 'path');
@@ -75,6 +77,6 @@ export const eventRoutes: RouteModule = (app, ctx) => {
     checkId('session', 'sesn_', id);
     parseInput(StreamQuery, req.query, 'query');
     await sessions.load(id);
-    streamEvents(req, reply, ctx.eventLog, id, config.sseHeartbeatMs);
+    streamEvents(req, reply, hub, id, config.sseHeartbeatMs);
   });
 };
