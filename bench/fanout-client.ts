@@ -31,6 +31,8 @@ class Receipts {
   }
 }
 const receipts: Receipts[] = [];
+/** Frames read, warm-up included (for the CPU per delivery). */
+let frames = 0;
 const buffers: string[] = [];
 const agent = new Agent({ keepAlive: true, maxSockets: subscribers + 1 });
 
@@ -49,6 +51,7 @@ function open(i: number): Promise<void> {
           let buf = buffers[i]! + chunk;
           let end: number;
           while ((end = buf.indexOf('\n\n')) >= 0) {
+            frames++;
             const m = RE.exec(buf.slice(0, end));
             if (m) receipts[i]!.push(Number(m[1]), now);
             buf = buf.slice(end + 2);
@@ -105,7 +108,10 @@ process.on('message', (msg: Msg) => {
   const lasts = last.filter(Number.isFinite).sort();
   const firstNs = pub[0] ?? 0;
   const spanS = (lastNs - firstNs) / 1e9;
+  const cpu = process.cpuUsage(cpu0);
   process.send!({
+    /** This process's CPU per frame read since the streams opened (summing up included), in µs. */
+    cpuUsPerDelivery: frames ? (cpu.user + cpu.system) / frames : NaN,
     deliveries,
     missing,
     duplicated,
@@ -124,4 +130,5 @@ process.on('message', (msg: Msg) => {
 });
 
 await Promise.all(Array.from({ length: subscribers }, (_, i) => open(i)));
+const cpu0 = process.cpuUsage();
 process.send!({ type: 'ready' });

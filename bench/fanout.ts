@@ -20,6 +20,7 @@ interface ClientSummary {
   duplicated: number;
   outOfOrder: number;
   spanS: number;
+  cpuUsPerDelivery: number;
   p50: number;
   p99: number;
   max: number;
@@ -190,9 +191,11 @@ async function oneRate(
     outOfOrder: sum.outOfOrder,
     addedLatencyMs: { p50: r1(sum.p50), p99: r1(sum.p99), max: r1(sum.max) },
     appendMs: { p50: r1(quantile(appendMs, 0.5)), p99: r1(quantile(appendMs, 0.99)) },
-    /** berthd's share: publish → the last subscriber's frame written to its socket. */
     /** berthd's CPU (this process: appends, SQLite, publish, SSE writes) per event appended, in µs. */
     cpuUsPerEvent: Math.round((cpu.user + cpu.system) / total),
+    /** The subscribers' process: CPU per frame it read (warm-up included), in µs. */
+    clientCpuUsPerDelivery: r1(sum.cpuUsPerDelivery),
+    /** berthd's share: publish → the last subscriber's frame written to its socket. */
     writeAllMs: { p50: r1(quantile(writtenMs, 0.5)), p99: r1(quantile(writtenMs, 0.99)) },
     /** Per event: the first and the last subscriber's receipt. */
     firstReceiptMs: { p50: r1(sum.firstP50), p99: r1(sum.firstP99) },
@@ -208,7 +211,7 @@ async function oneRate(
       `\n  persist → receipt p50 ${res.addedLatencyMs.p50} ms  p99 ${res.addedLatencyMs.p99} ms  max ${res.addedLatencyMs.max} ms;` +
       ` append (queue + SQLite) p50 ${res.appendMs.p50} ms p99 ${res.appendMs.p99} ms;` +
       ` publish → written to all p50 ${res.writeAllMs.p50} ms p99 ${res.writeAllMs.p99} ms;` +
-      ` berthd CPU ${res.cpuUsPerEvent} µs per event` +
+      ` berthd CPU ${res.cpuUsPerEvent} µs per event, subscribers' ${res.clientCpuUsPerDelivery} µs per delivery` +
       `\n  per event: first receipt p50 ${res.firstReceiptMs.p50} p99 ${res.firstReceiptMs.p99} ms, last p50 ${res.lastReceiptMs.p50} p99 ${res.lastReceiptMs.p99} ms;` +
       ` loop delay p99 ${res.loopDelayMs.p99} max ${res.loopDelayMs.max} ms; GC ${res.gc.count}× ${res.gc.totalMs} ms (max ${res.gc.maxMs}); load ${res.loadAvg1}`,
   );
