@@ -28,6 +28,14 @@ class FakeSink implements SseSink {
   end(why: 'closed' | 'slow'): void {
     this.ended = why;
   }
+  corks = 0;
+  uncorks = 0;
+  cork(): void {
+    this.corks++;
+  }
+  uncork(): void {
+    this.uncorks++;
+  }
   /** Event ids in the frames received, in order. */
   ids(): string[] {
     const text = Buffer.concat(this.chunks).toString('utf8');
@@ -82,6 +90,24 @@ describe('SseHub', () => {
       expect(s.chunks[0]).toBe(sinks[0]!.chunks[0]);
       expect(s.ids()).toEqual(await history());
     }
+  });
+
+  it('sends the first batch of a loop turn at once and holds the later ones (corked) until the check phase', async () => {
+    const hub = new SseHub(log, logger);
+    const sink = new FakeSink();
+    hub.attach(sessionId, sink);
+    log.publish(sessionId, { id: newId('event'), type: 'agent.message' });
+    expect([sink.chunks.length, sink.corks]).toEqual([1, 0]);
+    const late = new FakeSink();
+    hub.attach(sessionId, late); // joins mid-turn: gets only what follows, and is corked for it too
+    log.publish(sessionId, { id: newId('event'), type: 'agent.message' });
+    log.publish(sessionId, { id: newId('event'), type: 'agent.message' });
+    expect([sink.chunks.length, sink.corks, sink.uncorks]).toEqual([3, 1, 0]);
+    expect([late.chunks.length, late.corks]).toEqual([2, 1]);
+    await new Promise((r) => setImmediate(r));
+    expect([sink.uncorks, late.uncorks]).toEqual([1, 1]);
+    log.publish(sessionId, { id: newId('event'), type: 'agent.message' });
+    expect([sink.chunks.length, sink.corks]).toEqual([4, 1]); // a new turn: at once again
   });
 
   it('ends a stream with its closing event and sends nothing after it', async () => {

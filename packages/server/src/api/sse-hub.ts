@@ -18,6 +18,9 @@ export interface SseSink {
   buffered(): number;
   /** Ends the stream: `closed` after a closing event (every frame sent), `slow` cuts a client that does not read. */
   end(why: 'closed' | 'slow'): void;
+  /** Holds writes back until `uncork`, which sends all that was held in one write. */
+  cork(): void;
+  uncork(): void;
 }
 
 /**
@@ -35,9 +38,15 @@ export function encodeFrames(events: readonly WireEvent[]): Buffer {
  * write, synchronously in the publish: no per-subscriber serialisation, copy or wait for a later loop phase. A
  * stream whose client does not read is cut once SSE_MAX_BUFFERED_BYTES wait for it, so it neither grows berthd's
  * memory without bound nor delays the others (writes never block; only memory is at stake).
+ *
+ * Only the first batch of a turn of the event loop leaves at once. When appends queue up (more arrive than berthd
+ * keeps up with), the later batches of that turn are held (corked) and leave together, one write per stream, in the
+ * check phase: one write per batch would spend the most CPU exactly when it is short.
  */
 export class SseHub {
   private readonly sessions = new Map<string, { sinks: Set<SseSink>; unsubscribe: () => void }>();
+  /** Sessions that sent a batch in this turn of the loop, with the streams corked since. */
+  private readonly turns = new Map<string, Set<SseSink>>();
 
   constructor(
     private readonly log: EventLog,
@@ -73,7 +82,16 @@ export class SseHub {
     // Nothing after a closing event reaches a stream: it ends with that frame.
     const cut = events.findIndex((e) => CLOSING.has(e.type));
     const frames = encodeFrames(cut < 0 ? events : events.slice(0, cut + 1));
+    const corked = this.turns.get(sessionId);
+    if (!corked) {
+      this.turns.set(sessionId, new Set());
+      setImmediate(() => this.endTurn(sessionId));
+    }
     for (const sink of sinks) {
+      if (corked && !corked.has(sink)) {
+        corked.add(sink);
+        sink.cork();
+      }
       sink.write(frames);
       if (cut >= 0) {
         this.detach(sessionId, sink);
@@ -84,5 +102,11 @@ export class SseHub {
         sink.end('slow');
       }
     }
+  }
+
+  private endTurn(sessionId: string): void {
+    const corked = this.turns.get(sessionId);
+    this.turns.delete(sessionId);
+    for (const sink of corked ?? []) sink.uncork();
   }
 }

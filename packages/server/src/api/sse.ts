@@ -30,8 +30,8 @@ export function streamEvents(
   res.flushHeaders();
   // Straight to the socket once the head is on it; a pipelined request's response has no socket yet, so its body
   // goes through the response, which queues it behind the earlier responses.
-  const socket = res.socket;
-  const write = socket ? (b: Buffer | string) => void socket.write(b) : (b: Buffer | string) => void res.write(b);
+  const out = res.socket ?? res;
+  const write = (b: Buffer | string) => void out.write(b);
   write(': connected\n\n');
   let closed = false;
   const close = (why: 'closed' | 'slow' = 'closed') => {
@@ -47,6 +47,8 @@ export function streamEvents(
     write,
     buffered: () => res.writableLength,
     end: close,
+    cork: () => out.cork(),
+    uncork: () => out.uncork(),
   });
   const ping = setInterval(() => write(': ping\n\n'), heartbeatMs);
   req.raw.on('close', () => close());
