@@ -11,7 +11,8 @@ import { quantile } from './stats.js';
  * B7: hibernate + resume round trip of a hybrid session with a 100 MB workspace (97 MB of random bytes in one file
  * plus 3000 random 1 kB files). Each round: `POST /v1/berth/sessions/{id}/hibernate` until it answers (the session
  * is hibernated: snapshot saved, sandbox destroyed), then a `user.message` that resumes it, until the first model
- * request, the first agent event and the turn's end. berthd's own log lines give the breakdown.
+ * request, the first agent event and the turn's end. berthd's own log lines give the breakdown. With the server's
+ * default disk quota the snapshot is the sandbox's disk image (ADR 0021); each round prints which form it took.
  */
 
 /** The workspace B7 hibernates: `bigBytes` of random bytes in one file plus `smallFiles` random 1 kB files. */
@@ -145,7 +146,7 @@ export async function benchHibernate(n: number, workload: Workload = WORKLOAD): 
       };
       if (i > 0) rows.push(row); // round 0 warms up
       console.log(
-        `  round ${i}: ${Object.entries(row)
+        `  round ${i} (snapshot: ${String(saved.via)}): ${Object.entries(row)
           .map(([k, v]) => `${k} ${Math.round(v)}`)
           .join(', ')}`,
       );

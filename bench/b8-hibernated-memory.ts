@@ -79,8 +79,10 @@ function cgroupMemory(name: string): number {
 }
 
 function diskBytes(dir: string): number {
-  // du -sb: the bytes the files take (the same as `ls -l` sums for these uncompressed tars).
-  return Number(execFileSync('du', ['-sb', dir], { encoding: 'utf8' }).split('\t')[0]);
+  // du -sB1: the disk the files take, in bytes. Not their apparent size: a snapshot that is a workspace disk image
+  // is a sparse file the size of the quota (5 GiB by default) of which only what was written takes space. For the
+  // uncompressed tars the two are about the same.
+  return Number(execFileSync('du', ['-sB1', dir], { encoding: 'utf8' }).split('\t')[0]);
 }
 
 export async function benchHibernatedMemory(n: number): Promise<object[]> {
@@ -135,6 +137,8 @@ export async function benchHibernatedMemory(n: number): Promise<object[]> {
           cgroupDirs: cgroupDirs(info.cgroup ?? info.id).length,
           sandbox: (await app.driver.inspect(info.id)) === undefined ? 'gone' : 'present',
           disk: diskBytes(join(dataDir, 'blobs', 'snapshots', s.id)),
+          // The snapshot's form (ADR 0021): the disk image, or tars when it could not be handed over.
+          diskImage: existsSync(join(dataDir, 'blobs', 'snapshots', s.id, 'disk.img')),
         },
       };
     };
@@ -155,6 +159,7 @@ export async function benchHibernatedMemory(n: number): Promise<object[]> {
       running_processes_per_session: per(sessions.map((s) => s.running.processes)),
       running_cgroup_memory_mib_per_session: per(sessions.map((s) => s.running.cgroupMemory)) / 2 ** 20,
       blob_disk_mib_per_session: per(sessions.map((s) => s.hibernated.disk)) / 2 ** 20,
+      snapshots_as_disk_image: sessions.filter((s) => s.hibernated.diskImage).length,
       berthd_heap_kib_per_session: (after.heap - before.heap) / n / 1024,
       berthd_rss_kib_per_session: (after.rss - before.rss) / n / 1024,
     };

@@ -15,7 +15,7 @@ import { benchTurns } from './turns.js';
 
 /**
  * Runs the benchmarks side by side and reports ratios (docs/benchmarks.md).
- * Usage: npm run bench [-- b1|turns|gvisor|egress|ws|hibernate|warm] [-- --n N (B5 takes 10 × N latency samples)] [-- --disk-mib M (B1d's quota, default 5120; 0 skips B1d)]
+ * Usage: npm run bench [-- b1|turns|gvisor|egress|ws|hibernate|b7|warm] [-- --n N (B5 takes 10 × N latency samples)] [-- --disk-mib M (B1d's quota, default 5120; 0 skips B1d)]
  * Load (issue 5, run only when named): `load --sessions N --turns M [--think-ms T] [--warmup W]`, `density [--steps 10,20,…]
  * [--baseline C] [--turns M] [--think-ms T] [--warmup W (default 1)]`, `fanout [--subscribers S] [--rates 100,200,…] [--seconds D] [--batch B] [--warmup-s W (default 1)]`, `idle [--sessions K]`.
  */
@@ -23,7 +23,7 @@ const args = process.argv.slice(2);
 const nIdx = args.indexOf('--n');
 const n = nIdx >= 0 ? Number(args[nIdx + 1]) : 20;
 const only = args.find((a) =>
-  ['b1', 'turns', 'gvisor', 'egress', 'ws', 'load', 'density', 'fanout', 'idle', 'hibernate', 'warm'].includes(a),
+  ['b1', 'turns', 'gvisor', 'egress', 'ws', 'load', 'density', 'fanout', 'idle', 'hibernate', 'b7', 'warm'].includes(a),
 );
 /** `--name value` as a number, or `dflt`. */
 const num = (name: string, dflt: number): number => {
@@ -77,6 +77,8 @@ if (!only || only === 'hibernate') {
   records.push(...(await benchHibernate(Math.max(3, Math.round(n / 2)))));
   records.push(...(await benchHibernatedMemory(n)));
 }
+// B7 alone (the same rounds as in `hibernate`), for runs interleaved with another build.
+if (only === 'b7') records.push(...(await benchHibernate(Math.max(3, Math.round(n / 2)))));
 // B9: warm pool against cold start, ~2 s per pair plus the pool's refill.
 if (!only || only === 'warm') records.push(...(await benchWarmPool(n)));
 // B4 needs runsc; it runs only when asked for, so the default bench stays runnable without gVisor.

@@ -73,7 +73,6 @@ describe.skipIf(e2eSkipReason() !== false)('berth.lifecycle guardrails and concu
     });
     await t.client.beta.sessions.delete(s.id);
     for (const [lifecycle, code, why] of [
-      [{ pattern: 'shared' }, 'unsupported_feature', /'shared' is not in this build yet/],
       [{ hibernate_after_s: 60 }, 'invalid_request', /hibernate_after_s belongs to the 'hybrid' pattern/],
       [{ grace_s: 5 }, 'invalid_request', /grace_s belongs to the 'ephemeral' pattern/],
       [{ pattern: 'hybrid', keep: ['out'] }, 'invalid_request', /keep belongs to the 'ephemeral' pattern/],

@@ -72,7 +72,19 @@ describe.skipIf(e2eSkipReason() !== false)('API fuzzer', () => {
     });
     const triggerId = ((await trigger.json()) as { id?: string }).id;
     if (!triggerId) throw new Error('could not create the trigger to fuzz');
+    // Admin routes: a tenant and a key of it to name in paths.
+    const admin = { 'x-api-key': t.app.adminKey, 'content-type': 'application/json' };
+    const post = async (path: string, body: object) =>
+      (await (
+        await fetch(t.app.url + path, { method: 'POST', headers: admin, body: JSON.stringify(body) })
+      ).json()) as {
+        id: string;
+      };
+    const tenant = await post('/v1/berth/admin/tenants', { name: 'fuzz' });
+    const key = await post('/v1/berth/admin/keys', { scope: 'read', tenant_id: tenant.id });
     ids = {
+      tenant: tenant.id,
+      key: key.id,
       agent: unpriced.id,
       trigger: triggerId,
       env: envId,

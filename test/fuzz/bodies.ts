@@ -25,6 +25,8 @@ export interface Ids {
   webhook: string;
   delivery: string;
   trigger: string;
+  tenant: string;
+  key: string;
 }
 
 /** Every real id, of every kind. */
@@ -40,6 +42,8 @@ export function idList(ids: Ids): string[] {
     ids.webhook,
     ids.delivery,
     ids.trigger,
+    ids.tenant,
+    ids.key,
   ];
 }
 
@@ -57,6 +61,9 @@ export type BodyKind =
   | 'rotate'
   | 'trigger'
   | 'preview'
+  | 'tenant'
+  | 'apiKey'
+  | 'keyRotate'
   | 'none';
 
 const str = (...xs: string[]) =>
@@ -255,6 +262,34 @@ export function plausibleBody(kind: BodyKind, ids: Ids): fc.Arbitrary<Jv> {
         ),
         metadata: meta,
       });
+    case 'tenant':
+      return record({
+        name: field(str('fuzz-tenant')),
+        metadata: meta,
+        budget: field(
+          fc.oneof(
+            fc.constant<Jv>(null),
+            record({
+              type: field(str('monthly', 'limit')),
+              max_list_cost: field(
+                record({
+                  amount: field(str('0', '5000', '-1', '1e3', '99999999999999999')),
+                  currency: field(str('USD', 'EUR')),
+                }),
+              ),
+            }),
+          ),
+        ),
+      });
+    case 'apiKey':
+      return record({
+        scope: field(str('admin', 'read', 'write')),
+        tenant_id: field(fc.oneof(fc.constant<Jv>(ids.tenant), anyId, hostileString)),
+        name: field(hostileString),
+        expires_at: field(str('2999-01-01T00:00:00Z', '1999-01-01T00:00:00Z', 'soon')),
+      });
+    case 'keyRotate':
+      return record({ grace_seconds: field(fc.oneof(fc.integer({ min: -10, max: 1_000_000 }), hostileValue)) });
     case 'none':
       return fc.constant(null);
   }

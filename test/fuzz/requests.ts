@@ -16,6 +16,8 @@ const ID_PREFIX: Record<IdKind, string> = {
   trigger: 'trg_',
   webhook: 'whk_',
   delivery: 'whmsg_',
+  tenant: 'tenant_',
+  key: 'key_',
 };
 
 /** A path id: the real one, a real one of another kind, an unknown one with the right prefix, or hostile text. */

@@ -141,6 +141,28 @@ export const ROUTES: Route[] = [
   { method: 'GET', path: '/v1/berth/webhooks/:webhook/deliveries', body: 'none', query: ['limit', 'page', 'status'] },
   { method: 'GET', path: '/v1/berth/webhooks/:webhook/deliveries/:delivery', body: 'none' },
   { method: 'POST', path: '/v1/berth/webhooks/:webhook/deliveries/:delivery/redeliver', body: 'none' },
+  // admin: tenants, API keys, audit log (admin keys only)
+  { method: 'POST', path: '/v1/berth/admin/tenants', body: 'tenant' },
+  { method: 'GET', path: '/v1/berth/admin/tenants', body: 'none', query: ['limit', 'page', 'include_archived'] },
+  { method: 'GET', path: '/v1/berth/admin/tenants/:tenant', body: 'none' },
+  { method: 'POST', path: '/v1/berth/admin/tenants/:tenant', body: 'tenant' },
+  { method: 'POST', path: '/v1/berth/admin/tenants/:tenant/archive', body: 'none', destructive: true },
+  { method: 'POST', path: '/v1/berth/admin/keys', body: 'apiKey' },
+  {
+    method: 'GET',
+    path: '/v1/berth/admin/keys',
+    body: 'none',
+    query: ['limit', 'page', 'tenant_id', 'include_inactive'],
+  },
+  { method: 'GET', path: '/v1/berth/admin/keys/:key', body: 'none' },
+  { method: 'POST', path: '/v1/berth/admin/keys/:key/revoke', body: 'none', destructive: true },
+  { method: 'POST', path: '/v1/berth/admin/keys/:key/rotate', body: 'keyRotate', destructive: true },
+  {
+    method: 'GET',
+    path: '/v1/berth/admin/audit',
+    body: 'none',
+    query: ['limit', 'page', 'tenant_id', 'created_at[gte]', 'created_at[lt]'],
+  },
 ];
 
 /** A route as `METHOD /path/:p` with parameter names erased, to compare with what fastify registered. */

@@ -11,14 +11,22 @@ export const ClientOptionsSchema = z.object({
   url: z.url().default('http://127.0.0.1:7400'),
   apiKey: z.string().min(1).optional(),
   dataDir: z.string().default('.berth'),
+  /** Sent as the `berth-tenant` header: the tenant an admin key acts on. */
+  tenant: z.string().min(1).max(128).optional(),
 });
 export type ClientOptions = z.infer<typeof ClientOptionsSchema>;
 
-export function clientOptions(flags: { url?: string; apiKey?: string; dataDir?: string }): ClientOptions {
+export function clientOptions(flags: {
+  url?: string;
+  apiKey?: string;
+  dataDir?: string;
+  asTenant?: string;
+}): ClientOptions {
   return ClientOptionsSchema.parse({
     url: flags.url ?? process.env.BERTH_URL,
     apiKey: flags.apiKey ?? process.env.BERTH_API_KEY ?? process.env.BERTH_ADMIN_KEY,
     dataDir: flags.dataDir ?? process.env.BERTH_DATA_DIR,
+    tenant: flags.asTenant ?? process.env.BERTH_TENANT,
   });
 }
 
@@ -35,5 +43,10 @@ export function makeClient(o: ClientOptions): Anthropic {
       );
     }
   }
-  return new Anthropic({ baseURL: o.url, apiKey, maxRetries: 1 });
+  return new Anthropic({
+    baseURL: o.url,
+    apiKey,
+    maxRetries: 1,
+    ...(o.tenant ? { defaultHeaders: { 'berth-tenant': o.tenant } } : {}),
+  });
 }

@@ -12,6 +12,7 @@ import { previewCommands } from './previews.js';
 import { addTriggerCommands } from './triggers.js';
 import { addWebhookCommands } from './webhooks.js';
 import { usage, type UsageOptions } from './usage.js';
+import { registerAdmin } from './admin.js';
 
 const print = (l: string) => process.stdout.write(l + '\n');
 
@@ -31,7 +32,8 @@ function clientCmd(cmd: Command): Command {
   return cmd
     .option('--url <url>', 'Berth API URL [env BERTH_URL]', undefined)
     .option('--api-key <key>', 'API key [env BERTH_API_KEY; default: <data-dir>/admin.key]')
-    .option('--data-dir <dir>', 'data dir to read admin.key from [env BERTH_DATA_DIR]');
+    .option('--data-dir <dir>', 'data dir to read admin.key from [env BERTH_DATA_DIR]')
+    .option('--as-tenant <id>', 'with an admin key: act on this tenant (berth-tenant header) [env BERTH_TENANT]');
 }
 
 const program = new Command('berth')
@@ -284,6 +286,8 @@ addConfigOptions(program.command('doctor').description('Check that this host can
     process.exitCode = checks.every((c) => c.ok) ? 0 : 1;
   },
 );
+
+registerAdmin(program, clientCmd, (o) => makeClient(clientOptions(o)), print, positiveInt);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ConfigError) {

@@ -47,6 +47,7 @@ export const ID_PREFIX = {
   session: 'sesn_',
   event: 'sevt_',
   sandbox: 'sbx_',
+  sharedSandbox: 'shr_',
   request: 'req_',
   modelRequest: 'mreq_',
   sandboxUsage: 'sbu_',

@@ -14,6 +14,11 @@ export const SANDBOX_PATHS = {
   tunnelSocket: '/run/berth/tunnel.sock',
   /** The per-sandbox workspace (the agent's cwd). */
   workspace: '/workspace',
+  /**
+   * A shared sandbox's exchange directory: one outbox per member, `/shared/<user name>` (e.g. `agent1`), which only
+   * that member can write and every member can read.
+   */
+  shared: '/shared',
   /** The sandbox user's home directory. */
   home: '/home/agent',
   /** The Berth installation (runner code, node_modules with the SDK and its CLI), read-only. */

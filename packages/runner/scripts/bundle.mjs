@@ -39,6 +39,9 @@ await build({
   platform: 'node',
   target: 'node20',
   format: 'esm',
+  // Code loaded on demand (the custom tools' MCP server) goes to its own chunk, off the start-up path.
+  splitting: true,
+  chunkNames: 'runner-chunk-[hash]',
   outdir: dist,
   outExtension: { '.js': '.mjs' },
   external: ['@anthropic-ai/claude-agent-sdk'],

@@ -9,6 +9,8 @@ import { newId } from '@berth/protocol';
 import { builtinScenarios, loadScenarioDir, startScriptedModel, type ScriptedModel } from '@berth/scripted-model';
 import type { FastifyInstance } from 'fastify';
 import { resolveAdminKey, keyChecker } from './admin-key.js';
+import { TenantBudgets } from './budget/tenant-budget.js';
+import { keyResolver } from './tenants/auth.js';
 import { systemClock } from './api/common.js';
 import { buildHttpApi } from './api/http.js';
 import { ConfigError, type BerthConfig } from './config.js';
@@ -162,6 +164,7 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
   driver.warmUp().catch((err: unknown) => logger.warn({ err }, 'launcher pool warm-up failed'));
 
   const { observability, otlpRelay, cliEnv: cliOtelEnv } = setUpObservability(config, drivers, logger);
+  const tenantBudgets = new TenantBudgets(store, prices);
   const gateway = new ModelGateway(
     upstream,
     store,
@@ -169,6 +172,7 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
     observability,
     otlpRelay,
     prices,
+    tenantBudgets,
   );
   const meter = new SandboxMeter({
     store,
@@ -196,6 +200,7 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
           logger.child({ component: 'previews' }),
         );
   const webhooks = startWebhooks(config, store, cipher, eventLog, logger.child({ component: 'webhooks' }));
+  const snapshots = new SnapshotStore(join(config.dataDir, 'blobs', 'snapshots'));
   const sessions = new SessionService(
     store,
     eventLog,
@@ -225,7 +230,7 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
       sandboxFiles: (s) => sandboxFilesOf(s.resources, files),
       resolveContent: (content) => inlineFileSources(content, { store, blobs: files }),
       observer: sessionObservers(observability, meter),
-      snapshots: new SnapshotStore(join(config.dataDir, 'blobs', 'snapshots')),
+      snapshots,
       artifacts: new ArtifactStore(join(config.dataDir, 'blobs', 'artifacts')),
     },
   );
@@ -236,8 +241,10 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
     eventLog,
     sessions,
     logger.child({ component: 'sessions' }),
+    snapshots,
   );
-  if (reconciled.adopted + reconciled.lost + reconciled.removed > 0) logger.info(reconciled, 'start-up reconciliation');
+  if (reconciled.adopted + reconciled.lost + reconciled.removed + reconciled.hibernated > 0)
+    logger.info(reconciled, 'start-up reconciliation');
   await configureWarmPools(store, sessions);
   const { triggers, triggerHooks, scheduler } = buildTriggers({ store, sessions, cipher, config, logger });
   const http = buildHttpApi({
@@ -254,7 +261,8 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
     logger,
     clock: systemClock,
     prices,
-    authenticate: keyChecker(adminKey),
+    tenantBudgets,
+    authenticate: keyResolver(store, keyChecker(adminKey), systemClock),
     observability,
     previews,
     webhooks,

@@ -44,7 +44,7 @@ export type Pattern = NonNullable<Lifecycle['pattern']>;
 
 /** The resolved policy a session runs under; `null`: no limit. */
 export interface LifecyclePolicy {
-  pattern: Exclude<Pattern, 'shared'>;
+  pattern: Pattern;
   idle_timeout_s: number | null;
   max_lifetime_s: number | null;
   turn_timeout_s: number | null;
@@ -85,12 +85,6 @@ const PATTERN_FIELDS = { hibernate_after_s: 'hybrid', grace_s: 'ephemeral', keep
  */
 export function resolveLifecycle(own: Lifecycle | undefined, d: LifecycleDefaults, inherited?: Lifecycle): JsonObject {
   const pattern = own?.pattern ?? inherited?.pattern ?? 'persistent';
-  if (pattern === 'shared') {
-    throw new ApiError(
-      'unsupported_feature',
-      "berth.lifecycle.pattern 'shared' is not in this build yet; use 'persistent', 'ephemeral' or 'hybrid'.",
-    );
-  }
   for (const [field, owner] of Object.entries(PATTERN_FIELDS)) {
     const v = own?.[field as keyof typeof PATTERN_FIELDS];
     if (v !== undefined && v !== null && owner !== pattern) {
@@ -126,7 +120,7 @@ function shown(p: LifecyclePolicy): JsonObject {
 /** A stored lifecycle back in its typed form (sessions made before lifecycles existed have none: no limits). */
 export function storedLifecycle(stored: unknown): LifecyclePolicy {
   const l = LifecycleSchema.parse(stored ?? {});
-  const pattern = l.pattern === 'shared' || l.pattern === undefined ? 'persistent' : l.pattern;
+  const pattern = l.pattern ?? 'persistent';
   return {
     pattern,
     idle_timeout_s: l.idle_timeout_s ?? null,
@@ -136,4 +130,19 @@ export function storedLifecycle(stored: unknown): LifecyclePolicy {
     grace_s: l.grace_s ?? 0,
     keep: l.keep ?? [],
   };
+}
+
+/**
+ * Refuses an environment whose settings contradict a `shared` lifecycle: a warm pool keeps sandboxes of their own,
+ * never members of a shared one (docs/adr/0019-shared-sandboxes.md).
+ */
+export function refuseSharedConflicts(berth: { lifecycle?: unknown; warm_pool?: unknown }): void {
+  const pattern = (berth.lifecycle as Lifecycle | undefined)?.pattern;
+  const size = (berth.warm_pool as { size?: number } | undefined)?.size ?? 0;
+  if (pattern === 'shared' && size > 0)
+    throw new ApiError(
+      'invalid_request',
+      "berth.warm_pool cannot be used with berth.lifecycle.pattern 'shared': shared sessions join one running " +
+        'sandbox and take no warm one. Set berth.warm_pool.size to 0, or use another pattern.',
+    );
 }

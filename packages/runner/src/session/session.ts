@@ -6,7 +6,6 @@ import type { BerthdFrame, RunnerEvent, SessionRunConfig } from '@berth/protocol
 import type { Logger } from '../log.js';
 import { EventMapper } from '../mapper/mapper.js';
 import { ActionGate, type ActionAnswer } from './actions.js';
-import { customToolServer } from './custom-tools.js';
 import { permissionFor, permissionHooks } from './permissions.js';
 import type { ProcessReaper } from '../proc/reaper.js';
 import { PushQueue } from './input.js';
@@ -239,10 +238,12 @@ export class AgentSession {
   private async drive(run: Run, resume: boolean, previous: Promise<void>): Promise<void> {
     let failure: unknown = null;
     try {
-      const [sdk, baseUrl, proxyUrl] = await Promise.all([
+      const [sdk, baseUrl, proxyUrl, customTools] = await Promise.all([
         this.deps.loadSdk(),
         this.deps.modelBaseUrl(),
         this.deps.proxyUrl(),
+        // The MCP server library is loaded only by agents with custom tools: it is most of the runner's code.
+        this.config.custom_tools.length > 0 ? import('./custom-tools.js') : undefined,
         previous,
       ]);
       if (run.abort.signal.aborted) return;
@@ -260,9 +261,9 @@ export class AgentSession {
           config: this.config,
           confirm: (toolu, signal) => this.waitForClient(toolu, 'confirm', signal),
         }),
-        ...(this.config.custom_tools.length > 0
+        ...(customTools !== undefined
           ? {
-              customTools: customToolServer({
+              customTools: customTools.customToolServer({
                 tools: this.config.custom_tools,
                 result: (toolu, signal) => {
                   const id = toolu ?? this.gate.unclaimedCustom();

@@ -1,3 +1,4 @@
+import type { FastifyRequest } from 'fastify';
 import { newId } from '@berth/protocol';
 import { z } from 'zod';
 import { ApiError, notFound } from '../errors.js';
@@ -6,6 +7,7 @@ import { pickAgentBody } from '../store/rows.js';
 import { AgentCreateSchema, AgentUpdateSchema, modelObject } from './agents-schema.js';
 import { ListQuerySchema, checkId, limit, patchMetadata, rangeFrom } from './common.js';
 import type { RouteModule } from './context.js';
+import { storeOf } from './tenancy.js';
 import { McpServersSchema, SkillsSchema, ToolsSchema, checkToolRefs, resolveSkills, resolveTools } from './tools.js';
 import { parseInput } from './validate.js';
 
@@ -27,15 +29,16 @@ const VersionQuery = z.object({ version: z.coerce.number().int().positive().max(
 const VersionsQuery = z.object({ limit: limit(1000, 20), page: z.string().max(2048).optional() });
 
 /** agents: create, retrieve (?version=), update (versioned, 409 on mismatch), list, archive, versions. */
-export const agentRoutes: RouteModule = (app, { store, clock }) => {
-  const load = async (id: string, version?: number) => {
+export const agentRoutes: RouteModule = (app, { clock }) => {
+  const load = async (req: FastifyRequest, id: string, version?: number) => {
     checkId('agent', 'agent_', id);
-    const a = await store.getAgent(id, version);
+    const a = await storeOf(req).getAgent(id, version);
     if (!a) throw version ? notFound(`agent version ${version} of`, id) : notFound('agent', id);
     return a;
   };
 
   app.post('/v1/agents', async (req) => {
+    const store = storeOf(req);
     const b = parseInput(AgentCreateSchema, req.body);
     const tools = b.tools ?? [];
     const servers = b.mcp_servers ?? [];
@@ -65,13 +68,14 @@ export const agentRoutes: RouteModule = (app, { store, clock }) => {
   app.get('/v1/agents/:id', async (req) => {
     const { id } = parseInput(IdParams, req.params, 'path');
     const { version } = parseInput(VersionQuery, req.query, 'query');
-    return serializeAgent(await load(id, version));
+    return serializeAgent(await load(req, id, version));
   });
 
   app.post('/v1/agents/:id', async (req) => {
+    const store = storeOf(req);
     const { id } = parseInput(IdParams, req.params, 'path');
     const b = parseInput(AgentUpdateSchema, req.body ?? {});
-    const current = await load(id);
+    const current = await load(req, id);
     if (current.archived_at) {
       throw new ApiError('agent_archived', `Agent '${id}' is archived and read-only. Create a new agent instead.`);
     }
@@ -112,6 +116,7 @@ export const agentRoutes: RouteModule = (app, { store, clock }) => {
   });
 
   app.get('/v1/agents', async (req) => {
+    const store = storeOf(req);
     const q = parseInput(ListQuerySchema, req.query, 'query');
     const page = await store.listAgents({
       limit: q.limit,
@@ -123,15 +128,17 @@ export const agentRoutes: RouteModule = (app, { store, clock }) => {
   });
 
   app.post('/v1/agents/:id/archive', async (req) => {
+    const store = storeOf(req);
     const { id } = parseInput(IdParams, req.params, 'path');
-    await load(id);
+    await load(req, id);
     return serializeAgent((await store.archiveAgent(id, clock()))!);
   });
 
   app.get('/v1/agents/:id/versions', async (req) => {
+    const store = storeOf(req);
     const { id } = parseInput(IdParams, req.params, 'path');
     const q = parseInput(VersionsQuery, req.query, 'query');
-    await load(id);
+    await load(req, id);
     const page = await store.listAgentVersions(id, { limit: q.limit, page: q.page });
     return { data: page.data.map(serializeAgent), next_page: page.next };
   });

@@ -16,6 +16,8 @@ import type { TriggerService } from '../triggers/service.js';
 import type { WebhookReceiver } from '../triggers/deliver.js';
 import type { WebhookSecrets } from '../webhooks/secrets.js';
 import type { PriceTable } from '../budget/prices.js';
+import type { TenantBudgets } from '../budget/tenant-budget.js';
+import type { KeyIdentity } from '../tenants/auth.js';
 
 /** What every route module receives from the composition root. */
 export interface ApiContext {
@@ -34,12 +36,14 @@ export interface ApiContext {
   /** Trigger management (schedules and webhooks) and the receiver of webhook deliveries. */
   triggers: TriggerService;
   triggerHooks: WebhookReceiver;
-  /** Checks an API key; true when it may call the API. */
-  authenticate: (key: string) => boolean;
+  /** Resolves a presented API key to its scope and tenant; undefined when it may not call the API. */
+  authenticate: (key: string) => Promise<KeyIdentity | undefined>;
   logger: Logger;
   clock: Clock;
   /** Prices of model tokens and sandbox time (built-in list prices plus the operator's price file). */
   prices: PriceTable;
+  /** Per-tenant monthly budgets (spend this month, refusals). */
+  tenantBudgets: TenantBudgets;
   /** Resolves when the API is ready to serve (store migrated, driver checked). */
   ready: () => Promise<{ ok: boolean; problems: string[] }>;
   /** Metrics served at `/metrics` and the tracer of API requests (absent: neither). */

@@ -1,3 +1,4 @@
+import type { FastifyRequest } from 'fastify';
 import { newId } from '@berth/protocol';
 import { z } from 'zod';
 import { ApiError, notFound } from '../errors.js';
@@ -5,6 +6,7 @@ import { DuplicateCredentialError, type VaultCredentialRecord } from '../store/s
 import { VaultSecretError } from '../vaults/service.js';
 import { ListQuerySchema, checkId, patchMetadata, rangeFrom } from './common.js';
 import type { RouteModule } from './context.js';
+import { storeOf } from './tenancy.js';
 import { applyUpdate, fromCreate, matchKey } from './credential-auth.js';
 import { CredentialCreateSchema, CredentialUpdateSchema } from './vaults-schema.js';
 import { parseInput } from './validate.js';
@@ -31,17 +33,17 @@ const VaultParams = z.object({ vid: z.string() });
 const CredParams = z.object({ vid: z.string(), cid: z.string() });
 
 /** credentials of a vault: create, retrieve, update, list, delete, archive; mcp_oauth_validate is refused. */
-export const credentialRoutes: RouteModule = (app, { store, vaults, clock }) => {
-  const loadVault = async (vid: string) => {
+export const credentialRoutes: RouteModule = (app, { vaults, clock }) => {
+  const loadVault = async (req: FastifyRequest, vid: string) => {
     checkId('vault', 'vlt_', vid);
-    const v = await store.getVault(vid);
+    const v = await storeOf(req).getVault(vid);
     if (!v) throw notFound('vault', vid);
     return v;
   };
-  const load = async (vid: string, cid: string) => {
-    await loadVault(vid);
+  const load = async (req: FastifyRequest, vid: string, cid: string) => {
+    await loadVault(req, vid);
     checkId('vault credential', 'vcrd_', cid);
-    const c = await store.getCredential(vid, cid);
+    const c = await storeOf(req).getCredential(vid, cid);
     if (!c) throw notFound('vault credential', cid);
     return c;
   };
@@ -56,9 +58,10 @@ export const credentialRoutes: RouteModule = (app, { store, vaults, clock }) => 
   };
 
   app.post('/v1/vaults/:vid/credentials', async (req) => {
+    const store = storeOf(req);
     const { vid } = parseInput(VaultParams, req.params, 'path');
     const b = parseInput(CredentialCreateSchema, req.body);
-    const vault = await loadVault(vid);
+    const vault = await loadVault(req, vid);
     if (vault.archived_at)
       throw new ApiError('vault_archived', `Vault '${vid}' is archived; add credentials to an active vault.`);
     if ((await store.activeCredentials(vid)).length >= MAX_CREDENTIALS_PER_VAULT) {
@@ -93,13 +96,14 @@ export const credentialRoutes: RouteModule = (app, { store, vaults, clock }) => 
 
   app.get('/v1/vaults/:vid/credentials/:cid', async (req) => {
     const { vid, cid } = parseInput(CredParams, req.params, 'path');
-    return serializeCredential(await load(vid, cid));
+    return serializeCredential(await load(req, vid, cid));
   });
 
   app.post('/v1/vaults/:vid/credentials/:cid', async (req) => {
+    const store = storeOf(req);
     const { vid, cid } = parseInput(CredParams, req.params, 'path');
     const b = parseInput(CredentialUpdateSchema, req.body ?? {});
-    const c = await load(vid, cid);
+    const c = await load(req, vid, cid);
     if (c.archived_at) {
       throw new ApiError(
         'vault_credential_archived',
@@ -132,9 +136,10 @@ export const credentialRoutes: RouteModule = (app, { store, vaults, clock }) => 
   });
 
   app.get('/v1/vaults/:vid/credentials', async (req) => {
+    const store = storeOf(req);
     const { vid } = parseInput(VaultParams, req.params, 'path');
     const q = parseInput(ListQuerySchema, req.query, 'query');
-    await loadVault(vid);
+    await loadVault(req, vid);
     const page = await store.listCredentials(vid, {
       limit: q.limit,
       page: q.page,
@@ -145,21 +150,23 @@ export const credentialRoutes: RouteModule = (app, { store, vaults, clock }) => 
   });
 
   app.delete('/v1/vaults/:vid/credentials/:cid', async (req) => {
+    const store = storeOf(req);
     const { vid, cid } = parseInput(CredParams, req.params, 'path');
-    await load(vid, cid);
+    await load(req, vid, cid);
     await store.deleteCredential(vid, cid);
     return { id: cid, type: 'vault_credential_deleted' };
   });
 
   app.post('/v1/vaults/:vid/credentials/:cid/archive', async (req) => {
+    const store = storeOf(req);
     const { vid, cid } = parseInput(CredParams, req.params, 'path');
-    await load(vid, cid);
+    await load(req, vid, cid);
     return serializeCredential((await store.archiveCredential(vid, cid, clock()))!);
   });
 
   app.post('/v1/vaults/:vid/credentials/:cid/mcp_oauth_validate', async (req) => {
     const { vid, cid } = parseInput(CredParams, req.params, 'path');
-    const c = await load(vid, cid);
+    const c = await load(req, vid, cid);
     if (c.auth.type !== 'mcp_oauth') {
       throw new ApiError(
         'invalid_request',

@@ -3,6 +3,7 @@ import { notFound } from '../errors.js';
 import type { EgressAuditRecord } from '../store/store.js';
 import { checkId, limit } from './common.js';
 import type { RouteModule } from './context.js';
+import { storeOf } from './tenancy.js';
 import { parseInput } from './validate.js';
 
 const Params = z.object({ id: z.string() });
@@ -21,8 +22,9 @@ export function serializeEgress(r: EgressAuditRecord): object {
  * Berth's egress audit (`/v1/berth/...`, outside the Managed Agents vocabulary): every decision the session's
  * egress proxy made, oldest first, with its rule, reason and byte counts.
  */
-export const egressRoutes: RouteModule = (app, { store }) => {
+export const egressRoutes: RouteModule = (app) => {
   app.get('/v1/berth/sessions/:id/egress', async (req) => {
+    const store = storeOf(req);
     const { id } = parseInput(Params, req.params, 'path');
     const q = parseInput(Query, req.query, 'query');
     checkId('session', 'sesn_', id);

@@ -1,14 +1,16 @@
+import type { FastifyRequest } from 'fastify';
 import { newId } from '@berth/protocol';
 import { z } from 'zod';
 import { ApiError, notFound } from '../errors.js';
 import type { EnvironmentRecord, JsonObject } from '../store/store.js';
 import { ListQuerySchema, MetadataPatchSchema, MetadataSchema, checkId, patchMetadata, rangeFrom } from './common.js';
 import type { RouteModule } from './context.js';
+import { storeOf } from './tenancy.js';
 import { parseInput } from './validate.js';
 import { checkHostRule } from '../egress/hosts.js';
 import { ResourcesSchema, resolveResources, resourceDefaults, type Resources } from '../resources.js';
 import { capabilitiesOf } from './drivers.js';
-import { LifecycleSchema, lifecycleDefaults, resolveLifecycle } from '../lifecycle.js';
+import { LifecycleSchema, lifecycleDefaults, refuseSharedConflicts, resolveLifecycle } from '../lifecycle.js';
 
 /** Environment config (§4): stored faithfully; networking is enforced by the egress proxy (egress/). */
 
@@ -123,21 +125,22 @@ export function serializeEnvironment(e: EnvironmentRecord): object {
 const IdParams = z.object({ id: z.string() });
 
 /** environments: create, retrieve, update, list, delete, archive. */
-export const environmentRoutes: RouteModule = (app, { store, clock, config, drivers, sessions }) => {
+export const environmentRoutes: RouteModule = (app, { clock, config, drivers, sessions }) => {
   const poolSize = (e: EnvironmentRecord) =>
     e.archived_at ? 0 : ((e.berth.warm_pool as { size?: number } | undefined)?.size ?? 0);
   const defaults = resourceDefaults(config);
   const lifecycle = lifecycleDefaults(config);
   const resources = (r: Resources | undefined, driver: string) =>
     resolveResources(r, defaults, capabilitiesOf(drivers, driver));
-  const load = async (id: string) => {
+  const load = async (req: FastifyRequest, id: string) => {
     checkId('environment', 'env_', id);
-    const e = await store.getEnvironment(id);
+    const e = await storeOf(req).getEnvironment(id);
     if (!e) throw notFound('environment', id);
     return e;
   };
 
   app.post('/v1/environments', async (req) => {
+    const store = storeOf(req);
     const b = parseInput(EnvCreate, req.body);
     const now = clock();
     const env: EnvironmentRecord = {
@@ -158,6 +161,7 @@ export const environmentRoutes: RouteModule = (app, { store, clock, config, driv
       updated_at: now,
       archived_at: null,
     };
+    refuseSharedConflicts(env.berth);
     await store.createEnvironment(env);
     sessions.warmPoolChanged(env.id, poolSize(env));
     return serializeEnvironment(env);
@@ -165,7 +169,7 @@ export const environmentRoutes: RouteModule = (app, { store, clock, config, driv
 
   app.get('/v1/environments/:id', async (req) => {
     const { id } = parseInput(IdParams, req.params, 'path');
-    return serializeEnvironment(await load(id));
+    return serializeEnvironment(await load(req, id));
   });
 
   /** A resources object replaces the previous one (limits it leaves out fall back to the defaults); a new driver
@@ -189,9 +193,10 @@ export const environmentRoutes: RouteModule = (app, { store, clock, config, driv
   };
 
   app.post('/v1/environments/:id', async (req) => {
+    const store = storeOf(req);
     const { id } = parseInput(IdParams, req.params, 'path');
     const b = parseInput(EnvUpdate, req.body ?? {});
-    const cur = await load(id);
+    const cur = await load(req, id);
     if (cur.archived_at) {
       throw new ApiError(
         'environment_archived',
@@ -214,12 +219,14 @@ export const environmentRoutes: RouteModule = (app, { store, clock, config, driv
       berth: b.berth ? updatedBerth(b.berth, cur.berth) : cur.berth,
       updated_at: clock(),
     };
+    refuseSharedConflicts(next.berth);
     await store.putEnvironment(next);
     sessions.warmPoolChanged(id, poolSize(next));
     return serializeEnvironment(next);
   });
 
   app.get('/v1/environments', async (req) => {
+    const store = storeOf(req);
     const q = parseInput(ListQuerySchema, req.query, 'query');
     const page = await store.listEnvironments({
       limit: q.limit,
@@ -231,8 +238,9 @@ export const environmentRoutes: RouteModule = (app, { store, clock, config, driv
   });
 
   app.delete('/v1/environments/:id', async (req) => {
+    const store = storeOf(req);
     const { id } = parseInput(IdParams, req.params, 'path');
-    await load(id);
+    await load(req, id);
     const live = await store.countLiveSessions(id);
     if (live > 0) {
       throw new ApiError(
@@ -248,8 +256,9 @@ export const environmentRoutes: RouteModule = (app, { store, clock, config, driv
   });
 
   app.post('/v1/environments/:id/archive', async (req) => {
+    const store = storeOf(req);
     const { id } = parseInput(IdParams, req.params, 'path');
-    const cur = await load(id);
+    const cur = await load(req, id);
     if (cur.archived_at) return serializeEnvironment(cur);
     const next = { ...cur, archived_at: clock(), updated_at: clock() };
     await store.putEnvironment(next);

@@ -1,10 +1,12 @@
 import { newId } from '@berth/protocol';
 import { z } from 'zod';
-import { ApiError } from '../errors.js';
+import { ApiError, notFound } from '../errors.js';
+import type { Store } from '../store/store.js';
 import type { InboundEvent, SessionService } from '../sessions/service.js';
 import type { WireEvent } from '../sessions/event-log.js';
 import { checkId, rangeFrom } from './common.js';
 import type { RouteModule } from './context.js';
+import { loadSession, storeOf } from './tenancy.js';
 import { EVENT_DELTA_TYPES, SendEventsBodySchema } from './events-schema.js';
 import { EventListQuerySchema } from './sessions-schema.js';
 import { streamEvents } from './sse.js';
@@ -24,9 +26,15 @@ const StreamQuery = z.object({
  * Validates a send-events body (`{events:[…]}`) and hands the events to the session: the one path behind
  * `POST /v1/sessions/:id/events` and client frames of the WebSocket channel, so both accept exactly the same input.
  */
-export async function acceptEvents(sessions: SessionService, id: string, body: unknown): Promise<WireEvent[]> {
+export async function acceptEvents(
+  sessions: SessionService,
+  store: Store,
+  id: string,
+  body: unknown,
+): Promise<WireEvent[]> {
   const b = parseInput(SendEventsBodySchema, body);
-  await sessions.load(id);
+  // `store` is the caller's tenant-scoped store: another tenant's session is a 404 here.
+  if (!(await store.getSession(id))) throw notFound('session', id);
   for (const e of b.events) {
     if (e.type === 'user.tool_result') {
       throw new ApiError(
@@ -47,22 +55,22 @@ export async function acceptEvents(sessions: SessionService, id: string, body: u
 
 /** events: send, list, stream (SSE). */
 export const eventRoutes: RouteModule = (app, ctx) => {
-  const { store, sessions, config } = ctx;
+  const { sessions, config } = ctx;
   const hub = new SseHub(ctx.eventLog, ctx.logger.child({ component: 'sse' }));
 
   app.post('/v1/sessions/:id/events', async (req) => {
     const { id } = parseInput(IdParams, req.params, 'path');
     checkId('session', 'sesn_', id);
-    return { data: await acceptEvents(sessions, id, req.body) };
+    return { data: await acceptEvents(sessions, storeOf(req), id, req.body) };
   });
 
   app.get('/v1/sessions/:id/events', async (req) => {
     const { id } = parseInput(IdParams, req.params, 'path');
     checkId('session', 'sesn_', id);
     const q = parseInput(EventListQuerySchema, req.query, 'query');
-    await sessions.load(id);
+    await loadSession(req, id);
     const types = q['types[]'];
-    const page = await store.listEvents(id, {
+    const page = await storeOf(req).listEvents(id, {
       limit: q.limit,
       page: q.page,
       order: q.order,
@@ -76,7 +84,7 @@ export const eventRoutes: RouteModule = (app, ctx) => {
     const { id } = parseInput(IdParams, req.params, 'path');
     checkId('session', 'sesn_', id);
     parseInput(StreamQuery, req.query, 'query');
-    await sessions.load(id);
+    await loadSession(req, id);
     streamEvents(req, reply, hub, id, config.sseHeartbeatMs);
   });
 };

@@ -1,3 +1,4 @@
+import type { FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
 import { newId } from '@berth/protocol';
 import { z } from 'zod';
@@ -6,6 +7,7 @@ import { mediaTypeOf } from '../files/mime.js';
 import type { FileRecord } from '../store/store.js';
 import { checkId } from './common.js';
 import type { RouteModule } from './context.js';
+import { storeOf } from './tenancy.js';
 import { FileListQuerySchema, FilenameSchema } from './files-schema.js';
 import { parseInput } from './validate.js';
 
@@ -39,15 +41,16 @@ export const fileRoutes: RouteModule = (app, ctx) => {
   });
 };
 
-const fileScope: RouteModule = (app, { store, files: blobs, clock, config }) => {
-  const load = async (id: string): Promise<FileRecord> => {
+const fileScope: RouteModule = (app, { files: blobs, clock, config }) => {
+  const load = async (req: FastifyRequest, id: string): Promise<FileRecord> => {
     checkId('file', 'file_', id);
-    const f = await store.getFile(id);
+    const f = await storeOf(req).getFile(id);
     if (!f) throw notFound('file', id);
     return f;
   };
 
   app.post('/v1/files', async (req) => {
+    const store = storeOf(req);
     if (!req.isMultipart()) {
       throw new ApiError(
         'unsupported_media_type',
@@ -93,6 +96,7 @@ const fileScope: RouteModule = (app, { store, files: blobs, clock, config }) => 
   });
 
   app.get('/v1/files', async (req) => {
+    const store = storeOf(req);
     const q = parseInput(FileListQuerySchema, req.query, 'query');
     // Berth files have no scope (session outputs are read through the workspace files route instead).
     if (q.scope_id !== undefined) return { data: [], next_page: null };
@@ -107,12 +111,12 @@ const fileScope: RouteModule = (app, { store, files: blobs, clock, config }) => 
 
   app.get('/v1/files/:id', async (req) => {
     const { id } = parseInput(IdParams, req.params, 'path');
-    return serializeFile(await load(id));
+    return serializeFile(await load(req, id));
   });
 
   app.get('/v1/files/:id/content', async (req, reply) => {
     const { id } = parseInput(IdParams, req.params, 'path');
-    const f = await load(id);
+    const f = await load(req, id);
     const body = await blobs.open(f.id).catch(() => {
       throw new ApiError('not_found', `The content of file '${id}' is missing on this server. Upload it again.`);
     });
@@ -124,8 +128,9 @@ const fileScope: RouteModule = (app, { store, files: blobs, clock, config }) => 
   });
 
   app.delete('/v1/files/:id', async (req) => {
+    const store = storeOf(req);
     const { id } = parseInput(IdParams, req.params, 'path');
-    await load(id);
+    await load(req, id);
     // Sessions that mounted the file keep their own copy (see drivers' readOnlyFiles), so it can go at once.
     await store.deleteFile(id);
     await blobs.remove(id);

@@ -22,6 +22,8 @@ import { previewRoutes } from './previews.js';
 import { triggerRoutes } from './triggers.js';
 import { HOOK_ROUTE, triggerHookRoutes } from './trigger-hook.js';
 import { registerWebSocket } from './ws-plugin.js';
+import { adminRoutes } from './admin.js';
+import { auditMutations, authorize } from './tenancy.js';
 import { wsProtocolKey } from './ws.js';
 import { logSessionIds, metricsRoute, traceRequests } from '../observability/http.js';
 
@@ -73,20 +75,26 @@ export function buildHttpApi(ctx: ApiContext): FastifyInstance {
     }
   });
 
+  app.decorateRequest('berthCaller', null);
   app.addHook('onRequest', async (req, reply) => {
     reply.header('request-id', req.id);
     // Decided on the route the router matched, never on the raw URL: the router decodes and normalises paths
     // (`/%761/agents` is `/v1/agents`), so a raw-URL check could be bypassed. Only the health routes and trigger
     // webhooks are public.
     if (PUBLIC_ROUTES.has(req.routeOptions.url ?? '')) return;
-    const key = apiKeyOf(req.headers);
-    if (!key || !ctx.authenticate(key)) {
-      throw new ApiError(
-        'unauthorized',
-        'Invalid or missing API key. Send it as `x-api-key: <key>` or `Authorization: Bearer <key>` (WebSocket clients may offer the subprotocol `berth.key.<key>`).',
-      );
-    }
+    // Resolves the caller (tenant, scope) once; routes read it with callerOf(req) / storeOf(req) (tenancy.ts).
+    await authorize(
+      req,
+      apiKeyOf(req.headers),
+      ctx,
+      () =>
+        new ApiError(
+          'unauthorized',
+          'Invalid or missing API key. Send it as `x-api-key: <key>` or `Authorization: Bearer <key>` (WebSocket clients may offer the subprotocol `berth.key.<key>`).',
+        ),
+    );
   });
+  auditMutations(app, ctx.store, ctx.clock);
 
   app.addHook('onResponse', async (req, reply) => {
     req.log.debug(
@@ -146,6 +154,7 @@ export function buildHttpApi(ctx: ApiContext): FastifyInstance {
     triggerHookRoutes,
     sessionLifecycleRoutes,
     webhookRoutes,
+    adminRoutes,
   ]) {
     routes(app, ctx);
   }

@@ -1,9 +1,11 @@
 import { z } from 'zod';
+import type { FastifyRequest } from 'fastify';
 import { ApiError, notFound } from '../errors.js';
 import type { PreviewService } from '../previews/service.js';
 import { checkId } from './common.js';
 import type { ApiContext, RouteModule } from './context.js';
 import { parseInput } from './validate.js';
+import { loadSession } from './tenancy.js';
 
 const IdParams = z.object({ id: z.string() });
 const PreviewParams = z.object({ id: z.string(), preview_id: z.string() });
@@ -20,20 +22,20 @@ export const previewRoutes: RouteModule = (app, ctx) => {
 
   app.post(base, async (req) => {
     const { id } = parseInput(IdParams, req.params, 'path');
-    const svc = await serviceFor(ctx, id);
+    const svc = await serviceFor(ctx, req, id);
     const { port } = parseInput(CreateBody, req.body ?? {}, 'body');
     return svc.create(id, port, ctx.clock());
   });
 
   app.get(base, async (req) => {
     const { id } = parseInput(IdParams, req.params, 'path');
-    const svc = await serviceFor(ctx, id);
+    const svc = await serviceFor(ctx, req, id);
     return { data: svc.registry.list(id).map((p) => svc.view(p)) };
   });
 
   app.get(`${base}/:preview_id`, async (req) => {
     const { id, preview_id } = parseInput(PreviewParams, req.params, 'path');
-    const svc = await serviceFor(ctx, id);
+    const svc = await serviceFor(ctx, req, id);
     const p = svc.registry.get(id, preview_id);
     if (!p) throw notFound('preview', preview_id);
     return svc.view(p);
@@ -41,16 +43,16 @@ export const previewRoutes: RouteModule = (app, ctx) => {
 
   app.delete(`${base}/:preview_id`, async (req) => {
     const { id, preview_id } = parseInput(PreviewParams, req.params, 'path');
-    const svc = await serviceFor(ctx, id);
+    const svc = await serviceFor(ctx, req, id);
     if (!svc.registry.revoke(id, preview_id)) throw notFound('preview', preview_id);
     return { type: 'preview_deleted', id: preview_id };
   });
 };
 
-/** 404 for an unknown session, 400 when previews are off; otherwise the preview service. */
-async function serviceFor(ctx: ApiContext, sessionId: string): Promise<PreviewService> {
+/** 404 for an unknown session (or another tenant's), 400 when previews are off; otherwise the preview service. */
+async function serviceFor(ctx: ApiContext, req: FastifyRequest, sessionId: string): Promise<PreviewService> {
   checkId('session', 'sesn_', sessionId);
-  await ctx.sessions.load(sessionId);
+  await loadSession(req, sessionId);
   if (!ctx.previews) {
     throw new ApiError(
       'unsupported_feature',

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { checkId } from './common.js';
 import type { RouteModule } from './context.js';
 import { wireSession } from './sessions.js';
+import { loadSession, storeOf } from './tenancy.js';
 import { parseInput } from './validate.js';
 
 const Params = z.object({ id: z.string() });
@@ -16,11 +17,13 @@ export const sessionLifecycleRoutes: RouteModule = (app, ctx) => {
   app.post('/v1/berth/sessions/:id/hibernate', async (req) => {
     const { id } = parseInput(Params, req.params, 'path');
     checkId('session', 'sesn_', id);
-    return wireSession(await sessions.hibernate(id), ctx);
+    await loadSession(req, id);
+    return wireSession(await sessions.hibernate(id), storeOf(req), ctx);
   });
   app.post('/v1/berth/sessions/:id/resume', async (req) => {
     const { id } = parseInput(Params, req.params, 'path');
     checkId('session', 'sesn_', id);
-    return wireSession(await sessions.resume(id), ctx);
+    await loadSession(req, id);
+    return wireSession(await sessions.resume(id), storeOf(req), ctx);
   });
 };

@@ -1,3 +1,4 @@
+import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { ApiError } from '../errors.js';
 import { prepareAddedResource, storedResources, type StoredResource } from '../session-resources/index.js';
@@ -5,6 +6,7 @@ import { GitTokenUpdateSchema } from '../session-resources/git.js';
 import type { SessionRecord } from '../store/store.js';
 import { checkId, limit } from './common.js';
 import type { RouteModule } from './context.js';
+import { storeOf, loadSession } from './tenancy.js';
 import { parseInput } from './validate.js';
 
 const SessionParams = z.object({ id: z.string() });
@@ -24,7 +26,7 @@ const ListQuery = z.object({
  * A resource added or deleted after the sandbox started changes the record, not the running sandbox: its mounts
  * are fixed when it starts (docs/api.md says so).
  */
-export const sessionResourceRoutes: RouteModule = (app, { store, sessions, clock }) => {
+export const sessionResourceRoutes: RouteModule = (app, { sessions, clock }) => {
   const locks = new Map<string, Promise<unknown>>();
   const serialised = <T>(id: string, fn: () => Promise<T>): Promise<T> => {
     const run = (locks.get(id) ?? Promise.resolve()).then(fn, fn);
@@ -33,9 +35,9 @@ export const sessionResourceRoutes: RouteModule = (app, { store, sessions, clock
     void tail.then(() => locks.get(id) === tail && locks.delete(id));
     return run;
   };
-  const load = async (id: string): Promise<SessionRecord> => {
+  const load = async (req: FastifyRequest, id: string): Promise<SessionRecord> => {
     checkId('session', 'sesn_', id);
-    return sessions.load(id);
+    return loadSession(req, id);
   };
   const find = (s: SessionRecord, rid: string): StoredResource => {
     const r = storedResources(s.resources).find((x) => x.id === rid);
@@ -53,7 +55,7 @@ export const sessionResourceRoutes: RouteModule = (app, { store, sessions, clock
   app.get('/v1/sessions/:id/resources', async (req) => {
     const { id } = parseInput(SessionParams, req.params, 'path');
     const q = parseInput(ListQuery, req.query, 'query');
-    const all = storedResources((await load(id)).resources);
+    const all = storedResources((await load(req, id)).resources);
     const start = q.page === undefined ? 0 : Number(q.page);
     const end = start + q.limit;
     return { data: all.slice(start, end), next_page: end < all.length ? String(end) : null };
@@ -61,13 +63,14 @@ export const sessionResourceRoutes: RouteModule = (app, { store, sessions, clock
 
   app.get('/v1/sessions/:id/resources/:rid', async (req) => {
     const { id, rid } = parseInput(ResourceParams, req.params, 'path');
-    return find(await load(id), rid);
+    return find(await load(req, id), rid);
   });
 
   app.post('/v1/sessions/:id/resources', async (req) => {
+    const store = storeOf(req);
     const { id } = parseInput(SessionParams, req.params, 'path');
     return serialised(id, async () => {
-      const s = await load(id);
+      const s = await load(req, id);
       writable(s);
       const current = storedResources(s.resources);
       if (current.length >= 100) throw new ApiError('invalid_request', 'A session holds at most 100 resources.');
@@ -85,7 +88,7 @@ export const sessionResourceRoutes: RouteModule = (app, { store, sessions, clock
 
   app.post('/v1/sessions/:id/resources/:rid', async (req) => {
     const { id, rid } = parseInput(ResourceParams, req.params, 'path');
-    const s = await load(id);
+    const s = await load(req, id);
     const r = find(s, rid);
     if (r.type === 'github_repository') {
       writable(s);
@@ -99,9 +102,10 @@ export const sessionResourceRoutes: RouteModule = (app, { store, sessions, clock
   });
 
   app.delete('/v1/sessions/:id/resources/:rid', async (req) => {
+    const store = storeOf(req);
     const { id, rid } = parseInput(ResourceParams, req.params, 'path');
     return serialised(id, async () => {
-      const s = await load(id);
+      const s = await load(req, id);
       writable(s);
       const r = find(s, rid);
       // A repository's clone stays in the workspace; its token goes, so the egress proxy adds it no more.

@@ -1,3 +1,4 @@
+import type { FastifyRequest } from 'fastify';
 import { newId } from '@berth/protocol';
 import { z } from 'zod';
 import { ApiError, notFound } from '../errors.js';
@@ -10,6 +11,7 @@ import { costOf, sandboxWire } from '../ledger/costs.js';
 import { modelObject } from './agents-schema.js';
 import { checkId, patchMetadata, rangeFrom } from './common.js';
 import type { RouteModule } from './context.js';
+import { callerOf, loadSession, storeOf } from './tenancy.js';
 import { SessionCreateSchema, SessionListQuerySchema, SessionUpdateSchema } from './sessions-schema.js';
 import { checkToolRefs, resolveSkills, resolveTools, McpServersSchema, ToolsSchema } from './tools.js';
 import { parseInput } from './validate.js';
@@ -155,28 +157,34 @@ const IdParams = z.object({ id: z.string() });
 /** One session's wire form, with its ledger (the lifecycle routes answer with it too). */
 export async function wireSession(
   s: SessionRecord,
-  ctx: { store: Store; sessions: SessionService; prices: PriceTable },
+  store: Store,
+  ctx: { sessions: SessionService; prices: PriceTable },
 ): Promise<object> {
-  const [tokens, sandbox] = await Promise.all([ctx.store.sessionUsages([s.id]), ctx.store.sandboxUsages([s.id])]);
+  const [tokens, sandbox] = await Promise.all([store.sessionUsages([s.id]), store.sandboxUsages([s.id])]);
   return serializeSession(s, { tokens: tokens.get(s.id)!, sandbox: sandbox.get(s.id)! }, ctx.sessions, ctx.prices);
 }
 
 /** sessions: create, retrieve, update, list, delete, archive. */
-export const sessionRoutes: RouteModule = (app, { store, sessions, eventLog, clock, config, drivers, prices }) => {
+export const sessionRoutes: RouteModule = (app, ctx) => {
+  const { sessions, eventLog, clock, config, drivers, prices, tenantBudgets } = ctx;
   const defaults = resourceDefaults(config);
   const lifecycle = lifecycleDefaults(config);
-  const load = async (id: string) => {
+  const load = async (req: FastifyRequest, id: string) => {
     checkId('session', 'sesn_', id);
-    return sessions.load(id);
+    return loadSession(req, id);
   };
-  const ledgerOf = async (ids: string[]) => {
+  const ledgerOf = async (store: Store, ids: string[]) => {
     const [tokens, sandbox] = await Promise.all([store.sessionUsages(ids), store.sandboxUsages(ids)]);
     return (id: string): SessionLedger => ({ tokens: tokens.get(id)!, sandbox: sandbox.get(id)! });
   };
-  const wire = async (s: SessionRecord) => serializeSession(s, (await ledgerOf([s.id]))(s.id), sessions, prices);
+  const wire = async (req: FastifyRequest, s: SessionRecord) => wireSession(s, storeOf(req), ctx);
 
   app.post('/v1/sessions', async (req) => {
+    const store = storeOf(req);
     const b = parseInput(SessionCreateSchema, req.body);
+    // A tenant whose monthly budget is spent gets no new sandbox: its sessions could not call the model anyway.
+    const exhausted = await tenantBudgets.refusal(callerOf(req).tenantId);
+    if (exhausted) throw new ApiError('tenant_budget_exhausted', exhausted);
     const ref = b.agent;
     const agentId = typeof ref === 'string' ? ref : ref.id;
     const version = typeof ref === 'string' ? undefined : ref.version;
@@ -238,6 +246,8 @@ export const sessionRoutes: RouteModule = (app, { store, sessions, eventLog, clo
     const session = await sessions.create(
       {
         id: newId('session'),
+        // The SessionService writes through the unscoped store: the owner is named here.
+        tenant_id: callerOf(req).tenantId,
         environment_id: env.id,
         agent_id: agent.id,
         agent_version: agent.version,
@@ -274,18 +284,19 @@ export const sessionRoutes: RouteModule = (app, { store, sessions, eventLog, clo
         b.initial_events.map((e) => ({ ...e, id: newId('event') })),
       );
     }
-    return wire((await store.getSession(session.id))!);
+    return wire(req, (await store.getSession(session.id))!);
   });
 
   app.get('/v1/sessions/:id', async (req) => {
     const { id } = parseInput(IdParams, req.params, 'path');
-    return wire(await load(id));
+    return wire(req, await load(req, id));
   });
 
   app.post('/v1/sessions/:id', async (req) => {
+    const store = storeOf(req);
     const { id } = parseInput(IdParams, req.params, 'path');
     const b = parseInput(SessionUpdateSchema, req.body ?? {});
-    const s = await load(id);
+    const s = await load(req, id);
     if (b.vault_ids !== undefined) {
       throw new ApiError(
         'invalid_request',
@@ -316,14 +327,15 @@ export const sessionRoutes: RouteModule = (app, { store, sessions, eventLog, clo
       if (JSON.stringify(metadata) !== JSON.stringify(s.metadata)) changed.metadata = metadata;
     }
     if (b.budget === null && s.budget !== null) changed.budget = null;
-    if (Object.keys(changed).length === 0) return wire(s);
+    if (Object.keys(changed).length === 0) return wire(req, s);
     const updated = await store.updateSession(id, { ...(changed as Partial<SessionRecord>), updated_at: clock() });
     // The history says what changed (changed fields only), like every other state change.
     await eventLog.append(id, [{ id: newId('event'), type: 'session.updated', ...changed }]);
-    return wire(updated!);
+    return wire(req, updated!);
   });
 
   app.get('/v1/sessions', async (req) => {
+    const store = storeOf(req);
     const q = parseInput(SessionListQuerySchema, req.query, 'query');
     const statuses = q['statuses[]'];
     // Berth has no deployments or memory stores: filtering by one matches nothing.
@@ -338,7 +350,10 @@ export const sessionRoutes: RouteModule = (app, { store, sessions, eventLog, clo
       agentVersion: q.agent_version,
       createdAt: rangeFrom(q, 'created_at'),
     });
-    const ledger = await ledgerOf(page.data.map((s) => s.id));
+    const ledger = await ledgerOf(
+      store,
+      page.data.map((s) => s.id),
+    );
     return {
       data: page.data.map((s) => serializeSession(s, ledger(s.id), sessions, prices)),
       next_page: page.next,
@@ -348,14 +363,14 @@ export const sessionRoutes: RouteModule = (app, { store, sessions, eventLog, clo
 
   app.delete('/v1/sessions/:id', async (req) => {
     const { id } = parseInput(IdParams, req.params, 'path');
-    await load(id);
+    await load(req, id);
     await sessions.delete(id);
     return { id, type: 'session_deleted' };
   });
 
   app.post('/v1/sessions/:id/archive', async (req) => {
     const { id } = parseInput(IdParams, req.params, 'path');
-    await load(id);
-    return wire(await sessions.archive(id));
+    await load(req, id);
+    return wire(req, await sessions.archive(id));
   });
 };

@@ -10,6 +10,7 @@ import {
   TriggerUpdateSchema,
 } from './triggers-schema.js';
 import { parseInput } from './validate.js';
+import { storeOf } from './tenancy.js';
 
 /** The path of a trigger's webhook (public: authenticated by the trigger's secret, not the API key). */
 export const hookPath = (id: string) => `/v1/berth/triggers/${id}/hook`;
@@ -48,55 +49,55 @@ const IdParams = z.object({ id: z.string() });
  * `/v1/berth/triggers`: create, list, retrieve, update (pause/resume with `enabled`), delete, rotate a webhook
  * secret, and read a trigger's run log. The webhook itself is in trigger-hook.ts.
  */
-export const triggerRoutes: RouteModule = (app, { triggers, store }) => {
-  const load = async (id: string) => {
+export const triggerRoutes: RouteModule = (app, { triggers }) => {
+  const load = async (req: FastifyRequest, id: string) => {
     checkId('trigger', 'trg_', id);
-    return triggers.load(id);
+    return triggers.load(id, storeOf(req));
   };
 
   app.post('/v1/berth/triggers', async (req) => {
     const b = parseInput(TriggerCreateSchema, req.body);
-    const { trigger, secret } = await triggers.create(b);
+    const { trigger, secret } = await triggers.create(b, storeOf(req));
     return serializeTrigger(trigger, baseOf(req), secret);
   });
 
   app.get('/v1/berth/triggers', async (req) => {
     const q = parseInput(TriggerListQuerySchema, req.query, 'query');
-    const page = await store.listTriggers({ limit: q.limit, page: q.page, sessionId: q.session_id });
+    const page = await storeOf(req).listTriggers({ limit: q.limit, page: q.page, sessionId: q.session_id });
     return { data: page.data.map((t) => serializeTrigger(t, baseOf(req))), next_page: page.next };
   });
 
   app.get('/v1/berth/triggers/:id', async (req) => {
     const { id } = parseInput(IdParams, req.params, 'path');
-    return serializeTrigger(await load(id), baseOf(req));
+    return serializeTrigger(await load(req, id), baseOf(req));
   });
 
   app.post('/v1/berth/triggers/:id', async (req) => {
     const { id } = parseInput(IdParams, req.params, 'path');
     const b = parseInput(TriggerUpdateSchema, req.body ?? {});
-    await load(id);
-    return serializeTrigger(await triggers.update(id, b), baseOf(req));
+    checkId('trigger', 'trg_', id);
+    return serializeTrigger(await triggers.update(id, b, storeOf(req)), baseOf(req));
   });
 
   app.delete('/v1/berth/triggers/:id', async (req) => {
     const { id } = parseInput(IdParams, req.params, 'path');
-    await load(id);
-    await triggers.delete(id);
+    checkId('trigger', 'trg_', id);
+    await triggers.delete(id, storeOf(req));
     return { id, type: 'trigger_deleted' };
   });
 
   app.post('/v1/berth/triggers/:id/rotate_secret', async (req) => {
     const { id } = parseInput(IdParams, req.params, 'path');
-    await load(id);
-    const { trigger, secret } = await triggers.rotateSecret(id);
+    checkId('trigger', 'trg_', id);
+    const { trigger, secret } = await triggers.rotateSecret(id, storeOf(req));
     return serializeTrigger(trigger, baseOf(req), secret);
   });
 
   app.get('/v1/berth/triggers/:id/runs', async (req) => {
     const { id } = parseInput(IdParams, req.params, 'path');
     const q = parseInput(RunListQuerySchema, req.query, 'query');
-    await load(id);
-    const page = await store.listTriggerRuns(id, { limit: q.limit, page: q.page });
+    await load(req, id);
+    const page = await storeOf(req).listTriggerRuns(id, { limit: q.limit, page: q.page });
     return { data: page.data.map(serializeRun), next_page: page.next };
   });
 };

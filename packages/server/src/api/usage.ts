@@ -3,6 +3,7 @@ import { usageGroupWire } from '../ledger/costs.js';
 import { limit } from './common.js';
 import type { RouteModule } from './context.js';
 import { parseInput } from './validate.js';
+import { storeOf } from './tenancy.js';
 
 /** A range bound: an RFC 3339 timestamp, or a date (`YYYY-MM-DD`, midnight UTC). */
 const bound = z
@@ -32,10 +33,11 @@ const Query = z
  * `GET /v1/berth/usage`: the usage ledger summed per session, agent, environment, tenant or UTC day, over a time
  * range, with costs at the prices in force. Groups come in ascending key order, a page at a time.
  */
-export const usageRoutes: RouteModule = (app, { store, prices }) => {
+export const usageRoutes: RouteModule = (app, { prices }) => {
   app.get('/v1/berth/usage', async (req) => {
     const q = parseInput(Query, req.query, 'query');
-    const page = await store.usageGroups({
+    // The tenant-scoped store sums only the caller's tenant.
+    const page = await storeOf(req).usageGroups({
       groupBy: q.group_by,
       from: q.from,
       to: q.to,

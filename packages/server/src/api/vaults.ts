@@ -1,9 +1,11 @@
+import type { FastifyRequest } from 'fastify';
 import { newId } from '@berth/protocol';
 import { z } from 'zod';
 import { ApiError, notFound } from '../errors.js';
 import type { VaultRecord } from '../store/store.js';
 import { ListQuerySchema, checkId, patchMetadata, rangeFrom } from './common.js';
 import type { RouteModule } from './context.js';
+import { storeOf } from './tenancy.js';
 import { VaultCreateSchema, VaultUpdateSchema } from './vaults-schema.js';
 import { parseInput } from './validate.js';
 
@@ -23,15 +25,16 @@ export function serializeVault(v: VaultRecord): object {
 const IdParams = z.object({ id: z.string() });
 
 /** vaults: create, retrieve, update, list, delete, archive. Credentials live in credentials.ts. */
-export const vaultRoutes: RouteModule = (app, { store, clock }) => {
-  const load = async (id: string) => {
+export const vaultRoutes: RouteModule = (app, { clock }) => {
+  const load = async (req: FastifyRequest, id: string) => {
     checkId('vault', 'vlt_', id);
-    const v = await store.getVault(id);
+    const v = await storeOf(req).getVault(id);
     if (!v) throw notFound('vault', id);
     return v;
   };
 
   app.post('/v1/vaults', async (req) => {
+    const store = storeOf(req);
     const b = parseInput(VaultCreateSchema, req.body);
     const now = clock();
     const vault: VaultRecord = {
@@ -48,13 +51,14 @@ export const vaultRoutes: RouteModule = (app, { store, clock }) => {
 
   app.get('/v1/vaults/:id', async (req) => {
     const { id } = parseInput(IdParams, req.params, 'path');
-    return serializeVault(await load(id));
+    return serializeVault(await load(req, id));
   });
 
   app.post('/v1/vaults/:id', async (req) => {
+    const store = storeOf(req);
     const { id } = parseInput(IdParams, req.params, 'path');
     const b = parseInput(VaultUpdateSchema, req.body ?? {});
-    const v = await load(id);
+    const v = await load(req, id);
     if (v.archived_at) throw new ApiError('vault_archived', `Vault '${id}' is archived and read-only.`);
     const next: VaultRecord = {
       ...v,
@@ -68,6 +72,7 @@ export const vaultRoutes: RouteModule = (app, { store, clock }) => {
   });
 
   app.get('/v1/vaults', async (req) => {
+    const store = storeOf(req);
     const q = parseInput(ListQuerySchema, req.query, 'query');
     const page = await store.listVaults({
       limit: q.limit,
@@ -79,15 +84,17 @@ export const vaultRoutes: RouteModule = (app, { store, clock }) => {
   });
 
   app.delete('/v1/vaults/:id', async (req) => {
+    const store = storeOf(req);
     const { id } = parseInput(IdParams, req.params, 'path');
-    await load(id);
+    await load(req, id);
     await store.deleteVault(id);
     return { id, type: 'vault_deleted' };
   });
 
   app.post('/v1/vaults/:id/archive', async (req) => {
+    const store = storeOf(req);
     const { id } = parseInput(IdParams, req.params, 'path');
-    await load(id);
+    await load(req, id);
     return serializeVault((await store.archiveVault(id, clock()))!);
   });
 };

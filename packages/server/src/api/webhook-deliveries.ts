@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ApiError, notFound } from '../errors.js';
 import {
   WebhookDeliveryInFlightError,
@@ -10,6 +10,7 @@ import { checkId } from './common.js';
 import type { ApiContext } from './context.js';
 import { DeliveryListQuerySchema } from './webhooks-schema.js';
 import { parseInput } from './validate.js';
+import { storeOf } from './tenancy.js';
 
 /** The wire form of a delivery; the payload is included parsed (it is what the receiver got, byte for byte). */
 export function serializeDelivery(d: WebhookDeliveryRecord, withPayload: boolean): object {
@@ -28,13 +29,13 @@ const IdParams = z.object({ id: z.string() });
 export function webhookDeliveryRoutes(
   app: FastifyInstance,
   ctx: ApiContext,
-  loadEndpoint: (id: string) => Promise<WebhookEndpointRecord>,
+  loadEndpoint: (req: FastifyRequest, id: string) => Promise<WebhookEndpointRecord>,
 ): void {
-  const { store, clock } = ctx;
-  const load = async (id: string, deliveryId: string) => {
-    await loadEndpoint(id);
+  const { clock } = ctx;
+  const load = async (req: FastifyRequest, id: string, deliveryId: string) => {
+    await loadEndpoint(req, id);
     checkId('webhook delivery', 'whmsg_', deliveryId);
-    const d = await store.getWebhookDelivery(id, deliveryId);
+    const d = await storeOf(req).getWebhookDelivery(id, deliveryId);
     if (!d) throw notFound('webhook delivery', deliveryId);
     return d;
   };
@@ -42,21 +43,21 @@ export function webhookDeliveryRoutes(
   app.get('/v1/berth/webhooks/:id/deliveries', async (req) => {
     const { id } = parseInput(IdParams, req.params, 'path');
     const q = parseInput(DeliveryListQuerySchema, req.query, 'query');
-    await loadEndpoint(id);
-    const page = await store.listWebhookDeliveries(id, { limit: q.limit, page: q.page, status: q.status });
+    await loadEndpoint(req, id);
+    const page = await storeOf(req).listWebhookDeliveries(id, { limit: q.limit, page: q.page, status: q.status });
     return { data: page.data.map((d) => serializeDelivery(d, false)), next_page: page.next };
   });
 
   app.get('/v1/berth/webhooks/:id/deliveries/:delivery_id', async (req) => {
     const { id, delivery_id } = parseInput(Params, req.params, 'path');
-    return serializeDelivery(await load(id, delivery_id), true);
+    return serializeDelivery(await load(req, id, delivery_id), true);
   });
 
   app.post('/v1/berth/webhooks/:id/deliveries/:delivery_id/redeliver', async (req) => {
     const { id, delivery_id } = parseInput(Params, req.params, 'path');
-    await load(id, delivery_id);
+    await load(req, id, delivery_id);
     try {
-      const d = await store.redeliverWebhookDelivery(id, delivery_id, clock());
+      const d = await storeOf(req).redeliverWebhookDelivery(id, delivery_id, clock());
       if (!d) throw notFound('webhook delivery', delivery_id);
       ctx.webhooks?.kick();
       return serializeDelivery(d, false);

@@ -1,5 +1,6 @@
 import { newId } from '@berth/protocol';
 import { z } from 'zod';
+import type { FastifyRequest } from 'fastify';
 import { ApiError, notFound } from '../errors.js';
 import type { WebhookEndpointRecord } from '../store/store.js';
 import { targetProblem } from '../webhooks/target.js';
@@ -13,6 +14,7 @@ import {
   WebhookUpdateSchema,
 } from './webhooks-schema.js';
 import { parseInput } from './validate.js';
+import { storeOf } from './tenancy.js';
 import { webhookDeliveryRoutes } from './webhook-deliveries.js';
 
 /** The wire form of an endpoint. The signing secret is never part of it (create and rotate add it once). */
@@ -35,10 +37,11 @@ const IdParams = z.object({ id: z.string() });
 
 /**
  * Webhook endpoints (`/v1/berth/webhooks`): create, list, retrieve, update, delete, rotate the signing secret. The
- * delivery log lives in webhook-deliveries.ts. Admin-key authenticated like every route but the health checks.
+ * delivery log lives in webhook-deliveries.ts. Endpoints belong to the caller's tenant and
+ * receive only that tenant's events.
  */
 export const webhookRoutes: RouteModule = (app, ctx) => {
-  const { store, clock, config } = ctx;
+  const { clock, config } = ctx;
   const secrets = ctx.webhooks?.secrets;
   const sealer = () => {
     if (!secrets) throw new ApiError('unsupported_feature', 'Webhooks are not enabled on this server.');
@@ -48,9 +51,9 @@ export const webhookRoutes: RouteModule = (app, ctx) => {
     const problem = targetProblem(url, config.webhookAllowPrivateTargets);
     if (problem) throw new ApiError('webhook_target_forbidden', `url ${problem}.`);
   };
-  const load = async (id: string) => {
+  const load = async (req: FastifyRequest, id: string) => {
     checkId('webhook', 'whk_', id);
-    const w = await store.getWebhook(id);
+    const w = await storeOf(req).getWebhook(id);
     if (!w) throw notFound('webhook', id);
     return w;
   };
@@ -74,25 +77,25 @@ export const webhookRoutes: RouteModule = (app, ctx) => {
       created_at: now,
       updated_at: now,
     };
-    await store.createWebhook(w);
+    await storeOf(req).createWebhook(w);
     return { ...serializeWebhook(w), secret };
   });
 
   app.get('/v1/berth/webhooks', async (req) => {
     const q = parseInput(WebhookListQuerySchema, req.query, 'query');
-    const page = await store.listWebhooks({ limit: q.limit, page: q.page });
+    const page = await storeOf(req).listWebhooks({ limit: q.limit, page: q.page });
     return { data: page.data.map(serializeWebhook), next_page: page.next };
   });
 
   app.get('/v1/berth/webhooks/:id', async (req) => {
     const { id } = parseInput(IdParams, req.params, 'path');
-    return serializeWebhook(await load(id));
+    return serializeWebhook(await load(req, id));
   });
 
   app.post('/v1/berth/webhooks/:id', async (req) => {
     const { id } = parseInput(IdParams, req.params, 'path');
     const b = parseInput(WebhookUpdateSchema, req.body ?? {});
-    const w = await load(id);
+    const w = await load(req, id);
     if (b.url !== undefined) checkUrl(b.url);
     const next: WebhookEndpointRecord = {
       ...w,
@@ -104,22 +107,22 @@ export const webhookRoutes: RouteModule = (app, ctx) => {
     };
     if (JSON.stringify(next) === JSON.stringify(w)) return serializeWebhook(w);
     next.updated_at = clock();
-    await store.putWebhook(next);
+    await storeOf(req).putWebhook(next);
     if (next.enabled && !w.enabled) ctx.webhooks?.kick();
     return serializeWebhook(next);
   });
 
   app.delete('/v1/berth/webhooks/:id', async (req) => {
     const { id } = parseInput(IdParams, req.params, 'path');
-    await load(id);
-    await store.deleteWebhook(id);
+    await load(req, id);
+    await storeOf(req).deleteWebhook(id);
     return { id, type: 'webhook_deleted' };
   });
 
   app.post('/v1/berth/webhooks/:id/rotate_secret', async (req) => {
     const { id } = parseInput(IdParams, req.params, 'path');
     const b = parseInput(RotateSecretSchema, req.body ?? {});
-    const w = await load(id);
+    const w = await load(req, id);
     const now = clock();
     const graceS = b.grace_period_s ?? 86_400;
     const secret = newSigningSecret();
@@ -130,7 +133,7 @@ export const webhookRoutes: RouteModule = (app, ctx) => {
       previous_secret_expires_at: graceS > 0 ? new Date(Date.parse(now) + graceS * 1000).toISOString() : null,
       updated_at: now,
     };
-    await store.putWebhook(next);
+    await storeOf(req).putWebhook(next);
     return { ...serializeWebhook(next), secret };
   });
 

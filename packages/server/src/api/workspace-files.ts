@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { z } from 'zod';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../errors.js';
 import type { SessionRecord } from '../store/store.js';
 import { listDir, openRegular, removeAt, TooLargeError, writeFileAt } from '../workspace/ops.js';
@@ -8,6 +8,7 @@ import { SafeRoot, splitRelative, UnsafePathError } from '../workspace/safe-path
 import { tarStream } from '../workspace/tar.js';
 import { bool, checkId } from './common.js';
 import type { ApiContext, RouteModule } from './context.js';
+import { loadSession } from './tenancy.js';
 import { parseInput } from './validate.js';
 
 const IdParams = z.object({ id: z.string() });
@@ -38,7 +39,7 @@ const routes: RouteModule = (app, ctx) => {
     const { id } = parseInput(IdParams, req.params, 'path');
     const q = parseInput(ListQuery, req.query, 'query');
     const parts = pathOf(q.path);
-    const ws = await workspaceOf(ctx, id);
+    const ws = await workspaceOf(ctx, req, id);
     const r = await listDir(ws.root, parts, { recursive: q.recursive ?? false, max: q.limit }).catch(rethrow);
     return { data: r.entries, path: parts.join('/'), truncated: r.truncated };
   });
@@ -46,7 +47,7 @@ const routes: RouteModule = (app, ctx) => {
   app.get(`${base}/content`, async (req, reply) => {
     const { id } = parseInput(IdParams, req.params, 'path');
     const parts = pathOf(parseInput(PathQuery, req.query, 'query').path);
-    const ws = await workspaceOf(ctx, id);
+    const ws = await workspaceOf(ctx, req, id);
     const { file, size } = await openRegular(ws.root, parts).catch(rethrow);
     // Exactly the size seen at open: a file still growing is cut there, so content-length stays true. An empty file
     // gets an empty stream (createReadStream refuses `end: -1`, which answered a 500).
@@ -68,7 +69,7 @@ const routes: RouteModule = (app, ctx) => {
         'Send the file as the raw request body with content-type application/octet-stream.',
       );
     }
-    const ws = await workspaceOf(ctx, id, 'write');
+    const ws = await workspaceOf(ctx, req, id, 'write');
     const size = await writeFileAt(ws.root, parts, body as Readable, { uid: ws.uid, gid: ws.uid }, limit).catch(
       rethrow,
     );
@@ -79,7 +80,7 @@ const routes: RouteModule = (app, ctx) => {
     const { id } = parseInput(IdParams, req.params, 'path');
     const q = parseInput(DeleteQuery, req.query, 'query');
     const parts = pathOf(q.path);
-    const ws = await workspaceOf(ctx, id, 'write');
+    const ws = await workspaceOf(ctx, req, id, 'write');
     await removeAt(ws.root, parts, q.recursive ?? false).catch(rethrow);
     return { type: 'workspace_file_deleted', path: parts.join('/') };
   });
@@ -87,7 +88,7 @@ const routes: RouteModule = (app, ctx) => {
   app.get(`${base}/archive`, async (req, reply) => {
     const { id } = parseInput(IdParams, req.params, 'path');
     const parts = pathOf(parseInput(PathQuery, req.query, 'query').path);
-    const ws = await workspaceOf(ctx, id);
+    const ws = await workspaceOf(ctx, req, id);
     // Opened once before answering, so a bad path is a clean 4xx rather than a broken stream.
     await (await ws.root.openDir(parts).catch(rethrow)).close();
     const name = parts.length ? parts[parts.length - 1]! : 'workspace';
@@ -112,11 +113,12 @@ function pathOf(p: string): string[] {
  */
 async function workspaceOf(
   ctx: ApiContext,
+  req: FastifyRequest,
   id: string,
   mode: 'read' | 'write' = 'read',
 ): Promise<{ root: SafeRoot; uid: number }> {
   checkId('session', 'sesn_', id);
-  const s: SessionRecord = await ctx.sessions.load(id);
+  const s: SessionRecord = await loadSession(req, id);
   const driver = ctx.sandboxDrivers.get((s.berth.driver as string | undefined) ?? 'bwrap');
   // An ended session's sandbox may still be on its way out: it is never served (or written) once the session ended.
   const ended = s.status === 'terminated' || s.sandbox_state === 'stopped';

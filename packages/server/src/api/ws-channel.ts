@@ -6,6 +6,7 @@ import type { WireEvent } from '../sessions/event-log.js';
 import { encodeCursor } from '../store/cursor.js';
 import type { ApiContext } from './context.js';
 import { acceptEvents } from './events.js';
+import { assertCanWrite, callerOf, storeOf } from './tenancy.js';
 
 /** A frame's payload as `ws` delivers it. */
 type RawData = Buffer | ArrayBuffer | Buffer[];
@@ -131,7 +132,10 @@ export function openChannel(
     }
     chain = chain.then(async () => {
       try {
-        if (!closed) await acceptEvents(ctx.sessions, sessionId, frameBody(data, isBinary));
+        if (closed) return;
+        // Frames are mutations that do not arrive as a mutating HTTP method: the scope is checked here.
+        assertCanWrite(callerOf(req));
+        await acceptEvents(ctx.sessions, storeOf(req), sessionId, frameBody(data, isBinary));
       } catch (err) {
         const apiErr = err instanceof ApiError ? err : isStorageFailure(err) ? storageUnavailable() : undefined;
         if (!apiErr) log.error({ err }, 'websocket frame failed (this is a bug)');

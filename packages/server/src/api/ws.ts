@@ -4,6 +4,7 @@ import { ApiError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import { checkId } from './common.js';
 import type { RouteModule } from './context.js';
+import { loadSession, storeOf } from './tenancy.js';
 import { openChannel } from './ws-channel.js';
 import { parseInput } from './validate.js';
 
@@ -37,8 +38,8 @@ export const wsRoutes: RouteModule = (app, ctx) => {
       checkId('session', 'sesn_', id);
       const q = parseInput(Query, req.query, 'query');
       checkProtocols(req.headers['sec-websocket-protocol']);
-      await ctx.sessions.load(id);
-      startSeqs.set(req, q.after === undefined ? undefined : await seqAfter(ctx.store, id, q.after));
+      await loadSession(req, id);
+      startSeqs.set(req, q.after === undefined ? undefined : await seqAfter(storeOf(req), id, q.after));
     },
     handler: async () => {
       throw new ApiError(

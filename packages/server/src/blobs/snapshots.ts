@@ -1,6 +1,6 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { x as extract } from 'tar';
 import { extractAsSandbox } from './gnu-tar.js';
@@ -18,6 +18,15 @@ export interface SnapshotTarget {
   hostUid: number;
 }
 
+/** A snapshot that is a whole workspace disk image (see {@link SnapshotStore.imageTarget}). */
+export interface DiskImageSnapshot {
+  path: string;
+  sizeMib: number;
+}
+
+/** The name of a snapshot's disk image in the session's directory. */
+const DISK_IMAGE = 'disk.img';
+
 /** What saving a snapshot took. */
 export interface SnapshotStats {
   bytes: number;
@@ -25,7 +34,13 @@ export interface SnapshotStats {
 }
 
 /**
- * Hibernated sessions' files in the blob store (a local directory): `<dir>/<session id>/{workspace,home}.tar`.
+ * Hibernated sessions' files in the blob store (a local directory), in one of two forms:
+ * - `<dir>/<session id>/disk.img`: the sandbox's whole workspace disk (workspace and home on a loop-mounted ext4
+ *   image, ADR 0004), handed over by the driver at destroy (a rename: the blob store must be on the filesystem of
+ *   the sandboxes directory) and handed to the next sandbox at resume. Used whenever the sandbox has a disk, its
+ *   driver can hand it over and the filesystems match ({@link imageTarget}); nothing is copied either way.
+ * - `<dir>/<session id>/{workspace,home}.tar` otherwise (no disk quota, another filesystem, another driver).
+ *
  * Saving walks the sandbox's trees with the files route's symlink-safe tar walk (a hostile sandbox cannot make it
  * read outside them). Restoring extracts into a fresh sandbox's empty trees with GNU tar run as the new sandbox's
  * uid (see gnu-tar.ts: it refuses absolute paths, `..` and writing through symlinks, and as that uid it could not
@@ -51,6 +66,7 @@ export class SnapshotStore {
       }),
     );
     for (const part of PARTS) await rename(join(dest, `${part}.tar.part`), join(dest, `${part}.tar`));
+    await rm(join(dest, DISK_IMAGE), { force: true }); // older than these tars
     return { bytes: sizes.reduce((a, b) => a + b, 0), ms: performance.now() - t0 };
   }
 
@@ -77,12 +93,54 @@ export class SnapshotStore {
     );
   }
 
-  /** True when the session has a complete snapshot. */
+  /**
+   * Where the driver should move the sandbox's disk image to (`DestroyOptions.detachDiskTo`) to hibernate it, or
+   * undefined when the tars must be used: the sandbox has no disk image, or it is on another filesystem than the
+   * blob store (a rename cannot cross filesystems).
+   */
+  async imageTarget(sessionId: string, from: { diskImage?: string | undefined }): Promise<string | undefined> {
+    if (from.diskImage === undefined) return undefined;
+    const dest = this.pathOf(sessionId);
+    await mkdir(dest, { recursive: true, mode: 0o700 });
+    const [a, b] = await Promise.all([stat(dest), stat(dirname(from.diskImage)).catch(() => undefined)]);
+    return b !== undefined && a.dev === b.dev ? join(dest, DISK_IMAGE) : undefined;
+  }
+
+  /** The disk image moved to {@link imageTarget} is the session's snapshot now: older tars go. */
+  async imageSaved(sessionId: string): Promise<SnapshotStats & { path: string }> {
+    const dest = this.pathOf(sessionId);
+    const t0 = performance.now();
+    const { blocks } = await stat(join(dest, DISK_IMAGE));
+    await Promise.all(PARTS.map((part) => rm(join(dest, `${part}.tar`), { force: true })));
+    // The image is sparse: what it takes on disk, not its size (the quota).
+    return { bytes: blocks * 512, ms: performance.now() - t0, path: join(dest, DISK_IMAGE) };
+  }
+
+  /** The session's snapshot when it is a disk image (resume hands it to the new sandbox), else undefined. */
+  async diskImage(sessionId: string): Promise<DiskImageSnapshot | undefined> {
+    const path = join(this.pathOf(sessionId), DISK_IMAGE);
+    const st = await stat(path).catch(() => undefined);
+    return st ? { path, sizeMib: Math.floor(st.size / 1048576) } : undefined;
+  }
+
+  /**
+   * True when the session's tars were saved at or after `since` (ms since the epoch): taken from a sandbox created
+   * then, which hibernation saves once, before it destroys anything (start-up recovery, hibernate-recovery.ts).
+   */
+  async savedSince(sessionId: string, since: number): Promise<boolean> {
+    const st = await stat(join(this.pathOf(sessionId), 'home.tar')).catch(() => undefined);
+    return st !== undefined && st.mtimeMs >= since;
+  }
+
+  /** True when the session has a complete snapshot (a disk image, or both tars). */
   async has(sessionId: string): Promise<boolean> {
-    return stat(join(this.pathOf(sessionId), 'home.tar')).then(
-      () => true,
-      () => false,
-    );
+    const dir = this.pathOf(sessionId);
+    const exists = (name: string) =>
+      stat(join(dir, name)).then(
+        () => true,
+        () => false,
+      );
+    return (await exists(DISK_IMAGE)) || (await exists('home.tar'));
   }
 
   /** Deletes a session's snapshot (the session was deleted). Idempotent. */

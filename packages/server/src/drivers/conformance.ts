@@ -8,6 +8,7 @@ import { isolationTests } from './conformance/isolation.js';
 import { lifecycleTests } from './conformance/lifecycle.js';
 import { limitTests } from './conformance/limits.js';
 import { readOnlyFileTests } from './conformance/readonly-files.js';
+import { sharedTests } from './conformance/shared.js';
 
 export type { DriverUnderTest } from './conformance/context.js';
 
@@ -24,7 +25,8 @@ export interface DriverConformanceOptions {
 /**
  * The one suite every SandboxDriver must pass, with real sandboxes running small node probes: identity and
  * capabilities, network (only lo), filesystem view, environment, isolation between sandboxes, lifecycle and clean
- * destroy (processes, cgroups, mounts, directories), refusals, and the resource limits the driver declares.
+ * destroy (processes, cgroups, mounts, directories), refusals, the resource limits the driver declares, and shared
+ * sandboxes (or their refusal).
  */
 export function runDriverConformance(opts: DriverConformanceOptions): void {
   const reason = opts.skip ?? false;
@@ -53,5 +55,6 @@ export function runDriverConformance(opts: DriverConformanceOptions): void {
     lifecycleTests(ctx);
     limitTests(ctx);
     readOnlyFileTests(ctx);
+    sharedTests(ctx);
   });
 }

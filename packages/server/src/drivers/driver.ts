@@ -37,6 +37,35 @@ export interface DriverCapabilities {
    * its agent starts: what hibernation (snapshot and restore) and kept artifacts need.
    */
   snapshot: boolean;
+  /**
+   * True when a sandbox's workspace disk (its `diskImage`) can be handed over whole: `destroy` with `detachDiskTo`
+   * moves the image out instead of deleting it, and `create` with `SandboxSpec.diskImage` starts a sandbox on it.
+   * Hibernation then moves the image instead of copying the files. Absent means false.
+   */
+  diskHandover?: boolean;
+  /**
+   * True when several sandboxes can be members of one shared sandbox (`SandboxSpec.shared`): one cgroup, one
+   * shared directory, each member its own uid, workspace and home (docs/adr/0019-shared-sandboxes.md). Absent: false.
+   */
+  shared?: boolean;
+}
+
+/** Most members one shared sandbox takes; the session layer opens another shared sandbox beyond it. */
+export const SHARED_MAX_MEMBERS = 32;
+
+/**
+ * Where a sandbox joins a shared sandbox: `group` (`shr_…`, chosen by the caller) is created with the first member
+ * (its cgroup limited by that member's resources, which then hold for the whole group) and removed with the last.
+ */
+export interface SharedPlacement {
+  group: string;
+}
+
+/** What a member of a shared sandbox is given (see `SharedPlacement`). */
+export interface SharedMembership {
+  group: string;
+  /** The member's uid (and gid) inside: 1000 + its index, distinct among the group's live members. */
+  uid: number;
 }
 
 export interface SandboxSpec {
@@ -66,6 +95,15 @@ export interface SandboxSpec {
    * `mountPathProblem` (absolute, normalised, outside system paths, the workspace and home).
    */
   readOnlyFiles?: ReadOnlyFile[];
+  /**
+   * A workspace disk image an earlier sandbox handed over (`destroy` with `detachDiskTo`): the new sandbox's
+   * workspace and home are that disk's, given to its uid, instead of a new empty disk. Needs
+   * `capabilities.diskHandover` and `resources.diskMib` equal to the image's size. The driver takes the image over:
+   * once create resolves it is gone from this path; when create fails it is left here, untouched.
+   */
+  diskImage?: string;
+  /** Makes this sandbox a member of a shared sandbox; only for drivers declaring `capabilities.shared`. */
+  shared?: SharedPlacement;
 }
 
 /** One read-only file of a sandbox: host `source`, sandbox path `dest`. */
@@ -91,12 +129,16 @@ export interface SandboxInfo {
   homeDir: string;
   /** Host file receiving the sandboxed command's stdout and stderr. */
   logFile: string;
+  /** Host path of the sandbox's workspace disk image, when it has one (`resources.diskMib`). */
+  diskImage?: string;
   /**
    * Name of the cgroup tracking the sandbox (a leaf under the driver's cgroup parent, the same in every v1
    * hierarchy), for drivers that use one. Not derived from the id: a pre-placed launcher's group is named before
    * its sandbox exists.
    */
   cgroup?: string;
+  /** Set on a member of a shared sandbox. */
+  shared?: SharedMembership;
   createdAt: string;
 }
 
@@ -110,6 +152,13 @@ export interface SandboxStats {
 export interface DestroyOptions {
   /** Keep the workspace directory on the host (artifacts retrievable after the sandbox is gone). */
   keepWorkspace?: boolean;
+  /**
+   * Hand the workspace disk over instead of deleting it: once every process is gone and its filesystem is cleanly
+   * unmounted, the image is moved (renamed) to this absolute path, which must be on the image's filesystem (a file
+   * already there is replaced). Only for a sandbox with a disk, on a driver with `capabilities.diskHandover`; not with `keepWorkspace`.
+   * When it cannot be done destroy fails, and the image stays with the sandbox until a later destroy.
+   */
+  detachDiskTo?: string;
 }
 
 export interface SandboxDriver {

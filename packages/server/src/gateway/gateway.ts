@@ -1,5 +1,6 @@
 import { budgetCents, budgetReachedMessage } from '../budget/budget.js';
 import { PriceTable } from '../budget/prices.js';
+import type { TenantBudgets } from '../budget/tenant-budget.js';
 import { createHash } from 'node:crypto';
 import { chmod, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -53,6 +54,8 @@ export class ModelGateway {
     private readonly otlp?: OtlpRelay,
     /** Prices budgets are enforced with (the built-in list prices unless the composition root passes its table). */
     private readonly prices: PriceTable = new PriceTable(),
+    /** Per-tenant monthly budgets (absent: only session budgets are enforced). */
+    private readonly tenantBudgets?: TenantBudgets,
   ) {}
 
   /** Starts a listener for one sandbox; `sessionFor` maps a token hash to the session it belongs to. */
@@ -179,13 +182,17 @@ export class ModelGateway {
 
   /**
    * The session stops issuing model requests once its list cost reached its budget (the reference's rule): the
-   * refusal text carries BUDGET_REACHED_MARKER, which the runner maps to `stop_reason: budget_reached`.
+   * refusal text carries BUDGET_REACHED_MARKER, which the runner maps to `stop_reason: budget_reached`. So does
+   * a session whose tenant's monthly budget is spent.
    */
   private async budgetRefusal(sessionId: string): Promise<string | undefined> {
-    const cap = budgetCents((await this.store.getSession(sessionId))?.budget);
-    if (cap === undefined) return undefined;
-    const spent = this.prices.tokenCostCents((await this.store.sessionUsage(sessionId)).by_model);
-    return spent >= cap ? budgetReachedMessage(spent, cap) : undefined;
+    const session = await this.store.getSession(sessionId);
+    const cap = budgetCents(session?.budget);
+    if (cap !== undefined) {
+      const spent = this.prices.tokenCostCents((await this.store.sessionUsage(sessionId)).by_model);
+      if (spent >= cap) return budgetReachedMessage(spent, cap);
+    }
+    return this.tenantBudgets?.refusal(session?.tenant_id);
   }
 
   /** A telemetry export from the session's CLI: relayed, never counted as a model request. */
@@ -219,7 +226,7 @@ export class ModelGateway {
       // A session deleted while its request was in flight leaves its ids unknown; the row still counts.
       agent_id: session?.agent_id ?? '',
       environment_id: session?.environment_id ?? '',
-      tenant_id: DEFAULT_TENANT,
+      tenant_id: session?.tenant_id ?? DEFAULT_TENANT,
       // Failed requests have no message id; give each its own so the ledger keeps one row per request.
       message_id: u.messageId ?? newId('modelRequest'),
       model: u.model,

@@ -10,6 +10,7 @@ const GIB = 1024 ** 3;
 interface Meta {
   agent_id: string;
   environment_id: string;
+  tenant_id: string;
   vcpus: number;
 }
 
@@ -109,6 +110,7 @@ export class SandboxMeter implements SessionObserver {
     return {
       agent_id: s?.agent_id ?? '',
       environment_id: s?.environment_id ?? '',
+      tenant_id: s?.tenant_id ?? DEFAULT_TENANT,
       vcpus: typeof cpus === 'number' && cpus > 0 ? cpus : 1,
     };
   }
@@ -151,7 +153,7 @@ export class SandboxMeter implements SessionObserver {
       session_id: l.sessionId,
       agent_id: meta.agent_id,
       environment_id: meta.environment_id,
-      tenant_id: DEFAULT_TENANT,
+      tenant_id: meta.tenant_id,
       driver: l.driver,
       started_at: new Date(start).toISOString(),
       ended_at: new Date(end).toISOString(),

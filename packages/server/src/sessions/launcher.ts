@@ -1,5 +1,5 @@
 import type { SessionRunConfig } from '@berth/protocol';
-import type { SandboxDriver, SandboxInfo } from '../drivers/driver.js';
+import type { ReadOnlyFile, SandboxDriver, SandboxInfo, SandboxResources } from '../drivers/driver.js';
 import type { GitAuthRewriter } from '../egress/git-auth.js';
 import type { EgressPolicy } from '../egress/policy.js';
 import type { RequestRewriter } from '../egress/proxy.js';
@@ -21,6 +21,7 @@ import {
   type RepositoryJob,
 } from './repositories.js';
 import { buildRunConfig } from './run-config.js';
+import { sharedSandboxOf } from './shared.js';
 import { SessionRuntime, type RuntimeCallbacks, type RuntimeDeps } from './runtime.js';
 import type { SessionServiceOptions } from './service.js';
 import type { SessionSetup } from './setup.js';
@@ -138,9 +139,14 @@ export class SessionLauncher {
     if (how.kind === 'adopt') return runtime;
     // 'starting' until the agent process reports ready; messages sent meanwhile queue in order.
     const files = this.d.opts.sandboxFiles?.(session) ?? [];
-    const restore =
-      how.kind === 'resume' ? (info: SandboxInfo) => this.d.opts.snapshots!.restore(session.id, info) : undefined;
-    void runtime.start(toSandboxResources(session.berth.resources), files, restore).catch((err: unknown) => {
+    const resources = toSandboxResources(session.berth.resources);
+    const group = sharedSandboxOf(session);
+    const shared = group === undefined ? undefined : { group };
+    const started =
+      how.kind === 'resume'
+        ? this.resume(runtime, session.id, resources, files)
+        : runtime.start(resources, files, undefined, shared);
+    void started.catch((err: unknown) => {
       // A session archived or deleted while its sandbox was starting did not fail: it was stopped on purpose.
       if (this.d.live.get(session.id) !== runtime) return;
       if (err instanceof RepositoryPrepareFailure) {
@@ -150,6 +156,23 @@ export class SessionLauncher {
       return this.d.status.fail(session.id, `The sandbox failed to start: ${(err as Error).message}.`);
     });
     return runtime;
+  }
+
+  /**
+   * Starts a hibernated session's new sandbox from its snapshot: on its disk image, handed over whole (the disk's
+   * own size is kept), or with its tars restored into the new workspace and home before the agent starts.
+   */
+  private async resume(
+    runtime: SessionRuntime,
+    sessionId: string,
+    resources: SandboxResources,
+    files: ReadOnlyFile[],
+  ): Promise<void> {
+    const snapshots = this.d.opts.snapshots!;
+    const image = await snapshots.diskImage(sessionId);
+    // Shared sandboxes do not hibernate, so a resumed sandbox is never a member of one.
+    if (image) return runtime.start({ ...resources, diskMib: image.sizeMib }, files, undefined, undefined, image.path);
+    return runtime.start(resources, files, (info: SandboxInfo) => snapshots.restore(sessionId, info));
   }
 
   /** What a live session's runtime reports to. */

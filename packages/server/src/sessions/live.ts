@@ -1,4 +1,4 @@
-import type { SandboxDriver } from '../drivers/driver.js';
+import type { DestroyOptions, SandboxDriver } from '../drivers/driver.js';
 import type { GitAuthRewriter } from '../egress/git-auth.js';
 import type { Logger } from '../logger.js';
 import type { SessionObserver } from '../observability/observer.js';
@@ -54,13 +54,13 @@ export class LiveSandboxes {
     return runtime;
   }
 
-  /** Destroys a detached sandbox, after its last usage sample. */
-  async teardown(sessionId: string, runtime: SessionRuntime): Promise<void> {
+  /** Destroys a detached sandbox, after its last usage sample (`opts`: the driver's destroy options). */
+  async teardown(sessionId: string, runtime: SessionRuntime, opts?: DestroyOptions): Promise<void> {
     const done = (async () => {
       await this.observer?.sessionStopping(sessionId).catch((err: unknown) => {
         this.logger.debug({ err, sessionId }, 'could not take the last usage sample');
       });
-      await runtime.destroy().catch((err: unknown) => {
+      await runtime.destroy(opts).catch((err: unknown) => {
         this.logger.error({ err, sessionId }, 'destroying the sandbox failed');
         throw err;
       });

@@ -1,8 +1,10 @@
 import { newId } from '@berth/protocol';
+import type { SnapshotStore } from '../blobs/snapshots.js';
 import type { SandboxDriver, SandboxInfo } from '../drivers/driver.js';
 import type { Logger } from '../logger.js';
 import type { SessionRecord, Store } from '../store/store.js';
 import type { EventLog } from './event-log.js';
+import { completeHibernation } from './hibernate-recovery.js';
 import type { SessionService } from './service.js';
 
 /** What start-up reconciliation did. */
@@ -12,12 +14,14 @@ export interface Reconciled {
   lost: number;
   /** Sandboxes that belonged to no live session: destroyed. */
   removed: number;
+  /** Hibernations an earlier berthd began and did not finish: completed (see hibernate-recovery.ts). */
+  hibernated: number;
 }
 
 /**
  * Start-up reconciliation (DESIGN rule 4: sandboxes outlive berthd). Every live session whose sandbox still runs is
- * re-adopted (its runner reconnects and re-sends what the store has not acknowledged); a live session whose sandbox
- * is gone ends with a session.error that says so; every sandbox that belongs to no live session (deleted, ended,
+ * re-adopted (its runner reconnects and re-sends what the store has not acknowledged); a session berthd was killed
+ * while hibernating is hibernated from what is left (hibernate-recovery.ts); a live session whose sandbox is gone ends with a session.error that says so; every sandbox that belongs to no live session (deleted, ended,
  * hibernated, or never recorded) is destroyed with its mounts and cgroups.
  */
 export async function reconcile(
@@ -27,14 +31,29 @@ export async function reconcile(
   events: EventLog,
   sessions: SessionService,
   logger: Logger,
+  /** The hibernation snapshots, to complete a hibernation berthd was killed in the middle of. */
+  snapshots?: SnapshotStore,
 ): Promise<Reconciled> {
   const found = new Map<string, { driver: SandboxDriver; info: SandboxInfo }>();
   for (const driver of drivers.values()) for (const info of await driver.list()) found.set(info.id, { driver, info });
-  const out: Reconciled = { adopted: 0, lost: 0, removed: 0 };
+  const out: Reconciled = { adopted: 0, lost: 0, removed: 0, hibernated: 0 };
   const adoptions: Array<Promise<void>> = [];
   for await (const s of liveSessions(store)) {
     if (s.sandbox_state === 'stopped' || s.sandbox_state === 'hibernated') continue;
     const entry = s.sandbox_id ? found.get(s.sandbox_id) : undefined;
+    if (s.sandbox_state === 'hibernating' && snapshots !== undefined) {
+      if (entry) found.delete(s.sandbox_id!);
+      try {
+        await completeHibernation(s, entry, snapshots, store, logger);
+        out.hibernated++;
+      } catch (err) {
+        logger.error({ err, sessionId: s.id }, 'could not complete an unfinished hibernation; ending its session');
+        if (entry) await entry.driver.destroy(entry.info.id).catch(() => undefined);
+        await endLost(store, events, s, `its hibernation could not be completed (${(err as Error).message})`);
+        out.lost++;
+      }
+      continue;
+    }
     const driverName = (s.berth.driver as string | undefined) ?? defaultDriver;
     if (entry && entry.info.status === 'running' && entry.driver.name === driverName) {
       found.delete(s.sandbox_id!);

@@ -3,7 +3,14 @@ import { mkdir, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { dirname, join } from 'node:path';
 import { RUNNER_ENV, SANDBOX_PATHS, type BerthdFrame, type RunnerFrame, type SessionRunConfig } from '@berth/protocol';
-import type { ReadOnlyFile, SandboxDriver, SandboxInfo, SandboxResources } from '../drivers/driver.js';
+import type {
+  DestroyOptions,
+  ReadOnlyFile,
+  SandboxDriver,
+  SandboxInfo,
+  SandboxResources,
+  SharedPlacement,
+} from '../drivers/driver.js';
 import type { EgressPolicy } from '../egress/policy.js';
 import type { EgressListener, EgressProxy, EgressSessionContext } from '../egress/proxy.js';
 import { writeSandboxTrust, type SandboxTrust } from '../egress/trust.js';
@@ -128,8 +135,12 @@ export class SessionRuntime {
     readOnlyFiles: ReadOnlyFile[] = [],
     /** Runs once the sandbox exists and before its agent starts (e.g. restores a hibernated workspace). */
     prepare?: (info: SandboxInfo) => Promise<void>,
+    /** Makes the sandbox a member of a shared sandbox (lifecycle `shared`). */
+    shared?: SharedPlacement,
+    /** A hibernated session's workspace disk image, which the sandbox starts on (`SandboxSpec.diskImage`). */
+    diskImage?: string,
   ): Promise<void> {
-    this.starting ??= this.doStart(resources, readOnlyFiles, prepare);
+    this.starting ??= this.doStart(resources, readOnlyFiles, prepare, shared, diskImage);
     return this.starting;
   }
 
@@ -171,6 +182,8 @@ export class SessionRuntime {
     resources: SandboxResources,
     readOnlyFiles: ReadOnlyFile[],
     prepare: ((info: SandboxInfo) => Promise<void>) | undefined,
+    shared: SharedPlacement | undefined,
+    diskImage: string | undefined,
   ): Promise<void> {
     const t0 = performance.now();
     this.startedAt = t0;
@@ -201,6 +214,8 @@ export class SessionRuntime {
       installPaths: ['node_modules', dirname(this.deps.runnerEntry)],
       resources,
       ...(readOnlyFiles.length ? { readOnlyFiles } : {}),
+      ...(shared && { shared }),
+      ...(diskImage !== undefined ? { diskImage } : {}),
     });
     // Phase times for the "sandbox ready" log line (docs/benchmarks.md B7 reads them).
     const phases: Record<string, number> = {};
@@ -262,7 +277,7 @@ export class SessionRuntime {
    * Stops the session's query, destroys the sandbox (every process, mount and cgroup) and removes the sockets.
    * Idempotent.
    */
-  async destroy(opts: { keepWorkspace?: boolean } = {}): Promise<void> {
+  async destroy(opts: DestroyOptions = {}): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     for (const w of this.readyWaiters.splice(0)) w(new Error(STOPPED));
@@ -272,9 +287,14 @@ export class SessionRuntime {
     await this.starting?.catch(() => undefined);
     // Give the runner a moment to end the CLI cleanly; the cgroup kill below is what guarantees it.
     if (!this.quiesced) await this.stopAgent(1500);
-    await this.deps.driver.destroy(this.sandboxId, opts);
-    await this.closeSockets();
-    await rm(this.runDir, { recursive: true, force: true });
+    try {
+      await this.deps.driver.destroy(this.sandboxId, opts);
+    } finally {
+      // Even when the driver could not finish (its sandbox is then the caller's to destroy again): nothing is left
+      // to talk to.
+      await this.closeSockets();
+      await rm(this.runDir, { recursive: true, force: true });
+    }
   }
 
   private async closeSockets(): Promise<void> {

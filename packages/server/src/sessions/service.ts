@@ -24,6 +24,7 @@ import type { RuntimeDeps } from './runtime.js';
 import { idleMessage, lifetimeMessage } from './session-errors.js';
 import { newGatewayToken, SessionSetup } from './setup.js';
 import { SpareFactory } from './spares.js';
+import { refuseUnshareable, SHARED_FIELD, SharedSandboxes } from './shared.js';
 import { SessionStatusKeeper } from './status.js';
 import { SessionTransitions } from './transitions.js';
 import { WarmPool } from './warm-pool.js';
@@ -66,6 +67,8 @@ export class SessionService {
   private readonly pending = new PendingActions();
   /** Repository tokens (memory only). */
   private readonly repoTokens = new RepositoryTokens();
+  /** Which live sessions share which sandbox (lifecycle `shared`). */
+  private readonly shared = new SharedSandboxes();
 
   private readonly setup: SessionSetup;
   private readonly status: SessionStatusKeeper;
@@ -122,7 +125,7 @@ export class SessionService {
         busy: (id) => this.pending.has(id) || this.guard.messageWaiting(id),
         driverFor: (s) => this.setup.driverFor(s),
         detach: (id) => this.live.detach(id),
-        teardown: (id, rt) => this.live.teardown(id, rt),
+        teardown: (id, rt, opts) => this.live.teardown(id, rt, opts),
         relaunch: (s) => this.relaunch(s),
         fail: (id, message) => this.status.fail(id, message),
         terminate: (id) => this.status.terminate(id),
@@ -163,7 +166,13 @@ export class SessionService {
 
   /** Hibernates an idle session (see {@link SessionTransitions.hibernate}); returns the record. */
   async hibernate(sessionId: string): Promise<SessionRecord> {
-    await this.load(sessionId);
+    const s = await this.load(sessionId);
+    if (storedLifecycle(s.berth.lifecycle).pattern === 'shared')
+      throw new ApiError(
+        'invalid_request',
+        `Session '${sessionId}' shares a running sandbox with other sessions (lifecycle 'shared') and cannot ` +
+          "hibernate. Use lifecycle 'hybrid' for sessions that hibernate.",
+      );
     await this.transitions.hibernate(sessionId);
     return this.load(sessionId);
   }
@@ -188,6 +197,7 @@ export class SessionService {
     repositoryTokens: ReadonlyMap<string, string> = new Map(),
   ): Promise<SessionRecord> {
     const pattern = storedLifecycle(record.berth.lifecycle).pattern;
+    if (pattern === 'shared') refuseUnshareable(this.setup.driverFor(record));
     if (pattern === 'hybrid' || storedLifecycle(record.berth.lifecycle).keep.length > 0) {
       const driver = this.setup.driverFor(record);
       if (!driver.capabilities.snapshot)
@@ -198,16 +208,23 @@ export class SessionService {
         );
     }
     this.admission.admit(record.id, record.environment_id, limits.envMaxSessions);
-    const spare = await this.launcher.spareFor(record).catch((err: unknown) => {
-      this.logger.warn({ err }, 'warm pool lookup failed; starting a sandbox');
-      return undefined;
-    });
+    // A shared session joins a running sandbox; a spare is a sandbox of its own.
+    const spare =
+      pattern === 'shared'
+        ? undefined
+        : await this.launcher.spareFor(record).catch((err: unknown) => {
+            this.logger.warn({ err }, 'warm pool lookup failed; starting a sandbox');
+            return undefined;
+          });
     if (spare) return this.launcher.createFromSpare(record, spare);
     try {
       for (const [rid, token] of repositoryTokens) this.repoTokens.set(record.id, rid, token);
       const token = newGatewayToken();
+      // Chosen before any await, so concurrent creates of one environment agree on the sandbox they share.
+      const berth = pattern === 'shared' ? { ...record.berth, [SHARED_FIELD]: this.shared.join(record) } : record.berth;
       const session: SessionRecord = {
         ...record,
+        berth,
         gateway_token_hash: hashToken(token),
         sdk_session_id: randomUUID(),
         sandbox_id: newId('sandbox'),
@@ -223,6 +240,7 @@ export class SessionService {
       if (!this.live.has(record.id)) {
         this.admission.release(record.id);
         this.repoTokens.forget(record.id);
+        this.shared.leave(record.id);
       }
       throw err;
     }
@@ -234,6 +252,7 @@ export class SessionService {
    */
   async adopt(session: SessionRecord): Promise<void> {
     this.admission.adopt(session.id, session.environment_id);
+    this.shared.adopt(session);
     const launch = await this.launcher.prepareLaunch(session, false);
     const runtime = this.launcher.startRuntime(session, launch, { kind: 'adopt' });
     if (session.status === 'running') {
@@ -455,6 +474,7 @@ export class SessionService {
     this.guard.forget(sessionId);
     this.pending.forget(sessionId);
     this.repoTokens.forget(sessionId);
+    this.shared.leave(sessionId);
     const runtime = this.live.detach(sessionId);
     if (runtime) await this.live.teardown(sessionId, runtime);
   }

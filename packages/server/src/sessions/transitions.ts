@@ -1,7 +1,8 @@
 import { newId } from '@berth/protocol';
 import type { ArtifactStore } from '../blobs/artifacts.js';
 import type { SnapshotStore } from '../blobs/snapshots.js';
-import type { SandboxDriver } from '../drivers/driver.js';
+import { DiskHandoverRefused } from '../drivers/disk/index.js';
+import type { DestroyOptions, SandboxDriver, SandboxInfo } from '../drivers/driver.js';
 import { ApiError } from '../errors.js';
 import { storedLifecycle } from '../lifecycle.js';
 import type { Logger } from '../logger.js';
@@ -17,8 +18,8 @@ export interface TransitionHost {
   driverFor(session: SessionRecord): SandboxDriver;
   /** Forgets the live sandbox (maps, concurrency place) without destroying it; returns it. */
   detach(sessionId: string): SessionRuntime | undefined;
-  /** Destroys a detached sandbox. */
-  teardown(sessionId: string, runtime: SessionRuntime): Promise<void>;
+  /** Destroys a detached sandbox (`opts`: the driver's destroy options, e.g. handing its disk over). */
+  teardown(sessionId: string, runtime: SessionRuntime, opts?: DestroyOptions): Promise<void>;
   /** Starts a hibernated session's new sandbox from its snapshot. */
   relaunch(session: SessionRecord): Promise<void>;
   fail(sessionId: string, message: string): Promise<void>;
@@ -137,27 +138,74 @@ export class SessionTransitions {
     await runtime.quiesce();
     const quiesceMs = Math.round(performance.now() - t0);
     const info = await runtime.inspect();
+    // With a disk image the driver can hand over, the destroy below moves the whole disk into the blob store;
+    // otherwise the files are saved as tars first (see SnapshotStore).
+    let detachDiskTo: string | undefined;
     try {
       if (!info) throw new Error('the sandbox is gone');
-      const saved = await snapshots.save(s.id, info);
-      this.logger.info(
-        { sessionId: s.id, bytes: saved.bytes, saveMs: Math.round(saved.ms), quiesceMs },
-        'snapshot saved',
-      );
+      if (this.host.driverFor(s).capabilities.diskHandover === true)
+        detachDiskTo = await snapshots.imageTarget(s.id, info);
+      if (detachDiskTo === undefined) {
+        const saved = await snapshots.save(s.id, info);
+        this.logger.info(
+          { sessionId: s.id, via: 'tar', bytes: saved.bytes, saveMs: Math.round(saved.ms), quiesceMs },
+          'snapshot saved',
+        );
+      }
     } catch (err) {
       // The agent process has ended, so the session cannot go on in this sandbox.
-      await this.host.fail(
-        s.id,
-        `The session could not hibernate: saving its files failed (${(err as Error).message})`,
-      );
+      await this.failHibernation(s.id, 'saving its files', err);
       throw err;
     }
     this.host.hibernated(s.id);
     this.host.detach(s.id);
     const d0 = performance.now();
-    await this.host.teardown(s.id, runtime);
+    if (detachDiskTo === undefined) await this.host.teardown(s.id, runtime);
+    else {
+      try {
+        // Complete once destroy resolves: every process gone, the disk cleanly unmounted and moved.
+        await this.host.teardown(s.id, runtime, { detachDiskTo });
+        const saved = await snapshots.imageSaved(s.id);
+        this.logger.info(
+          { sessionId: s.id, via: 'disk-image', bytes: saved.bytes, saveMs: Math.round(saved.ms), quiesceMs },
+          'snapshot saved',
+        );
+      } catch (err) {
+        if (!(err instanceof DiskHandoverRefused)) {
+          await this.failHibernation(s.id, 'handing its disk over', err);
+          throw err;
+        }
+        // Its filesystem is live in another namespace: the disk stays mounted where it was (its processes are
+        // gone), so its files are saved as tars and the sandbox destroyed.
+        this.logger.info({ sessionId: s.id, reason: err.message }, 'the disk cannot be handed over; saving tars');
+        await this.saveThenDestroy(s, info, snapshots, quiesceMs);
+      }
+    }
     const destroyMs = Math.round(performance.now() - d0);
     await this.store.updateSession(s.id, { sandbox_state: 'hibernated', sandbox_id: null });
     this.logger.info({ sessionId: s.id, ms: Math.round(performance.now() - t0), destroyMs }, 'session hibernated');
+  }
+
+  private async saveThenDestroy(
+    s: SessionRecord,
+    info: SandboxInfo,
+    snapshots: SnapshotStore,
+    quiesceMs: number,
+  ): Promise<void> {
+    try {
+      const saved = await snapshots.save(s.id, info);
+      this.logger.info(
+        { sessionId: s.id, via: 'tar', bytes: saved.bytes, saveMs: Math.round(saved.ms), quiesceMs },
+        'snapshot saved',
+      );
+      await this.host.driverFor(s).destroy(info.id);
+    } catch (err) {
+      await this.failHibernation(s.id, 'saving its files', err);
+      throw err;
+    }
+  }
+
+  private async failHibernation(sessionId: string, step: string, err: unknown): Promise<void> {
+    await this.host.fail(sessionId, `The session could not hibernate: ${step} failed (${(err as Error).message})`);
   }
 }

@@ -7,6 +7,7 @@ import type { FileRecord } from './file-types.js';
 export function fileConformance(ctx: { store: () => Store; now: () => string }): void {
   const file = (now: string, name = 'a.txt', size = 12): FileRecord => ({
     id: newId('file'),
+    tenant_id: 'default',
     filename: name,
     mime_type: 'text/plain',
     size_bytes: size,

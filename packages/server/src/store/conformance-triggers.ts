@@ -9,6 +9,7 @@ export function triggerConformance(ctx: { store: () => Store; now: () => string 
     id: newId('trigger'),
     kind: 'schedule',
     session_id: newId('session'),
+    tenant_id: 'default',
     name: 'nightly',
     prompt: 'Check the inbox.',
     enabled: true,

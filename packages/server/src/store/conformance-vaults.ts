@@ -7,6 +7,7 @@ import { DuplicateCredentialError, type VaultCredentialRecord, type VaultRecord 
 export function vaultConformance(ctx: { store: () => Store; now: () => string }): void {
   const vault = (now: string, name = 'v'): VaultRecord => ({
     id: newId('vault'),
+    tenant_id: 'default',
     display_name: name,
     metadata: { user: 'u1' },
     created_at: now,

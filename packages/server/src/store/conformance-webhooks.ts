@@ -13,6 +13,7 @@ export function webhookConformance(ctx: { store: () => Store; now: () => string 
   const endpoint = (now: string, over: Partial<WebhookEndpointRecord> = {}): WebhookEndpointRecord => ({
     id: newId('webhook'),
     url: 'https://hooks.example.com/a',
+    tenant_id: 'default',
     description: null,
     event_types: null,
     enabled: true,

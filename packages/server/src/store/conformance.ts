@@ -5,6 +5,7 @@ import { fileConformance } from './conformance-files.js';
 import { triggerConformance } from './conformance-triggers.js';
 import { webhookConformance } from './conformance-webhooks.js';
 import { ledgerConformance } from './conformance-ledger.js';
+import { tenantConformance } from './conformance-tenants.js';
 import type { Store } from './store.js';
 import { VersionConflictError, type AgentRecord, type EnvironmentRecord, type SessionRecord } from './types.js';
 
@@ -22,6 +23,7 @@ function clock(): () => string {
 function agent(now: string, name = 'a'): AgentRecord {
   return {
     id: newId('agent'),
+    tenant_id: 'default',
     version: 1,
     name,
     description: null,
@@ -42,6 +44,7 @@ function agent(now: string, name = 'a'): AgentRecord {
 function env(now: string): EnvironmentRecord {
   return {
     id: newId('environment'),
+    tenant_id: 'default',
     name: 'e',
     description: null,
     config: { type: 'cloud', networking: { type: 'unrestricted' } },
@@ -57,6 +60,7 @@ function env(now: string): EnvironmentRecord {
 function session(now: string, envId: string, a: AgentRecord): SessionRecord {
   return {
     id: newId('session'),
+    tenant_id: 'default',
     environment_id: envId,
     agent_id: a.id,
     agent_version: a.version,
@@ -101,6 +105,7 @@ export function runStoreConformance(name: string, factory: StoreFactory, skip: s
     triggerConformance({ store: () => store, now: () => now() });
     webhookConformance({ store: () => store, now: () => now() });
     ledgerConformance({ store: () => store });
+    tenantConformance({ store: () => store, now: () => now() });
 
     it('migrates idempotently and answers ping', async () => {
       await store.migrate();

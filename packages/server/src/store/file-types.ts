@@ -1,5 +1,7 @@
 /** A Files API upload as the store keeps it (the content lives in the blob directory, not the database). */
 export interface FileRecord {
+  /** The owning tenant: set on every record the store returns; absent on create means the `default` tenant. */
+  tenant_id?: string;
   /** `file_…` */
   id: string;
   filename: string;
@@ -16,4 +18,6 @@ export interface FileListOptions {
   limit: number;
   page?: string | undefined;
   ids?: string[] | undefined;
+  /** Only this tenant's files (the tenant-scoped store always sets it). */
+  tenant?: string | undefined;
 }

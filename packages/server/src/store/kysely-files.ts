@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import type { Insertable, Kysely, Selectable } from 'kysely';
 import type { Database, FilesTable } from './schema.js';
 import type { FileListOptions, FileRecord } from './file-types.js';
 import type { Page } from './types.js';
@@ -19,6 +19,7 @@ export class KyselyFiles {
 
   async listFiles(opts: FileListOptions): Promise<Page<FileRecord>> {
     let q = this.db.selectFrom('files').selectAll();
+    if (opts.tenant !== undefined) q = q.where('tenant_id', '=', opts.tenant);
     if (opts.ids !== undefined) {
       // An empty id filter matches nothing (SQL `IN ()` is invalid, so it is answered without a query).
       if (opts.ids.length === 0) return { data: [], next: null, prev: null };
@@ -33,7 +34,7 @@ export class KyselyFiles {
   }
 }
 
-function toRow(f: FileRecord): Selectable<FilesTable> {
+function toRow(f: FileRecord): Insertable<FilesTable> {
   return { ...f, downloadable: f.downloadable ? 1 : 0 };
 }
 

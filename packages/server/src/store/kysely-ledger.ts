@@ -121,6 +121,7 @@ function filtered(b: AnySelect, table: LedgerTable, q: UsageQuery): AnySelect {
   if (q.sessionId !== undefined) b = b.where('session_id', '=', q.sessionId);
   if (q.agentId !== undefined) b = b.where('agent_id', '=', q.agentId);
   if (q.environmentId !== undefined) b = b.where('environment_id', '=', q.environmentId);
+  if (q.tenant !== undefined) b = b.where('tenant_id', '=', q.tenant);
   return b;
 }
 

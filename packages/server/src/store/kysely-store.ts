@@ -1,12 +1,13 @@
-import { Migrator, type Kysely } from 'kysely';
+import { Migrator, type Insertable, type Kysely } from 'kysely';
 import { StaticMigrationProvider, type SqlDialect } from './migrations.js';
-import type { Database } from './schema.js';
+import type { Database, SessionsTable } from './schema.js';
 import type { Store } from './store.js';
 import { KyselyVaults } from './kysely-vaults.js';
 import { KyselyFiles } from './kysely-files.js';
 import { KyselyWebhooks } from './kysely-webhooks.js';
 import { KyselyLedger } from './kysely-ledger.js';
 import { KyselyTriggers } from './kysely-triggers.js';
+import { KyselyTenants } from './kysely-tenants.js';
 import { decodeCursor, encodeCursor, isSeqCursor } from './cursor.js';
 import { listEgress, recordEgress, updateEgress } from './egress-queries.js';
 import { keysetPage, mapPage, rangeWhere } from './query.js';
@@ -31,6 +32,7 @@ export class KyselyStore implements Store {
   private readonly webhooks: KyselyWebhooks;
   private readonly ledger: KyselyLedger;
   private readonly triggers: KyselyTriggers;
+  private readonly tenants: KyselyTenants;
   constructor(
     private readonly db: Kysely<Database>,
     readonly dialect: SqlDialect,
@@ -40,6 +42,28 @@ export class KyselyStore implements Store {
     this.webhooks = new KyselyWebhooks(db);
     this.ledger = new KyselyLedger(db);
     this.triggers = new KyselyTriggers(db);
+    this.tenants = new KyselyTenants(db);
+  }
+
+  // ---- tenants, API keys, audit log (kysely-tenants.ts) ----------------------------------------------------------
+
+  createTenant: Store['createTenant'] = (t) => this.tenants.createTenant(t);
+  getTenant: Store['getTenant'] = (id) => this.tenants.getTenant(id);
+  listTenants: Store['listTenants'] = (opts) => this.tenants.listTenants(opts);
+  archiveTenant: Store['archiveTenant'] = (id, now) => this.tenants.archiveTenant(id, now);
+  updateTenant: Store['updateTenant'] = (id, patch) => this.tenants.updateTenant(id, patch);
+  createApiKey: Store['createApiKey'] = (k) => this.tenants.createApiKey(k);
+  getApiKey: Store['getApiKey'] = (id) => this.tenants.getApiKey(id);
+  findApiKeyByPrefix: Store['findApiKeyByPrefix'] = (p) => this.tenants.findApiKeyByPrefix(p);
+  listApiKeys: Store['listApiKeys'] = (opts) => this.tenants.listApiKeys(opts);
+  updateApiKey: Store['updateApiKey'] = (id, patch) => this.tenants.updateApiKey(id, patch);
+  recordAudit: Store['recordAudit'] = (rec) => this.tenants.recordAudit(rec);
+  listAudit: Store['listAudit'] = (opts) => this.tenants.listAudit(opts);
+
+  async sessionTenants(ids: string[]): Promise<Map<string, string>> {
+    if (ids.length === 0) return new Map();
+    const rows = await this.db.selectFrom('sessions').select(['id', 'tenant_id']).where('id', 'in', ids).execute();
+    return new Map(rows.map((r) => [r.id, r.tenant_id]));
   }
 
   // ---- webhooks (kysely-webhooks.ts) -----------------------------------------------------------------------------
@@ -118,7 +142,14 @@ export class KyselyStore implements Store {
     await this.db.transaction().execute(async (tx) => {
       await tx
         .insertInto('agents')
-        .values({ id: a.id, version: a.version, created_at: a.created_at, updated_at: a.updated_at, archived_at: null })
+        .values({
+          id: a.id,
+          tenant_id: a.tenant_id,
+          version: a.version,
+          created_at: a.created_at,
+          updated_at: a.updated_at,
+          archived_at: null,
+        })
         .execute();
       await tx
         .insertInto('agent_versions')
@@ -148,6 +179,7 @@ export class KyselyStore implements Store {
       .selectAll('agents')
       .select(['agent_versions.body', 'agent_versions.created_at as version_created_at']);
     if (!opts.includeArchived) q = q.where('agents.archived_at', 'is', null);
+    if (opts.tenant !== undefined) q = q.where('agents.tenant_id', '=', opts.tenant);
     q = rangeWhere(q, 'agents.created_at', opts.createdAt);
     const page = await keysetPage(q, 'agents', 'desc', opts);
     return mapPage(page, (r) =>
@@ -229,12 +261,14 @@ export class KyselyStore implements Store {
   async listEnvironments(opts: ListOptions): Promise<Page<EnvironmentRecord>> {
     let q = this.db.selectFrom('environments').selectAll();
     if (!opts.includeArchived) q = q.where('archived_at', 'is', null);
+    if (opts.tenant !== undefined) q = q.where('tenant_id', '=', opts.tenant);
     q = rangeWhere(q, 'created_at', opts.createdAt);
     return mapPage(await keysetPage(q, 'environments', 'desc', opts), envFromRow);
   }
 
   async putEnvironment(env: EnvironmentRecord): Promise<void> {
-    await this.db.updateTable('environments').set(envToRow(env)).where('id', '=', env.id).execute();
+    const { tenant_id: _owner, ...row } = envToRow(env);
+    await this.db.updateTable('environments').set(row).where('id', '=', env.id).execute();
   }
 
   async deleteEnvironment(id: string): Promise<boolean> {
@@ -255,7 +289,7 @@ export class KyselyStore implements Store {
   // ---- sessions --------------------------------------------------------------------------------------------------
 
   async createSession(s: SessionRecord): Promise<void> {
-    const row = sessionToRow(s) as Database['sessions'];
+    const row = sessionToRow(s) as Insertable<SessionsTable>;
     await this.db
       .insertInto('sessions')
       .values({ ...row, event_seq: 0, runner_acked_seq: 0 })
@@ -279,6 +313,7 @@ export class KyselyStore implements Store {
   async listSessions(opts: SessionListOptions): Promise<Page<SessionRecord>> {
     let q = this.db.selectFrom('sessions').selectAll();
     if (!opts.includeArchived) q = q.where('archived_at', 'is', null);
+    if (opts.tenant !== undefined) q = q.where('tenant_id', '=', opts.tenant);
     if (opts.statuses?.length) q = q.where('status', 'in', opts.statuses);
     if (opts.agentId) q = q.where('agent_id', '=', opts.agentId);
     if (opts.agentVersion !== undefined) q = q.where('agent_version', '=', opts.agentVersion);
@@ -287,7 +322,8 @@ export class KyselyStore implements Store {
   }
 
   async updateSession(id: string, patch: Parameters<Store['updateSession']>[1]): Promise<SessionRecord | undefined> {
-    const row = sessionToRow({ ...patch, updated_at: patch.updated_at ?? new Date().toISOString() });
+    const { tenant_id: _owner, ...rest } = patch as typeof patch & { tenant_id?: string };
+    const row = sessionToRow({ ...rest, updated_at: rest.updated_at ?? new Date().toISOString() });
     await this.db.updateTable('sessions').set(row).where('id', '=', id).execute();
     return this.getSession(id);
   }

@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import type { Insertable, Kysely, Selectable } from 'kysely';
 import type { Database, TriggerRunsTable, TriggersTable } from './schema.js';
 import {
   DuplicateDeliveryError,
@@ -28,11 +28,13 @@ export class KyselyTriggers {
   async listTriggers(opts: TriggerListOptions): Promise<Page<TriggerRecord>> {
     let q = this.db.selectFrom('triggers').selectAll();
     if (opts.sessionId !== undefined) q = q.where('session_id', '=', opts.sessionId);
+    if (opts.tenant !== undefined) q = q.where('tenant_id', '=', opts.tenant);
     return mapPage(await keysetPage(q, 'triggers', 'desc', opts), fromRow);
   }
 
   async putTrigger(t: TriggerRecord): Promise<void> {
-    const { id, ...rest } = toRow(t);
+    // Ownership never changes after creation: a put cannot move a trigger to another tenant.
+    const { id, tenant_id: _owner, ...rest } = toRow(t);
     await this.db.updateTable('triggers').set(rest).where('id', '=', id).execute();
   }
 
@@ -133,7 +135,7 @@ function isOrdCursor(v: unknown): v is { o: number } {
   return typeof v === 'object' && v !== null && Number.isInteger((v as { o?: unknown }).o);
 }
 
-function toRow(t: TriggerRecord): Selectable<TriggersTable> {
+function toRow(t: TriggerRecord): Insertable<TriggersTable> {
   const { secret, metadata, enabled, ...rest } = t;
   return {
     ...rest,

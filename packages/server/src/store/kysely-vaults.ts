@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import type { Insertable, Kysely, Selectable } from 'kysely';
 import { parse } from './rows.js';
 import type { Database, VaultCredentialsTable, VaultsTable } from './schema.js';
 import type { ListOptions, Page } from './types.js';
@@ -21,12 +21,14 @@ export class KyselyVaults {
   async listVaults(opts: ListOptions): Promise<Page<VaultRecord>> {
     let q = this.db.selectFrom('vaults').selectAll();
     if (!opts.includeArchived) q = q.where('archived_at', 'is', null);
+    if (opts.tenant !== undefined) q = q.where('tenant_id', '=', opts.tenant);
     q = rangeWhere(q, 'created_at', opts.createdAt);
     return mapPage(await keysetPage(q, 'vaults', 'desc', opts), vaultFromRow);
   }
 
   async putVault(v: VaultRecord): Promise<void> {
-    await this.db.updateTable('vaults').set(vaultToRow(v)).where('id', '=', v.id).execute();
+    const { tenant_id: _owner, ...row } = vaultToRow(v);
+    await this.db.updateTable('vaults').set(row).where('id', '=', v.id).execute();
   }
 
   async archiveVault(id: string, now: string): Promise<VaultRecord | undefined> {
@@ -132,7 +134,7 @@ export function isUniqueViolation(err: unknown): boolean {
   return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === '23505';
 }
 
-function vaultToRow(v: VaultRecord): Selectable<VaultsTable> {
+function vaultToRow(v: VaultRecord): Insertable<VaultsTable> {
   return { ...v, metadata: JSON.stringify(v.metadata) };
 }
 

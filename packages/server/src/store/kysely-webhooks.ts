@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Kysely, Selectable } from 'kysely';
+import type { Insertable, Kysely, Selectable } from 'kysely';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import type { Database, WebhookDeliveriesTable, WebhookEndpointsTable } from './schema.js';
 import type { Page } from './types.js';
@@ -28,7 +28,8 @@ export class KyselyWebhooks {
   }
 
   async listWebhooks(opts: WebhookListOptions): Promise<Page<WebhookEndpointRecord>> {
-    const q = this.db.selectFrom('webhook_endpoints').selectAll();
+    let q = this.db.selectFrom('webhook_endpoints').selectAll();
+    if (opts.tenant !== undefined) q = q.where('tenant_id', '=', opts.tenant);
     return mapPage(await keysetPage(q, 'webhook_endpoints', 'desc', opts), fromRow);
   }
 
@@ -44,7 +45,9 @@ export class KyselyWebhooks {
   }
 
   async putWebhook(w: WebhookEndpointRecord): Promise<void> {
-    await this.db.updateTable('webhook_endpoints').set(toRow(w)).where('id', '=', w.id).execute();
+    // Ownership never changes after creation: a put cannot move an endpoint to another tenant.
+    const { tenant_id: _owner, ...row } = toRow(w);
+    await this.db.updateTable('webhook_endpoints').set(row).where('id', '=', w.id).execute();
   }
 
   async deleteWebhook(id: string): Promise<boolean> {
@@ -183,7 +186,7 @@ function isOrdCursor(v: unknown): v is { o: number } {
   return typeof v === 'object' && v !== null && Number.isInteger((v as { o?: unknown }).o);
 }
 
-function toRow(w: WebhookEndpointRecord): Selectable<WebhookEndpointsTable> {
+function toRow(w: WebhookEndpointRecord): Insertable<WebhookEndpointsTable> {
   return {
     ...w,
     event_types: w.event_types === null ? null : JSON.stringify(w.event_types),

@@ -1,8 +1,5 @@
 import type { UsageTotals } from './types.js';
 
-/** The tenant every row belongs to until tenants exist (issue 5 item 1 fills `tenant_id` in). */
-export const DEFAULT_TENANT = 'default';
-
 /**
  * One interval of a session's sandbox, as the sandbox meter measured it: wall time, the part of it a turn was
  * running, memory integrated over time, and the vCPUs the sandbox was allotted.
@@ -52,6 +49,8 @@ export interface UsageQuery {
   sessionId?: string | undefined;
   agentId?: string | undefined;
   environmentId?: string | undefined;
+  /** Only this tenant's rows (the tenant-scoped store always sets it). */
+  tenant?: string | undefined;
   limit: number;
   /** Opaque cursor from a previous page. */
   page?: string | undefined;

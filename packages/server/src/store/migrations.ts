@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { webhooksUp } from './migrations-webhooks.js';
+import { tenantsUp } from './migrations-tenants.js';
 
 /**
  * The schema, as ordered migrations. Both dialects run the same migrations; the few dialect differences (the
@@ -285,6 +286,7 @@ function buildMigrations(dialect: SqlDialect): Record<string, Migration> {
         await db.schema.createIndex('trigger_runs_trigger').on('trigger_runs').columns(['trigger_id', 'ord']).execute();
       },
     },
+    '0008_tenants': { up: (db: Kysely<unknown>) => tenantsUp(db, isPg) },
   };
 }
 

@@ -5,7 +5,16 @@ import type { Page, RangeFilter } from './types.js';
 /** Query helpers shared by the Kysely store modules. */
 
 type KeyedTable =
-  'agents' | 'environments' | 'sessions' | 'vaults' | 'vault_credentials' | 'files' | 'webhook_endpoints' | 'triggers';
+  | 'agents'
+  | 'environments'
+  | 'sessions'
+  | 'vaults'
+  | 'vault_credentials'
+  | 'files'
+  | 'webhook_endpoints'
+  | 'triggers'
+  | 'tenants'
+  | 'api_keys';
 
 // The helpers below are generic over the selected table; Kysely's column typing cannot follow a dynamic column
 // name, so they take a narrowed builder type.

@@ -1,4 +1,4 @@
-import type { Selectable } from 'kysely';
+import type { Insertable, Selectable, Updateable } from 'kysely';
 import type { AgentsTable, AgentVersionsTable, EnvironmentsTable, EventsTable, SessionsTable } from './schema.js';
 import type {
   AgentBody,
@@ -20,6 +20,7 @@ export function agentFromRows(a: Selectable<AgentsTable>, v: Selectable<AgentVer
   return {
     ...parse<AgentBody>(v.body),
     id: a.id,
+    tenant_id: a.tenant_id,
     version: Number(v.version),
     created_at: a.created_at,
     // A version's updated_at is when that version was written.
@@ -51,6 +52,7 @@ export function agentBody(a: AgentBody): string {
 export function envFromRow(r: Selectable<EnvironmentsTable>): EnvironmentRecord {
   return {
     id: r.id,
+    tenant_id: r.tenant_id,
     name: r.name,
     description: r.description,
     config: parse<JsonObject>(r.config),
@@ -63,7 +65,7 @@ export function envFromRow(r: Selectable<EnvironmentsTable>): EnvironmentRecord 
   };
 }
 
-export function envToRow(e: EnvironmentRecord): Selectable<EnvironmentsTable> {
+export function envToRow(e: EnvironmentRecord): Insertable<EnvironmentsTable> {
   return {
     ...e,
     config: JSON.stringify(e.config),
@@ -75,6 +77,7 @@ export function envToRow(e: EnvironmentRecord): Selectable<EnvironmentsTable> {
 export function sessionFromRow(r: Selectable<SessionsTable>): SessionRecord {
   return {
     id: r.id,
+    tenant_id: r.tenant_id,
     environment_id: r.environment_id,
     agent_id: r.agent_id,
     agent_version: Number(r.agent_version),
@@ -101,7 +104,7 @@ export function sessionFromRow(r: Selectable<SessionsTable>): SessionRecord {
 const JSON_SESSION_FIELDS = ['agent', 'metadata', 'resources', 'vault_ids', 'berth', 'stats'] as const;
 
 /** Serialises the given session fields for an INSERT or UPDATE. */
-export function sessionToRow(s: Partial<SessionRecord>): Partial<SessionsTable> {
+export function sessionToRow(s: Partial<SessionRecord>): Updateable<SessionsTable> {
   const row: Record<string, unknown> = { ...s };
   for (const k of JSON_SESSION_FIELDS) if (k in s) row[k] = JSON.stringify(s[k]);
   if ('budget' in s) row.budget = s.budget === null || s.budget === undefined ? null : JSON.stringify(s.budget);

@@ -1,4 +1,4 @@
-import type { Generated } from 'kysely';
+import type { ColumnType, Generated } from 'kysely';
 
 /**
  * Table types for Kysely. JSON columns are TEXT on both SQLite and PostgreSQL, and timestamps are ISO-8601 strings
@@ -20,9 +20,55 @@ export interface Database {
   webhook_deliveries: WebhookDeliveriesTable;
   triggers: TriggersTable;
   trigger_runs: TriggerRunsTable;
+  tenants: TenantsTable;
+  api_keys: ApiKeysTable;
+  audit_log: AuditLogTable;
 }
 
-export interface AgentsTable {
+/** Owner column of the top-level resources (migration 0008_tenants); children inherit their parent's tenant. */
+interface Owned {
+  /** Has a default ('default') in the schema, so inserts may omit it. */
+  tenant_id: ColumnType<string, string | undefined, string>;
+}
+
+export interface TenantsTable {
+  id: string;
+  name: string;
+  metadata: string;
+  /** JSON TenantBudget, or null. */
+  budget: string | null;
+  created_at: string;
+  updated_at: string;
+  archived_at: string | null;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  tenant_id: string | null;
+  scope: string;
+  name: string | null;
+  prefix: string;
+  hash: string;
+  created_at: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+  replaced_by: string | null;
+}
+
+export interface AuditLogTable {
+  id: string;
+  tenant_id: string | null;
+  key_prefix: string | null;
+  method: string;
+  route: string;
+  resource_id: string | null;
+  status: number;
+  request_id: string;
+  created_at: string;
+  ord: Generated<number>;
+}
+
+export interface AgentsTable extends Owned {
   id: string;
   version: number;
   created_at: string;
@@ -38,7 +84,7 @@ export interface AgentVersionsTable {
   created_at: string;
 }
 
-export interface EnvironmentsTable {
+export interface EnvironmentsTable extends Owned {
   id: string;
   name: string;
   description: string | null;
@@ -51,7 +97,7 @@ export interface EnvironmentsTable {
   archived_at: string | null;
 }
 
-export interface SessionsTable {
+export interface SessionsTable extends Owned {
   id: string;
   environment_id: string;
   agent_id: string;
@@ -146,7 +192,7 @@ export interface EgressAuditTable {
   ord: Generated<number>;
 }
 
-export interface VaultsTable {
+export interface VaultsTable extends Owned {
   id: string;
   display_name: string;
   metadata: string;
@@ -174,7 +220,7 @@ export interface VaultCredentialsTable {
 }
 
 /** A Files API upload's metadata; its content is a blob under `<dataDir>/files/` (see files/blobs.ts). */
-export interface FilesTable {
+export interface FilesTable extends Owned {
   id: string;
   filename: string;
   mime_type: string;
@@ -188,7 +234,7 @@ export interface FilesTable {
 }
 
 /** A webhook endpoint; `secret` and `previous_secret` are JSON of sealed secrets (never plaintext). */
-export interface WebhookEndpointsTable {
+export interface WebhookEndpointsTable extends Owned {
   id: string;
   url: string;
   description: string | null;
@@ -225,7 +271,7 @@ export interface WebhookDeliveriesTable {
 }
 
 /** A trigger (see store/trigger-types.ts); the webhook secret is AES-256-GCM sealed like a vault credential's. */
-export interface TriggersTable {
+export interface TriggersTable extends Owned {
   id: string;
   kind: string;
   session_id: string;

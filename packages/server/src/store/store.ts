@@ -28,6 +28,7 @@ import type {
   WebhookListOptions,
 } from './webhook-types.js';
 import type { SandboxTotals, SandboxUsageRecord, UsageGroup, UsageQuery } from './ledger-types.js';
+import type { ApiKeyListOptions, ApiKeyRecord, AuditListOptions, AuditRecord, TenantRecord } from './tenant-types.js';
 
 export type * from './types.js';
 export type * from './vault-types.js';
@@ -35,7 +36,8 @@ export type * from './file-types.js';
 export type * from './trigger-types.js';
 export type * from './webhook-types.js';
 export type * from './ledger-types.js';
-export { DEFAULT_TENANT } from './ledger-types.js';
+export type * from './tenant-types.js';
+export { DEFAULT_TENANT, DuplicateKeyPrefixError } from './tenant-types.js';
 export { VersionConflictError, BadCursorError } from './types.js';
 export { DuplicateCredentialError } from './vault-types.js';
 export { DuplicateDeliveryError } from './trigger-types.js';
@@ -216,4 +218,31 @@ export interface Store {
   finishTriggerRun(id: string, patch: Pick<TriggerRunRecord, 'outcome' | 'reason' | 'event_id'>): Promise<void>;
   /** A trigger's runs, newest first. */
   listTriggerRuns(triggerId: string, opts: TriggerRunListOptions): Promise<Page<TriggerRunRecord>>;
+  // Tenants, keys and the audit log (tenant-types.ts). Admin-only: the tenant-scoped store refuses them.
+  createTenant(tenant: TenantRecord): Promise<void>;
+  getTenant(id: string): Promise<TenantRecord | undefined>;
+  /** Newest first; archived tenants only with `includeArchived`. */
+  listTenants(opts: ListOptions): Promise<Page<TenantRecord>>;
+  archiveTenant(id: string, now: string): Promise<TenantRecord | undefined>;
+  /** Changes a tenant's name, metadata or budget (given fields only). */
+  updateTenant(
+    id: string,
+    patch: Partial<Pick<TenantRecord, 'name' | 'metadata' | 'budget'>> & { updated_at: string },
+  ): Promise<TenantRecord | undefined>;
+  /** Throws DuplicateKeyPrefixError when the prefix is taken. */
+  createApiKey(key: ApiKeyRecord): Promise<void>;
+  getApiKey(id: string): Promise<ApiKeyRecord | undefined>;
+  /** The key with this visible prefix (how a presented key is found before its hash is compared). */
+  findApiKeyByPrefix(prefix: string): Promise<ApiKeyRecord | undefined>;
+  /** Newest first; revoked and expired keys only with `includeInactive`. */
+  listApiKeys(opts: ApiKeyListOptions): Promise<Page<ApiKeyRecord>>;
+  updateApiKey(
+    id: string,
+    patch: Partial<Pick<ApiKeyRecord, 'expires_at' | 'revoked_at' | 'replaced_by'>>,
+  ): Promise<ApiKeyRecord | undefined>;
+  recordAudit(rec: AuditRecord): Promise<void>;
+  /** Newest first. */
+  listAudit(opts: AuditListOptions): Promise<Page<AuditRecord>>;
+  /** The owning tenant of each existing session among `ids` (one query; what tenant-scoped usage lookups use). */
+  sessionTenants(ids: string[]): Promise<Map<string, string>>;
 }

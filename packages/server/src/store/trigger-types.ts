@@ -5,6 +5,8 @@ export type TriggerKind = 'schedule' | 'webhook';
 
 /** A trigger as the store keeps it (see triggers/README.md). */
 export interface TriggerRecord {
+  /** The owning tenant: set on every record the store returns; absent on create means the `default` tenant. */
+  tenant_id?: string;
   /** `trg_…` */
   id: string;
   kind: TriggerKind;
@@ -54,6 +56,8 @@ export interface TriggerListOptions {
   limit: number;
   page?: string | undefined;
   sessionId?: string | undefined;
+  /** Only this tenant's triggers (the tenant-scoped store always sets it). */
+  tenant?: string | undefined;
 }
 
 /** Options of `listTriggerRuns`: newest first. */

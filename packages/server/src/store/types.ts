@@ -21,6 +21,8 @@ export interface AgentBody {
 }
 
 export interface AgentRecord extends AgentBody {
+  /** The owning tenant: set on every record the store returns; absent on create means the `default` tenant. */
+  tenant_id?: string;
   id: string;
   version: number;
   created_at: string;
@@ -29,6 +31,8 @@ export interface AgentRecord extends AgentBody {
 }
 
 export interface EnvironmentRecord {
+  /** The owning tenant: set on every record the store returns; absent on create means the `default` tenant. */
+  tenant_id?: string;
   id: string;
   name: string;
   description: string | null;
@@ -44,6 +48,8 @@ export interface EnvironmentRecord {
 export type SessionStatus = 'idle' | 'running' | 'rescheduling' | 'terminated';
 
 export interface SessionRecord {
+  /** The owning tenant: set on every record the store returns; absent on create means the `default` tenant. */
+  tenant_id?: string;
   id: string;
   environment_id: string;
   agent_id: string;
@@ -172,6 +178,8 @@ export interface ListOptions {
   page?: string | undefined;
   includeArchived?: boolean;
   createdAt?: RangeFilter;
+  /** Only this tenant's rows (the tenant-scoped store always sets it). */
+  tenant?: string | undefined;
 }
 
 export interface RangeFilter {

@@ -4,6 +4,8 @@ import type { JsonObject } from './types.js';
 /** Vault records as the store keeps them. The store never sees a plaintext secret: only sealed ones. */
 
 export interface VaultRecord {
+  /** The owning tenant: set on every record the store returns; absent on create means the `default` tenant. */
+  tenant_id?: string;
   id: string;
   display_name: string;
   metadata: Record<string, string>;

@@ -3,6 +3,8 @@ import type { SealedSecret } from '../vaults/crypto.js';
 /** Webhook records as the store keeps them. The store never sees a plaintext signing secret: only sealed ones. */
 
 export interface WebhookEndpointRecord {
+  /** The owning tenant: set on every record the store returns; absent on create means the `default` tenant. */
+  tenant_id?: string;
   /** `whk_…` */
   id: string;
   url: string;
@@ -60,6 +62,8 @@ export interface ClaimedDelivery {
 export interface WebhookListOptions {
   limit: number;
   page?: string | undefined;
+  /** Only this tenant's endpoints (the tenant-scoped store always sets it). */
+  tenant?: string | undefined;
 }
 
 export interface WebhookDeliveryListOptions {

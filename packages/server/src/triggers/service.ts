@@ -23,7 +23,9 @@ export interface WithSecret {
 
 /**
  * Trigger management: create (validating the schedule and the session, generating and sealing the webhook secret),
- * update (pause/resume, re-schedule), delete, rotate a secret. Tells the scheduler about every change.
+ * update (pause/resume, re-schedule), delete, rotate a secret. Tells the scheduler about every change. Routes pass
+ * the caller's tenant-scoped store, so another tenant's trigger or session is a 404; the default is the unscoped
+ * store (system callers: the webhook receiver).
  */
 export class TriggerService {
   constructor(
@@ -34,8 +36,8 @@ export class TriggerService {
     private readonly logger: Logger,
   ) {}
 
-  async load(id: string): Promise<TriggerRecord> {
-    const t = await this.store.getTrigger(id);
+  async load(id: string, store: Store = this.store): Promise<TriggerRecord> {
+    const t = await store.getTrigger(id);
     if (!t) throw notFound('trigger', id);
     return t;
   }
@@ -45,8 +47,8 @@ export class TriggerService {
     return t.secret ? this.cipher.open(t.secret, triggerSecretAad(t.id)) : undefined;
   }
 
-  async create(b: TriggerCreate): Promise<WithSecret> {
-    const session = await this.store.getSession(b.session_id);
+  async create(b: TriggerCreate, store: Store = this.store): Promise<WithSecret> {
+    const session = await store.getSession(b.session_id);
     if (!session) {
       throw new ApiError(
         'not_found',
@@ -82,14 +84,14 @@ export class TriggerService {
     };
     if (t.cron !== null) compileSchedule(t.cron, t.timezone!); // 400 invalid_schedule before anything is stored
     t.next_run_at = this.nextRun(t);
-    await this.store.createTrigger(t);
+    await store.createTrigger(t);
     void this.scheduler.changed();
     this.logger.info({ triggerId: id, kind: t.kind, sessionId: t.session_id }, 'trigger created');
     return { trigger: t, ...(secret ? { secret } : {}) };
   }
 
-  async update(id: string, b: TriggerUpdate): Promise<TriggerRecord> {
-    const t = await this.load(id);
+  async update(id: string, b: TriggerUpdate, store: Store = this.store): Promise<TriggerRecord> {
+    const t = await this.load(id, store);
     if (b.schedule && t.kind !== 'schedule') {
       throw new ApiError(
         'invalid_request',
@@ -113,25 +115,25 @@ export class TriggerService {
     if (rescheduled) next.next_run_at = this.nextRun(next);
     if (JSON.stringify(next) === JSON.stringify(t)) return t;
     next.updated_at = this.clock();
-    await this.store.putTrigger(next);
+    await store.putTrigger(next);
     if (rescheduled) void this.scheduler.changed();
     return next;
   }
 
-  async delete(id: string): Promise<void> {
-    await this.load(id);
-    await this.store.deleteTrigger(id);
+  async delete(id: string, store: Store = this.store): Promise<void> {
+    await this.load(id, store);
+    await store.deleteTrigger(id);
     void this.scheduler.changed();
   }
 
   /** Replaces a webhook trigger's secret; the old one stops working at once. */
-  async rotateSecret(id: string): Promise<WithSecret> {
-    const t = await this.load(id);
+  async rotateSecret(id: string, store: Store = this.store): Promise<WithSecret> {
+    const t = await this.load(id, store);
     if (t.kind !== 'webhook')
       throw new ApiError('invalid_request', `Trigger '${id}' is a schedule trigger; it has no secret.`);
     const secret = newWebhookSecret();
     const next = { ...t, secret: this.cipher.seal(secret, triggerSecretAad(id)), updated_at: this.clock() };
-    await this.store.putTrigger(next);
+    await store.putTrigger(next);
     return { trigger: next, secret };
   }
 

@@ -2,7 +2,7 @@ import { newId } from '@berth/protocol';
 import type { Clock } from '../api/common.js';
 import type { Logger } from '../logger.js';
 import type { EventTap, WireEvent } from '../sessions/event-log.js';
-import type { SessionRecord, Store, WebhookDeliveryRecord } from '../store/store.js';
+import { DEFAULT_TENANT, type SessionRecord, type Store, type WebhookDeliveryRecord } from '../store/store.js';
 import {
   sessionData,
   webhookTypesOf,
@@ -12,7 +12,7 @@ import {
 } from './events.js';
 
 /**
- * Turns session events into queued deliveries: one row per matching enabled endpoint, written to the store (the
+ * Turns session events into queued deliveries: one row per matching enabled endpoint of the session's tenant, written to the store (the
  * durable queue) in the order the events happened. It is the EventLog's tap, so it runs after each event is
  * persisted; a crash between the two loses that event's deliveries (see the webhooks ADR).
  */
@@ -31,18 +31,24 @@ export class WebhookFanout implements EventTap {
     const types = webhookTypesOf(event);
     if (types.length === 0) return;
     const at = typeof event.processed_at === 'string' ? event.processed_at : this.clock();
-    this.queue(types, sessionId, at, async () => ({
-      ...sessionData(sessionId, await this.store.getSession(sessionId)),
-      event,
-    }));
+    this.queue(types, sessionId, at, async () => {
+      const s = await this.store.getSession(sessionId);
+      // A session deleted meanwhile has no known owner: its event goes to no endpoint rather than a wrong one.
+      return s?.tenant_id === undefined
+        ? undefined
+        : { tenant: s.tenant_id, data: { ...sessionData(sessionId, s), event } };
+    });
   }
 
   lifecycle(type: LifecycleType, session: SessionRecord): void {
     const at = type === 'session.archived' ? (session.archived_at ?? this.clock()) : this.clock();
     this.queue([type], session.id, at, () =>
       Promise.resolve({
-        ...sessionData(session.id, session),
-        ...(type === 'session.deleted' ? {} : { status: session.status, archived_at: session.archived_at }),
+        tenant: session.tenant_id ?? DEFAULT_TENANT,
+        data: {
+          ...sessionData(session.id, session),
+          ...(type === 'session.deleted' ? {} : { status: session.status, archived_at: session.archived_at }),
+        },
       }),
     );
   }
@@ -56,18 +62,21 @@ export class WebhookFanout implements EventTap {
     types: WebhookEventType[],
     sessionId: string,
     timestamp: string,
-    data: () => Promise<WebhookPayload['data']>,
+    load: () => Promise<{ tenant: string; data: WebhookPayload['data'] } | undefined>,
   ): void {
     this.chain = this.chain
       .then(async () => {
-        const endpoints = await this.store.enabledWebhooks();
+        const all = await this.store.enabledWebhooks();
+        if (all.length === 0) return;
+        const loaded = await load();
+        if (!loaded) return;
+        // An endpoint hears only its own tenant's sessions.
+        const endpoints = all.filter((e) => (e.tenant_id ?? DEFAULT_TENANT) === loaded.tenant);
         const rows: WebhookDeliveryRecord[] = [];
-        let payloadData: WebhookPayload['data'] | undefined;
         for (const type of types) {
           const targets = endpoints.filter((e) => e.event_types === null || e.event_types.includes(type));
           if (targets.length === 0) continue;
-          payloadData ??= await data();
-          const payload = JSON.stringify({ type, timestamp, data: payloadData } satisfies WebhookPayload);
+          const payload = JSON.stringify({ type, timestamp, data: loaded.data } satisfies WebhookPayload);
           const now = this.clock();
           for (const e of targets) rows.push(delivery(e.id, type, sessionId, payload, now));
         }

@@ -23,6 +23,8 @@ export interface SandboxSources {
   group: string;
   /** Extra read-only binds at the same path inside, e.g. a node installation outside /usr. */
   extra: { source: string; dest: string }[];
+  /** A member of a shared sandbox: the group's exchange directory (see shared.ts). */
+  shared?: { area: string } | undefined;
 }
 
 /** The fd (in bwrap) carrying the NUL-separated `--args` payload: the launcher's gate pipe, see launcher.ts. */
@@ -43,6 +45,8 @@ export const LAUNCH_SCRIPT = 'read -r _ <&3 || exit 125; exec "$@"';
 export interface BaseOptions {
   layout: HostLayout;
   disableNestedUserns: boolean;
+  /** uid and gid inside; default SANDBOX_UID. A member of a shared sandbox gets its own (see shared.ts). */
+  insideUid?: number | undefined;
 }
 
 /**
@@ -56,7 +60,9 @@ export function baseOptions(opts: BaseOptions): string[] {
   // so bwrap fails instead of silently skipping them ("-try") on a host that cannot provide them.
   a.push('--unshare-all', '--unshare-user', '--unshare-cgroup');
   if (opts.disableNestedUserns) a.push('--disable-userns');
-  a.push('--uid', String(SANDBOX_UID), '--gid', String(SANDBOX_GID), '--hostname', SANDBOX_HOSTNAME);
+  const uid = String(opts.insideUid ?? SANDBOX_UID);
+  const gid = String(opts.insideUid ?? SANDBOX_GID);
+  a.push('--uid', uid, '--gid', gid, '--hostname', SANDBOX_HOSTNAME);
   a.push('--cap-drop', 'ALL', '--new-session');
   for (const e of opts.layout.system) a.push(...entryArgs(e));
   a.push('--proc', '/proc', '--dev', '/dev', '--perms', '1777', '--tmpfs', '/tmp');
@@ -70,6 +76,8 @@ export function mountOptions(sources: SandboxSources): string[] {
   a.push('--ro-bind', sources.passwd, '/etc/passwd', '--ro-bind', sources.group, '/etc/group');
   a.push('--bind', sources.workspace, SANDBOX_PATHS.workspace, '--bind', sources.home, SANDBOX_PATHS.home);
   a.push('--ro-bind', sources.run, SANDBOX_PATHS.runDir);
+  // Shared: a writable bind, where the members' distinct uids decide who may change what (each its own outbox).
+  if (sources.shared !== undefined) a.push('--bind', sources.shared.area, SANDBOX_PATHS.shared);
   if (sources.installPaths === undefined) a.push('--ro-bind', sources.install, SANDBOX_PATHS.install);
   else
     for (const p of sources.installPaths)
@@ -139,12 +147,14 @@ export function stageArgs(real: SandboxSources): { outer: string[]; staged: Sand
     passwd: at('passwd'),
     group: at('group'),
     extra: real.extra.map((x, i) => ({ source: at(`extra${i}`), dest: x.dest })),
+    shared: real.shared && { area: at('shared') },
   };
   const outer = ['--dev-bind', '/', '/', '--tmpfs', STAGE_ROOT];
   outer.push('--ro-bind', real.install, staged.install, '--ro-bind', real.run, staged.run);
   outer.push('--bind', real.workspace, staged.workspace, '--bind', real.home, staged.home);
   outer.push('--ro-bind', real.passwd, staged.passwd, '--ro-bind', real.group, staged.group);
   real.extra.forEach((x, i) => outer.push('--ro-bind', x.source, staged.extra[i]!.source));
+  if (real.shared !== undefined) outer.push('--bind', real.shared.area, at('shared'));
   return { outer, staged };
 }
 

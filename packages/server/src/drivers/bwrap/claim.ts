@@ -15,7 +15,7 @@ import {
 import { traversable } from './host.js';
 import type { LauncherPool, PoolEntry } from './pool.js';
 import { writeRecord, type SandboxRecord } from './record.js';
-import { diskOf, resolveSpecDir } from './spec.js';
+import { diskOf, releaseHandedOver, resolveSpecDir } from './spec.js';
 import { stageReadOnlyFiles } from '../readonly-files.js';
 
 /** What starting a sandbox on a pooled launcher needs from the driver. */
@@ -101,6 +101,7 @@ export async function startPooled(
     // On disk before the gate opens, as on the direct path: if berthd dies now, the launcher reads EOF and exits,
     // and list() shows an exited sandbox whose recorded group destroy() removes.
     await writeRecord(paths.dir, record);
+    await releaseHandedOver(spec);
     ctx.pool.handedOver(entry);
     const { host } = ctx;
     const extra = [...(host.node === undefined ? [] : [{ source: host.node, dest: host.node }]), ...readOnly];

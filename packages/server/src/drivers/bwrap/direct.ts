@@ -18,6 +18,8 @@ export interface DirectLaunch {
   /** For the error message when staging is impossible. */
   sandboxesDir: string;
   disableNestedUserns: boolean;
+  /** uid inside (a member of a shared sandbox); default SANDBOX_UID. */
+  insideUid?: number | undefined;
 }
 
 /** Builds the argv and starts the gated launcher; closes the fds it only lent to the child. */
@@ -35,6 +37,7 @@ export async function launchDirect(o: DirectLaunch): Promise<Launched> {
       layout: host.layout,
       sources: stage?.staged ?? o.sources,
       disableNestedUserns: o.disableNestedUserns,
+      insideUid: o.insideUid,
       command: spec.command,
     });
     const argv = launcherArgv({

@@ -1,9 +1,15 @@
 import { chmod, chown, lstat, mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { createWorkspaceDisk, removeWorkspaceDisk, type WorkspaceDiskPaths } from '../disk/index.js';
+import {
+  attachWorkspaceDisk,
+  createWorkspaceDisk,
+  removeWorkspaceDisk,
+  type WorkspaceDiskPaths,
+} from '../disk/index.js';
 import { SandboxDriverError } from '../errors.js';
 import { identityFiles } from './argv.js';
 import { RECORD_FILE } from './record.js';
+import type { DiskRequest } from './spec.js';
 
 /**
  * The host side of one sandbox: `<sandboxesDir>/<id>/{workspace,home,runner.log,sandbox.json}`. With a disk quota,
@@ -84,13 +90,9 @@ export async function createSandboxDir(paths: SandboxPaths): Promise<void> {
  * Creates workspace and home, owned by the sandbox's host uid, 0700: no other sandbox uid can read them. With
  * `disk`, they are made on a loop-mounted filesystem of that size (`../disk/`; `formatted`: an image made ahead)
  * whose root is root's, 0711 like the sandbox directory (`paths` must then come from `sandboxPaths(…, true)`).
+ * With `disk.image` (a disk an earlier sandbox handed over) they are that disk's, given to `uid` instead.
  */
-export async function makeOwnedDirs(
-  paths: SandboxPaths,
-  uid: number,
-  gid: number,
-  disk?: { sizeMib: number; formatted?: string | undefined },
-): Promise<void> {
+export async function makeOwnedDirs(paths: SandboxPaths, uid: number, gid: number, disk?: DiskRequest): Promise<void> {
   const owned = async (d: string): Promise<void> => {
     await mkdir(d, { mode: 0o700 });
     await chown(d, uid, gid);
@@ -98,6 +100,12 @@ export async function makeOwnedDirs(
   if (disk !== undefined) {
     const at = diskPaths(paths);
     await mkdir(at.mountPoint, { mode: 0o711 });
+    if (disk.image !== undefined) {
+      const sizeMib = await attachWorkspaceDisk({ ...at, uid, gid }, disk.image);
+      if (sizeMib !== disk.sizeMib)
+        throw new SandboxDriverError('invalid_spec', `the disk image is ${sizeMib} MiB, not diskMib ${disk.sizeMib}`);
+      return;
+    }
     await createWorkspaceDisk({ ...at, sizeMib: disk.sizeMib, uid: 0, gid: 0, mode: 0o711 }, disk.formatted);
   }
   await Promise.all([owned(paths.workspace), owned(paths.home)]);

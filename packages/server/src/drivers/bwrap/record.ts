@@ -29,6 +29,8 @@ export interface SandboxRecord {
   staged: boolean;
   command: string[];
   resources: SandboxResources;
+  /** A member of a shared sandbox: its group and its index there (uid inside: 1000 + index). */
+  shared?: { group: string; index: number };
   createdAt: string;
 }
 

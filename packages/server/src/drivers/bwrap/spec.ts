@@ -1,4 +1,4 @@
-import { realpath, stat } from 'node:fs/promises';
+import { realpath, rm, stat } from 'node:fs/promises';
 import { isAbsolute, normalize, sep } from 'node:path';
 import { isId } from '@berth/protocol';
 import type { DriverCapabilities, SandboxResources, SandboxSpec } from '../driver.js';
@@ -77,6 +77,14 @@ export function checkResources(
   check(p, 'pids', 'pids', Number.isInteger(p) && (p ?? 0) > 0, caps.pidsLimit, 'a positive integer');
 }
 
+/** Checks a shared placement: a `shr_…` group id. Throws `invalid_spec`. */
+export function checkShared(spec: SandboxSpec): void {
+  const group = spec.shared?.group;
+  if (group === undefined) return;
+  if (typeof group !== 'string' || !isId('sharedSandbox', group))
+    throw invalid(`shared.group '${String(group)}' is not a shared sandbox id: create one with newId('sharedSandbox')`);
+}
+
 /** True when `a` is `b` or one of its ancestors. */
 export function isSameOrAncestor(a: string, b: string): boolean {
   return a === b || a === sep || b.startsWith(a + sep);
@@ -116,7 +124,39 @@ async function existingDir(path: string, key: string): Promise<string> {
 }
 
 /** The disk `makeOwnedDirs` makes for a spec (with `formatted`, an image made ahead), or undefined for none. */
-export function diskOf(spec: SandboxSpec, formatted?: string): { sizeMib: number; formatted?: string } | undefined {
+export function diskOf(spec: SandboxSpec, formatted?: string): DiskRequest | undefined {
   const sizeMib = spec.resources.diskMib;
-  return sizeMib === undefined ? undefined : { sizeMib, ...(formatted !== undefined ? { formatted } : {}) };
+  if (sizeMib === undefined) return undefined;
+  if (spec.diskImage !== undefined) return { sizeMib, image: spec.diskImage };
+  return { sizeMib, ...(formatted !== undefined ? { formatted } : {}) };
+}
+
+/** The disk a sandbox gets: a new one of `sizeMib` (from `formatted`, an image made ahead), or a handed-over `image`. */
+export interface DiskRequest {
+  sizeMib: number;
+  formatted?: string;
+  image?: string;
+}
+
+/**
+ * Refuses a `diskImage` the driver cannot take (no `diskHandover`) or that comes without the disk size it must
+ * have. Its content is checked when it is attached (`attachWorkspaceDisk`).
+ */
+export function checkDiskImage(spec: SandboxSpec, caps: DriverCapabilities, driver = 'bwrap'): void {
+  const image = spec.diskImage;
+  if (image === undefined) return;
+  if (typeof image !== 'string' || image.includes('\0') || !isAbsolute(image))
+    throw invalid(`diskImage must be an absolute host path, got '${String(image)}'`);
+  if (spec.resources.diskMib === undefined) throw invalid('diskImage needs resources.diskMib (the image size)');
+  if (spec.shared !== undefined) throw invalid('a member of a shared sandbox cannot start on a disk image');
+  if (caps.diskHandover !== true)
+    throw new SandboxDriverError('unsupported_resource', `the ${driver} driver cannot start a sandbox on a disk image`);
+}
+
+/**
+ * Removes the handed-over image's old name once the new sandbox's record names its own link to it: from then on
+ * the sandbox owns the disk (see SandboxSpec.diskImage). Until then a crash leaves the old name, so nothing is lost.
+ */
+export async function releaseHandedOver(spec: SandboxSpec): Promise<void> {
+  if (spec.diskImage !== undefined) await rm(spec.diskImage, { force: true });
 }

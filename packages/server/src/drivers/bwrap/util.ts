@@ -1,3 +1,4 @@
+import { SANDBOX_UID } from '@berth/protocol';
 import type { FileHandle } from 'node:fs/promises';
 import { CgroupError, CgroupLimitUnsupportedError } from '../cgroups/index.js';
 import type { SandboxInfo, SandboxStatus } from '../driver.js';
@@ -8,7 +9,7 @@ import type { SandboxRecord } from './record.js';
 type RecordedSandbox = Pick<
   SandboxRecord,
   'id' | 'pid' | 'hostUid' | 'workspaceDir' | 'homeDir' | 'logFile' | 'cgroup' | 'createdAt'
->;
+> & { shared?: SandboxRecord['shared'] };
 
 /** The observed view of a recorded sandbox. */
 export function infoOf(r: RecordedSandbox, status: SandboxStatus, driver = 'bwrap'): SandboxInfo {
@@ -22,6 +23,7 @@ export function infoOf(r: RecordedSandbox, status: SandboxStatus, driver = 'bwra
     homeDir: r.homeDir,
     logFile: r.logFile,
     cgroup: r.cgroup,
+    ...(r.shared && { shared: { group: r.shared.group, uid: SANDBOX_UID + r.shared.index } }),
     createdAt: r.createdAt,
   };
 }

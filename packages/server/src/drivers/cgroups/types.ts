@@ -90,6 +90,16 @@ export function assertGroupName(name: string, what = 'cgroup name'): void {
   if (!NAME_RE.test(name)) throw new CgroupError(`invalid ${what} '${name}': use letters, digits, '_', '.', '-'`);
 }
 
+/**
+ * Throws unless `name` is a group name, or `<group>/<child>` (a member of a shared sandbox, whose limits are its
+ * group's): two safe segments at most, so a name can still never climb out of the parent.
+ */
+export function assertGroupPath(name: string): void {
+  const segs = name.split('/');
+  if (segs.length > 2) throw new CgroupError(`invalid cgroup name '${name}': at most one '/' (group/child)`);
+  for (const seg of segs) assertGroupName(seg);
+}
+
 /** Throws unless `parent` is a relative path of safe segments (e.g. `berth` or `berth/test-1`). */
 export function assertParentPath(parent: string): void {
   for (const seg of parent.split('/')) assertGroupName(seg, `cgroup parent segment in '${parent}'`);

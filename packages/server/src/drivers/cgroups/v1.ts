@@ -7,7 +7,7 @@ import {
   CFS_PERIOD_US,
   CgroupError,
   CgroupLimitUnsupportedError,
-  assertGroupName,
+  assertGroupPath,
   assertLimits,
   assertParentPath,
   probeGroupName,
@@ -57,7 +57,7 @@ export class CgroupV1Manager implements CgroupManager {
   }
 
   #refuseUnenforceable(name: string, limits: CgroupLimits): void {
-    assertGroupName(name);
+    assertGroupPath(name);
     assertLimits(limits);
     for (const c of limitControllers(limits))
       if (!this.enforceable.has(c))
@@ -101,7 +101,7 @@ export class CgroupV1Manager implements CgroupManager {
   }
 
   open(name: string): CgroupV1 {
-    assertGroupName(name);
+    assertGroupPath(name);
     return new CgroupV1(name, new Map([...this.#parentDirs].map(([c, d]) => [c, join(d, name)])));
   }
 

@@ -7,7 +7,7 @@ import {
   CFS_PERIOD_US,
   CgroupError,
   CgroupLimitUnsupportedError,
-  assertGroupName,
+  assertGroupPath,
   assertLimits,
   assertParentPath,
   probeGroupName,
@@ -106,7 +106,7 @@ export class CgroupV2Manager implements CgroupManager {
   }
 
   #refuseUnenforceable(name: string, limits: CgroupLimits): void {
-    assertGroupName(name);
+    assertGroupPath(name);
     assertLimits(limits);
     for (const c of limitControllers(limits))
       if (!this.enforceable.has(c))
@@ -118,7 +118,7 @@ export class CgroupV2Manager implements CgroupManager {
   }
 
   open(name: string): CgroupV2 {
-    assertGroupName(name);
+    assertGroupPath(name);
     return new CgroupV2(name, join(this.#parentDir, name));
   }
 

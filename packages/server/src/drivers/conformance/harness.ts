@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { newId, SANDBOX_PATHS } from '@berth/protocol';
-import type { ReadOnlyFile, SandboxDriver, SandboxInfo, SandboxResources } from '../driver.js';
+import type { ReadOnlyFile, SandboxDriver, SandboxInfo, SandboxResources, SharedPlacement } from '../driver.js';
 
 /**
  * Prepended to every probe: `report(obj)` sends one JSON line to the test over the control socket in /run/berth,
@@ -53,6 +53,7 @@ export class Harness {
       resources?: SandboxResources;
       id?: string;
       readOnlyFiles?: ReadOnlyFile[];
+      shared?: SharedPlacement;
     } = {},
   ): Promise<Probe> {
     const runDir = await mkdtemp(join(this.root, 'run-'));
@@ -87,6 +88,7 @@ export class Harness {
       installDir: this.installDir,
       resources: opts.resources ?? {},
       ...(opts.readOnlyFiles ? { readOnlyFiles: opts.readOnlyFiles } : {}),
+      ...(opts.shared ? { shared: opts.shared } : {}),
     });
     const next = (ms = 20_000): Promise<Record<string, unknown>> => {
       const queued = queue.shift();

@@ -7,8 +7,11 @@ import { promisify } from 'node:util';
 /** Where the disk tools are looked up (berthd's PATH is not trusted, as for every spawned binary). */
 const BIN_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 
-/** The tools a workspace disk needs: e2fsprogs' mkfs.ext4, util-linux's mount, umount and losetup. */
-export const DISK_TOOLS = ['mkfs.ext4', 'mount', 'umount', 'losetup'] as const;
+/**
+ * The tools a workspace disk needs: e2fsprogs' mkfs.ext4 and e2fsck, util-linux's mount, umount and losetup, and
+ * coreutils' chown (a disk handed over to a new sandbox is given to its uid, see handover.ts).
+ */
+export const DISK_TOOLS = ['mkfs.ext4', 'e2fsck', 'mount', 'umount', 'losetup', 'chown'] as const;
 export type DiskTool = (typeof DISK_TOOLS)[number];
 
 /** Absolute path of a tool in the standard bin dirs, or undefined. Synchronous: capabilities are decided at once. */
@@ -32,7 +35,7 @@ export function workspaceDiskUnsupported(): string | undefined {
   if (process.getuid?.() !== 0) return 'loop-mounting workspace images needs root';
   if (!existsSync('/dev/loop-control')) return 'the kernel has no loop devices (/dev/loop-control is missing)';
   const missing = DISK_TOOLS.filter((t) => findTool(t) === undefined);
-  if (missing.length > 0) return `missing ${missing.join(', ')}: apt-get install e2fsprogs mount`;
+  if (missing.length > 0) return `missing ${missing.join(', ')}: apt-get install e2fsprogs mount coreutils`;
   return undefined;
 }
 

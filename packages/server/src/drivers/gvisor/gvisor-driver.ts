@@ -15,7 +15,7 @@ import {
   type SandboxPaths,
 } from '../bwrap/fsprep.js';
 import { launch, type Launched } from '../bwrap/launcher.js';
-import { checkResources, diskOf, resolveSpecDir, validateSpec } from '../bwrap/spec.js';
+import { checkDiskImage, checkResources, diskOf, resolveSpecDir, validateSpec } from '../bwrap/spec.js';
 import { UidAllocator, type UidRange } from '../bwrap/uids.js';
 import { asDriverError, closeQuietly } from '../bwrap/util.js';
 import { createCgroupManagerSync, UnavailableCgroupManager, type CgroupManager } from '../cgroups/index.js';
@@ -124,6 +124,8 @@ export class GvisorDriver implements SandboxDriver {
       survivesRestart: true,
       // Not verified yet: files written on the host into a running gVisor sandbox may stay invisible to it.
       snapshot: false,
+      // One runsc sandbox runs one container: members with their own uids in one sandbox are not built here.
+      shared: false,
     };
   }
 
@@ -146,6 +148,12 @@ export class GvisorDriver implements SandboxDriver {
   async create(spec: SandboxSpec): Promise<SandboxInfo> {
     validateSpec(spec);
     checkResources(spec.resources, this.capabilities, this.#noDisks, 'gvisor');
+    checkDiskImage(spec, this.capabilities, 'gvisor'); // no diskHandover (yet): refused
+    if (spec.shared !== undefined)
+      throw new SandboxDriverError(
+        'unsupported_resource',
+        'the gvisor driver cannot make shared sandboxes (capabilities.shared=false); use the bwrap driver',
+      );
     return this.#withLock(spec.id, () => this.#createWithImage(spec));
   }
 
