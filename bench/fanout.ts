@@ -1,5 +1,7 @@
 import { fork } from 'node:child_process';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import Anthropic from '@anthropic-ai/sdk';
 import { newId } from '@berth/protocol';
 import { startBenchBerth } from './load-berth.js';
@@ -18,18 +20,65 @@ interface ClientSummary {
   duplicated: number;
   outOfOrder: number;
   spanS: number;
+  cpuUsPerDelivery: number;
   p50: number;
   p99: number;
   max: number;
+  /** Per event, the earliest and the latest receipt over all subscribers. */
+  firstP50: number;
+  firstP99: number;
+  lastP50: number;
+  lastP99: number;
 }
 
 const TEXT = 'The quick brown fox jumps over the lazy dog. '.repeat(4);
+
+/** Bench events for the seqs given (`bench_seq` is what the subscribers read). */
+function events(seqs: number[]) {
+  return seqs.map((s) => ({
+    id: newId('event'),
+    type: 'agent.message',
+    bench_seq: s,
+    content: [{ type: 'text', text: TEXT }],
+  }));
+}
+
+/**
+ * Appends `total` events at `rate` per second, up to `batch` per append (open loop: an append does not wait for the
+ * previous one), and waits for every append.
+ */
+async function offer(
+  rate: number,
+  total: number,
+  batch: number,
+  append: (seqs: number[]) => Promise<unknown>,
+): Promise<void> {
+  const appends: Promise<unknown>[] = [];
+  const t0 = performance.now();
+  let sent = 0;
+  while (sent < total) {
+    const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * rate));
+    while (sent < due) {
+      const seqs: number[] = [];
+      for (; sent < due && seqs.length < batch; sent++) seqs.push(sent);
+      appends.push(append(seqs));
+    }
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await Promise.all(appends);
+}
 
 /**
  * `batch`: events per append (1: one SQLite transaction per event, the worst case; a runner frame often carries
  * several events, which are appended in one transaction and published in one turn of the event loop).
  */
-export async function benchFanout(subscribers: number, rates: number[], seconds: number, batch = 1): Promise<object[]> {
+export async function benchFanout(
+  subscribers: number,
+  rates: number[],
+  seconds: number,
+  batch = 1,
+  warmupS = 1,
+): Promise<object[]> {
   const b = await startBenchBerth();
   const { app } = b;
   const out: object[] = [];
@@ -41,7 +90,7 @@ export async function benchFanout(subscribers: number, rates: number[], seconds:
     // Let the session's sandbox finish starting, so its start-up is not measured.
     await new Promise((r) => setTimeout(r, 3000));
     for (const rate of rates) {
-      const r = await oneRate(app, s.id, subscribers, rate, seconds, batch);
+      const r = await oneRate(app, s.id, subscribers, rate, seconds, batch, warmupS);
       out.push(r);
       if (r.deliveredPerSec < 0.9 * rate * subscribers) break;
     }
@@ -58,13 +107,17 @@ async function oneRate(
   rate: number,
   seconds: number,
   batch: number,
+  warmupS: number,
 ) {
   // Subscribed before the streams open: listeners run in subscription order, so this stamp precedes every write.
   const published: bigint[] = [];
   const appendMs: number[] = [];
-  const unsubscribe = app.eventLog.subscribe(sessionId, (e) => {
-    const seq = (e as { bench_seq?: number }).bench_seq;
-    if (typeof seq === 'number') published[seq] = process.hrtime.bigint();
+  const unsubscribe = app.eventLog.subscribe(sessionId, (events) => {
+    const now = process.hrtime.bigint();
+    for (const e of events) {
+      const seq = (e as { bench_seq?: number }).bench_seq;
+      if (typeof seq === 'number') published[seq] = now;
+    }
   });
   const child = fork(join(import.meta.dirname, 'fanout-client.js'), [
     app.url,
@@ -85,37 +138,37 @@ async function oneRate(
   await next(); // ready: every stream is open
   // Subscribed after the streams: stamps once every subscriber's frame has been written to its socket.
   const writtenMs: number[] = [];
-  const unsubscribeLast = app.eventLog.subscribe(sessionId, (e) => {
-    const seq = (e as { bench_seq?: number }).bench_seq;
-    const p = typeof seq === 'number' ? published[seq] : undefined;
-    // The streams' corked writes leave in their check-phase callbacks, queued before this one.
-    if (p !== undefined) setImmediate(() => writtenMs.push(Number(process.hrtime.bigint() - p) / 1e6));
+  const unsubscribeLast = app.eventLog.subscribe(sessionId, (events) => {
+    for (const e of events) {
+      const seq = (e as { bench_seq?: number }).bench_seq;
+      const p = typeof seq === 'number' ? published[seq] : undefined;
+      // The streams' writes leave the process by the check phase (node's http flushes them on the next tick).
+      if (p !== undefined) setImmediate(() => writtenMs.push(Number(process.hrtime.bigint() - p) / 1e6));
+    }
   });
   const total = Math.round(rate * seconds);
-  const appends: Promise<unknown>[] = [];
+  // Warm-up: the same load, unmeasured (no bench_seq), so the window sees the steady state, not the first second's
+  // JIT compilation and young-generation growth.
+  if (warmupS > 0) {
+    const unmeasured = (seqs: number[]) => events(seqs).map(({ bench_seq: _, ...e }) => e);
+    await offer(rate, Math.round(rate * warmupS), batch, (seqs) => app.eventLog.append(sessionId, unmeasured(seqs)));
+  }
+  // What else holds berthd's event loop while frames wait: loop delay and GC pauses over the timed window.
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  const gcMs: number[] = [];
+  const gcObserver = new PerformanceObserver((list) => gcMs.push(...list.getEntries().map((e) => e.duration)));
+  gcObserver.observe({ entryTypes: ['gc'] });
+  loopDelay.enable();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  let sent = 0;
-  while (sent < total) {
-    const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * rate));
-    while (sent < due) {
-      const events = [];
-      for (; sent < due && events.length < batch; sent++) {
-        events.push({
-          id: newId('event'),
-          type: 'agent.message',
-          bench_seq: sent,
-          content: [{ type: 'text', text: TEXT }],
-        });
-      }
-      const at = performance.now();
-      appends.push(app.eventLog.append(sessionId, events).then(() => appendMs.push(performance.now() - at)));
-    }
-    await new Promise((r) => setTimeout(r, 1));
-  }
-  await Promise.all(appends);
+  await offer(rate, total, batch, (seqs) => {
+    const at = performance.now();
+    return app.eventLog.append(sessionId, events(seqs)).then(() => appendMs.push(performance.now() - at));
+  });
   const genS = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
+  loopDelay.disable();
+  gcObserver.disconnect();
   await new Promise((r) => setTimeout(r, 1000)); // let the last frames arrive
   unsubscribe();
   unsubscribeLast();
@@ -127,6 +180,7 @@ async function oneRate(
     id: 'fanout',
     subscribers,
     batch,
+    warmupS,
     offeredEventsPerSec: rate,
     events: total,
     persistedPerSec: Math.round(total / genS),
@@ -137,10 +191,19 @@ async function oneRate(
     outOfOrder: sum.outOfOrder,
     addedLatencyMs: { p50: r1(sum.p50), p99: r1(sum.p99), max: r1(sum.max) },
     appendMs: { p50: r1(quantile(appendMs, 0.5)), p99: r1(quantile(appendMs, 0.99)) },
-    /** berthd's share: publish → the last subscriber's frame written to its socket. */
     /** berthd's CPU (this process: appends, SQLite, publish, SSE writes) per event appended, in µs. */
     cpuUsPerEvent: Math.round((cpu.user + cpu.system) / total),
+    /** The subscribers' process: CPU per frame it read (warm-up included), in µs. */
+    clientCpuUsPerDelivery: r1(sum.cpuUsPerDelivery),
+    /** berthd's share: publish → the last subscriber's frame written to its socket. */
     writeAllMs: { p50: r1(quantile(writtenMs, 0.5)), p99: r1(quantile(writtenMs, 0.99)) },
+    /** Per event: the first and the last subscriber's receipt. */
+    firstReceiptMs: { p50: r1(sum.firstP50), p99: r1(sum.firstP99) },
+    lastReceiptMs: { p50: r1(sum.lastP50), p99: r1(sum.lastP99) },
+    /** berthd's event loop: delay of a 1 ms timer (p99, max), and GC pauses (count, total, longest). */
+    loopDelayMs: { p99: r1(loopDelay.percentile(99) / 1e6), max: r1(loopDelay.max / 1e6) },
+    gc: { count: gcMs.length, totalMs: r1(gcMs.reduce((a, b) => a + b, 0)), maxMs: r1(Math.max(0, ...gcMs)) },
+    loadAvg1: r1(loadavg()[0]!),
   };
   console.log(
     `\nfan-out: ${rate} events/s (≤ ${batch} per append) × ${subscribers} subscribers for ${seconds} s: delivered ${res.deliveredPerSec}/s ` +
@@ -148,7 +211,9 @@ async function oneRate(
       `\n  persist → receipt p50 ${res.addedLatencyMs.p50} ms  p99 ${res.addedLatencyMs.p99} ms  max ${res.addedLatencyMs.max} ms;` +
       ` append (queue + SQLite) p50 ${res.appendMs.p50} ms p99 ${res.appendMs.p99} ms;` +
       ` publish → written to all p50 ${res.writeAllMs.p50} ms p99 ${res.writeAllMs.p99} ms;` +
-      ` berthd CPU ${res.cpuUsPerEvent} µs per event`,
+      ` berthd CPU ${res.cpuUsPerEvent} µs per event, subscribers' ${res.clientCpuUsPerDelivery} µs per delivery` +
+      `\n  per event: first receipt p50 ${res.firstReceiptMs.p50} p99 ${res.firstReceiptMs.p99} ms, last p50 ${res.lastReceiptMs.p50} p99 ${res.lastReceiptMs.p99} ms;` +
+      ` loop delay p99 ${res.loopDelayMs.p99} max ${res.loopDelayMs.max} ms; GC ${res.gc.count}× ${res.gc.totalMs} ms (max ${res.gc.maxMs}); load ${res.loadAvg1}`,
   );
   return res;
 }

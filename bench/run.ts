@@ -17,7 +17,7 @@ import { benchTurns } from './turns.js';
  * Runs the benchmarks side by side and reports ratios (docs/benchmarks.md).
  * Usage: npm run bench [-- b1|turns|gvisor|egress|ws|hibernate|b7|warm] [-- --n N (B5 takes 10 × N latency samples)] [-- --disk-mib M (B1d's quota, default 5120; 0 skips B1d)]
  * Load (issue 5, run only when named): `load --sessions N --turns M [--think-ms T] [--warmup W]`, `density [--steps 10,20,…]
- * [--baseline C] [--turns M] [--think-ms T] [--warmup W (default 1)]`, `fanout [--subscribers S] [--rates 100,200,…] [--seconds D] [--batch B]`, `idle [--sessions K]`.
+ * [--baseline C] [--turns M] [--think-ms T] [--warmup W (default 1)]`, `fanout [--subscribers S] [--rates 100,200,…] [--seconds D] [--batch B] [--warmup-s W (default 1)]`, `idle [--sessions K]`.
  */
 const args = process.argv.slice(2);
 const nIdx = args.indexOf('--n');
@@ -101,7 +101,15 @@ if (only === 'density') {
 }
 if (only === 'fanout') {
   const rates = nums('--rates', [100, 200, 400, 800]);
-  records.push(...(await benchFanout(num('--subscribers', 100), rates, num('--seconds', 5), num('--batch', 1) || 1)));
+  records.push(
+    ...(await benchFanout(
+      num('--subscribers', 100),
+      rates,
+      num('--seconds', 5),
+      num('--batch', 1) || 1,
+      num('--warmup-s', 1),
+    )),
+  );
 }
 if (only === 'idle') records.push(...(await benchIdle(num('--sessions', 40))));
 writeResults(only === 'load' || only === 'density' || only === 'fanout' || only === 'idle' ? only : 'bench', records);

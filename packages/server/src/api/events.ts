@@ -10,6 +10,7 @@ import { loadSession, storeOf } from './tenancy.js';
 import { EVENT_DELTA_TYPES, SendEventsBodySchema } from './events-schema.js';
 import { EventListQuerySchema } from './sessions-schema.js';
 import { streamEvents } from './sse.js';
+import { SseHub } from './sse-hub.js';
 import { parseInput } from './validate.js';
 
 const IdParams = z.object({ id: z.string() });
@@ -55,6 +56,7 @@ export async function acceptEvents(
 /** events: send, list, stream (SSE). */
 export const eventRoutes: RouteModule = (app, ctx) => {
   const { sessions, config } = ctx;
+  const hub = new SseHub(ctx.eventLog, ctx.logger.child({ component: 'sse' }));
 
   app.post('/v1/sessions/:id/events', async (req) => {
     const { id } = parseInput(IdParams, req.params, 'path');
@@ -83,6 +85,6 @@ export const eventRoutes: RouteModule = (app, ctx) => {
     checkId('session', 'sesn_', id);
     parseInput(StreamQuery, req.query, 'query');
     await loadSession(req, id);
-    streamEvents(req, reply, ctx.eventLog, id, config.sseHeartbeatMs);
+    streamEvents(req, reply, hub, id, config.sseHeartbeatMs);
   });
 };

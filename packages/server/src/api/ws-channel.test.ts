@@ -12,6 +12,7 @@ import { openSqlite } from '../store/open.js';
 import type { Store } from '../store/store.js';
 import { systemClock } from './common.js';
 import type { ApiContext } from './context.js';
+import { seedSession } from './session-seed.test-support.js';
 import { openChannel } from './ws-channel.js';
 
 /**
@@ -124,63 +125,3 @@ describe('WebSocket channel replay + live', () => {
     expect(slow.frames).toHaveLength(1); // nothing more is queued for it once closed
   });
 });
-
-async function seedSession(s: Store): Promise<string> {
-  const now = new Date().toISOString();
-  const agentId = newId('agent');
-  const envId = newId('environment');
-  await s.createAgent({
-    id: agentId,
-    version: 1,
-    name: 'a',
-    description: null,
-    system: null,
-    model: { id: 'claude-sonnet-4-5' },
-    tools: [],
-    mcp_servers: [],
-    skills: [],
-    metadata: {},
-    multiagent: null,
-    execution_identity: { type: 'service_account' },
-    created_at: now,
-    updated_at: now,
-    archived_at: null,
-  });
-  await s.createEnvironment({
-    id: envId,
-    name: 'e',
-    description: null,
-    config: { type: 'cloud', networking: { type: 'unrestricted' } },
-    metadata: {},
-    scope: null,
-    berth: {},
-    created_at: now,
-    updated_at: now,
-    archived_at: null,
-  });
-  const id = newId('session');
-  await s.createSession({
-    id,
-    environment_id: envId,
-    agent_id: agentId,
-    agent_version: 1,
-    agent: { id: agentId, type: 'agent', version: 1 },
-    title: null,
-    metadata: {},
-    resources: [],
-    vault_ids: [],
-    budget: null,
-    status: 'idle',
-    berth: {},
-    stats: {},
-    sandbox_id: null,
-    sandbox_state: 'starting',
-    gateway_token_hash: newId('request'),
-    sdk_session_id: '00000000-0000-4000-8000-000000000000',
-    runner_acked_seq: 0,
-    created_at: now,
-    updated_at: now,
-    archived_at: null,
-  });
-  return id;
-}

@@ -61,7 +61,7 @@ export function openChannel(
   };
   const deliver = (e: WireEvent, sent?: () => void) => {
     if (closed) return;
-    ws.send(JSON.stringify(e), sent);
+    ws.send(ctx.eventLog.json(e), sent);
     if (CLOSING.has(e.type)) {
       close(WS_CLOSE.sessionEnded, e.type === 'session.deleted' ? 'session deleted' : 'session terminated');
     } else if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
@@ -92,9 +92,9 @@ export function openChannel(
 
   const start = async () => {
     const lastSeq = await ctx.eventLog.serialised(sessionId, async () => {
-      unsubscribe = ctx.eventLog.subscribe(sessionId, (e) => {
-        if (!held) return deliver(e);
-        held.push(e);
+      unsubscribe = ctx.eventLog.subscribe(sessionId, (events) => {
+        if (!held) return events.forEach((e) => deliver(e));
+        held.push(...events);
         if (held.length > MAX_HELD_EVENTS)
           close(WS_CLOSE.slowClient, 'replay too slow; reconnect with ?after=<last event id>');
       });

@@ -9,7 +9,11 @@ export type WireEvent = JsonObject & { id: string; type: string };
 /** An event to append: like WireEvent, without `processed_at` (the log stamps it). */
 export type EventInput = JsonObject & { id: string; type: string };
 
-type Listener = (event: WireEvent) => void;
+/**
+ * Told of the events of one append (or one published event) together, in seq order: a subscriber that writes to a
+ * socket can send them in one write.
+ */
+export type Listener = (events: readonly WireEvent[]) => void;
 
 /**
  * A process-wide observer of every session (webhooks): told of each event once it is persisted, and of the lifecycle
@@ -51,10 +55,9 @@ export class EventLog {
         body: { ...e, processed_at: now },
       }));
       const stored = await this.store.appendEvents(sessionId, rows, runnerSeq);
-      for (const r of stored) {
-        this.publish(sessionId, r.body as WireEvent);
-        this.tapped((t) => t.event(sessionId, r.body as WireEvent));
-      }
+      const bodies = stored.map((r) => r.body as WireEvent);
+      if (bodies.length > 0) this.deliver(sessionId, bodies);
+      for (const e of bodies) this.tapped((t) => t.event(sessionId, e));
       return stored;
     });
   }
@@ -73,13 +76,7 @@ export class EventLog {
 
   /** Delivers an event to live subscribers only (used for `session.deleted`, which outlives the history). */
   publish(sessionId: string, event: WireEvent): void {
-    for (const l of this.listeners.get(sessionId) ?? []) {
-      try {
-        l(event);
-      } catch (err) {
-        this.logger.warn({ err, sessionId }, 'event listener failed');
-      }
-    }
+    this.deliver(sessionId, [event]);
   }
 
   /** The session's whole history, oldest first (re-adoption rebuilds what waits for the client from it). */
@@ -95,8 +92,8 @@ export class EventLog {
   }
 
   /**
-   * The event's JSON text, serialised once however many subscribers send it (100 SSE streams of one session would
-   * otherwise stringify the same event 100 times).
+   * The event's JSON text, serialised once however many subscribers send it (100 WebSocket channels of one session
+   * would otherwise stringify the same event 100 times).
    */
   json(event: WireEvent): string {
     let text = this.texts.get(event);
@@ -123,6 +120,16 @@ export class EventLog {
   /** Tells the taps about a lifecycle change that is not a session event. */
   announce(type: Parameters<EventTap['lifecycle']>[0], session: SessionRecord): void {
     this.tapped((t) => t.lifecycle(type, session));
+  }
+
+  private deliver(sessionId: string, events: readonly WireEvent[]): void {
+    for (const l of this.listeners.get(sessionId) ?? []) {
+      try {
+        l(events);
+      } catch (err) {
+        this.logger.warn({ err, sessionId }, 'event listener failed');
+      }
+    }
   }
 
   private tapped(fn: (tap: EventTap) => void): void {
