@@ -18,11 +18,7 @@ export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
 /** Lifecycle changes that are not session events (the session service announces them). */
 export type LifecycleType =
-  | 'session.created'
-  | 'session.archived'
-  | 'session.deleted'
-  | 'session.hibernated'
-  | 'session.resumed';
+  'session.created' | 'session.archived' | 'session.deleted' | 'session.hibernated' | 'session.resumed';
 
 const FROM_EVENTS = new Set<string>([
   'session.status_running',
