@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collectTurn, e2eSkipReason, say, startTestBerth, type TestBerth } from './harness.js';
+import { parseExposition } from './prom.js';
 import { processesOfUid, waitFor } from './procs.js';
 
 type Wire = { id: string; berth: { state: string; sandbox: { id: string; state: string } } };
@@ -21,6 +22,11 @@ describe.skipIf(e2eSkipReason() !== false)('warm pool', () => {
     await t?.close();
   });
 
+  const scrape = async () => {
+    const r = await fetch(`${t.app.url}/metrics`, { headers: { 'x-api-key': t.app.adminKey } });
+    expect(r.status).toBe(200);
+    return parseExposition(await r.text());
+  };
   const post = async (path: string, body: object) => {
     const r = await fetch(`${t.app.url}${path}`, {
       method: 'POST',
@@ -81,6 +87,11 @@ describe.skipIf(e2eSkipReason() !== false)('warm pool', () => {
 
     // Archiving the environment drains its pool: the spares' sandboxes go.
     expect(await waitFor(() => t.app.sessions.pool.size(env.id) === 2, 60_000, 100)).toBe(true);
+    // /metrics shows the pool: 2 ready spares of 2 configured (summed over environments, no environment label).
+    const pool = await scrape();
+    expect([pool.value('berth_warm_pool_sandboxes', { state: 'ready' }), pool.value('berth_warm_pool_target')]).toEqual(
+      [2, 2],
+    );
     const spareUids = (await t.app.driver.list())
       .filter((i) => !served.has(i.id) && i.id !== cold.berth.sandbox.id)
       .map((i) => i.hostUid);
@@ -88,6 +99,11 @@ describe.skipIf(e2eSkipReason() !== false)('warm pool', () => {
     await post(`/v1/environments/${env.id}/archive`, {});
     expect(await waitFor(() => spareUids.every((u) => processesOfUid(u).length === 0), 20_000)).toBe(true);
     expect(t.app.sessions.pool.size(env.id)).toBe(0);
+    const drained = await scrape();
+    expect([
+      drained.value('berth_warm_pool_sandboxes', { state: 'ready' }),
+      drained.value('berth_warm_pool_target'),
+    ]).toEqual([0, 0]);
   }, 300_000);
 
   it('is refused beyond 16 spares and off by default', async () => {

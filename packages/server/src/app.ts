@@ -234,6 +234,7 @@ export async function startBerth(config: BerthConfig, opts: StartOptions = {}): 
       artifacts: new ArtifactStore(join(config.dataDir, 'blobs', 'artifacts')),
     },
   );
+  observability?.metrics.watchWarmPool(() => sessions.pool.totals());
   const reconciled = await reconcile(
     drivers,
     driver.name,

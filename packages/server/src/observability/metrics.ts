@@ -121,6 +121,32 @@ export class BerthMetrics {
     });
   }
 
+  /**
+   * Exposes the warm pools' sizes, summed over environments (an environment id would be an unbounded label):
+   * `berth_warm_pool_sandboxes{state="ready|starting"}` and `berth_warm_pool_target`, what they are filling up to.
+   */
+  watchWarmPool(totals: () => { ready: number; starting: number; target: number }): void {
+    new Gauge({
+      name: 'berth_warm_pool_sandboxes',
+      help: 'Spare sandboxes of the warm pools, summed over environments, by state (ready|starting).',
+      labelNames: ['state'] as const,
+      registers: [this.registry],
+      collect() {
+        const t = totals();
+        this.set({ state: 'ready' }, t.ready);
+        this.set({ state: 'starting' }, t.starting);
+      },
+    });
+    new Gauge({
+      name: 'berth_warm_pool_target',
+      help: 'Spare sandboxes the warm pools are configured to hold, summed over environments.',
+      registers: [this.registry],
+      collect() {
+        this.set(totals().target);
+      },
+    });
+  }
+
   /** The exposition text (Prometheus text format 0.0.4) and its content type. */
   async scrape(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };

@@ -90,6 +90,21 @@ export class WarmPool {
     this.refill(spare.environmentId);
   }
 
+  /** Over every environment: spares ready to serve, spares still starting, and the sizes configured (metrics). */
+  totals(): { ready: number; starting: number; target: number } {
+    let ready = 0;
+    let starting = 0;
+    for (const list of this.spares.values()) {
+      for (const s of list) {
+        if (s.agentReady) ready++;
+        else starting++;
+      }
+    }
+    let target = 0;
+    for (const n of this.sizes.values()) target += n;
+    return { ready, starting, target };
+  }
+
   /** Ready spares per environment (metrics, tests). */
   size(environmentId: string): number {
     return (this.spares.get(environmentId) ?? []).filter((s) => s.agentReady).length;
