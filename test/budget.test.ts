@@ -1,30 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collectTurn, e2eSkipReason, say, startTestBerth, type TestBerth } from './harness.js';
+import { SPEND_SCENARIO } from './spend-scenario.js';
 
 /**
  * Session budgets (`max_list_cost`), enforced in the model gateway at list price: once the session's tracked cost
  * reaches the cap, no further model request goes upstream and the turn ends with `stop_reason: budget_reached`.
- * claude-sonnet-4-5 lists at $3 / $15 per million input / output tokens, so each scripted request below costs
- * 100,000 × 3 + 1,000 × 15 = 315,000 micro-dollars = 31.5 cents.
+ * Each scripted request costs 31.5 cents (spend-scenario.ts).
  */
-const USAGE = {
-  input_tokens: 100_000,
-  output_tokens: 1_000,
-  cache_creation_input_tokens: 0,
-  cache_read_input_tokens: 0,
-};
-const step = {
-  content: [{ type: 'tool_use', name: 'Bash', input: { command: 'true', description: 'step' } }],
-  usage: USAGE,
-};
 
 describe.skipIf(e2eSkipReason() !== false)('session budgets', () => {
   let t: TestBerth;
   beforeAll(async () => {
     t = await startTestBerth({
-      scenarios: [
-        { name: 'spend', turns: [step, step, { content: [{ type: 'text', text: 'Finished.' }], usage: USAGE }] },
-      ],
+      scenarios: [SPEND_SCENARIO],
     });
   });
   afterAll(async () => {

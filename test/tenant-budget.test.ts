@@ -1,25 +1,14 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentAndEnv, collectTurn, e2eSkipReason, say, startTestBerth, type TestBerth } from './harness.js';
+import { SPEND_SCENARIO } from './spend-scenario.js';
 
 /**
  * Per-tenant monthly budgets: once a tenant's list cost this month reaches its budget, its sessions get no more
  * model requests (the turn ends `budget_reached`) and it cannot create sessions (402 billing_error), while other
- * tenants go on; raising the budget lets it continue. Each scripted request costs 31.5 cents (see budget.test.ts).
+ * tenants go on; raising the budget lets it continue. Each scripted request costs 31.5 cents (spend-scenario.ts).
  */
-const USAGE = {
-  input_tokens: 100_000,
-  output_tokens: 1_000,
-  cache_creation_input_tokens: 0,
-  cache_read_input_tokens: 0,
-};
-const step = {
-  content: [{ type: 'tool_use', name: 'Bash', input: { command: 'true', description: 'step' } }],
-  usage: USAGE,
-};
-const scenarios = [
-  { name: 'spend', turns: [step, step, { content: [{ type: 'text', text: 'Finished.' }], usage: USAGE }] },
-];
+const scenarios = [SPEND_SCENARIO];
 
 describe.skipIf(e2eSkipReason() !== false)('tenant monthly budgets', () => {
   let t: TestBerth;
