@@ -1,32 +1,20 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { e2eSkipReason, testUidBase, type Ev } from './harness.js';
+import { freePort, startBerthdProcess } from './berthd-process.js';
 import { cgroupDirsFor, mountsUnder, processesMatching, processesOfUid, waitFor } from './procs.js';
 
-const CLI = resolve(import.meta.dirname, '../packages/cli/dist/main.js');
 const ADMIN_KEY = 'bsk_test_admin_key_crash_0123456789';
 const SESSIONS = 5;
 /** A unique sleep the test can find on the host: the tool each turn is running when berthd is killed. */
 const SLEEP = 'sleep 6.173';
 
 type Wire = { id: string; status: string; berth: { sandbox: { id: string | null } } };
-
-function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const srv = createServer();
-    srv.once('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => ok(port));
-    });
-  });
-}
 
 /**
  * Crash safety (issue 5.5, DESIGN rule 4), with berthd as a real separate process: it is killed with SIGKILL while
@@ -48,38 +36,17 @@ describe.skipIf(e2eSkipReason() !== false)('kill -9 of berthd mid-turn', () => {
   });
 
   async function startBerthd(port: number, extra: string[] = []): Promise<ChildProcess> {
-    const args = [
-      CLI,
-      'serve',
-      '--data-dir',
+    // A model request the CLI makes while berthd is down fails; its retries carry it over the restart.
+    const retries = ['--model-max-retries', '10'];
+    const child = await startBerthdProcess({
       dataDir,
-      '--port',
-      String(port),
-      '--scripted-model',
-      '--scenarios',
-      scenarioDir,
-      '--admin-key',
-      ADMIN_KEY,
-      '--uid-range-start',
-      String(uidStart),
-      '--uid-range-count',
-      '16',
-      // A model request the CLI makes while berthd is down fails; its retries carry it over the restart.
-      '--model-max-retries',
-      '10',
-      '--log-level',
-      process.env.BERTH_TEST_LOG ?? 'warn',
-      ...extra,
-    ];
-    const child = spawn(process.execPath, args, {
-      stdio: ['ignore', 'pipe', 'inherit'],
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', BERTH_VAULT_MASTER_KEY: 'A'.repeat(43) + '=' },
+      port,
+      scenarios: scenarioDir,
+      adminKey: ADMIN_KEY,
+      uidStart,
+      extra: [...retries, ...extra],
     });
     children.push(child);
-    let out = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    const up = await waitFor(() => out.includes('berthd listening'), 60_000);
-    if (!up) throw new Error(`berthd did not start: ${out}`);
     return child;
   }
 

@@ -1,29 +1,17 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { collectTurn, e2eSkipReason, say, testUidBase } from './harness.js';
+import { freePort, startBerthdProcess } from './berthd-process.js';
 import { cgroupDirsFor, mountsUnder, processesOfUid, waitFor } from './procs.js';
 
-const CLI = resolve(import.meta.dirname, '../packages/cli/dist/main.js');
 const ADMIN_KEY = 'bsk_test_admin_key_hibcrash_0123456789';
 
 type Wire = { id: string; status: string; berth: { state: string; sandbox: { id: string | null } } };
-
-function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const srv = createServer();
-    srv.once('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => ok(port));
-    });
-  });
-}
 
 const bash = (command: string) => ({
   content: [{ type: 'tool_use', name: 'Bash', input: { command, description: 'step' } }],
@@ -52,35 +40,9 @@ describe.skipIf(e2eSkipReason() !== false)('kill -9 of berthd mid-hibernation', 
   });
 
   async function startBerthd(dataDir: string, port: number, extra: string[]): Promise<ChildProcess> {
-    const args = [
-      CLI,
-      'serve',
-      '--data-dir',
-      dataDir,
-      '--port',
-      String(port),
-      '--scripted-model',
-      '--scenarios',
-      join(dataDir, 'scenarios'),
-      '--admin-key',
-      ADMIN_KEY,
-      '--uid-range-start',
-      String(uidStart),
-      '--uid-range-count',
-      '16',
-      '--log-level',
-      process.env.BERTH_TEST_LOG ?? 'warn',
-      ...extra,
-    ];
-    const child = spawn(process.execPath, args, {
-      stdio: ['ignore', 'pipe', 'inherit'],
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', BERTH_VAULT_MASTER_KEY: 'A'.repeat(43) + '=' },
-    });
+    const scenarios = join(dataDir, 'scenarios');
+    const child = await startBerthdProcess({ dataDir, port, scenarios, adminKey: ADMIN_KEY, uidStart, extra });
     children.push(child);
-    let out = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    if (!(await waitFor(() => out.includes('berthd listening'), 60_000)))
-      throw new Error(`berthd did not start: ${out}`);
     return child;
   }
 

@@ -2,6 +2,8 @@ import { expect, it } from 'vitest';
 import { newId } from '@berth/protocol';
 import type { Store } from './store.js';
 import { TenantStore } from './tenant-scope.js';
+import { triggerFixture } from './conformance-triggers.js';
+import { endpointFixture, SEALED } from './conformance-webhooks.js';
 import { DEFAULT_TENANT, DuplicateKeyPrefixError, type ApiKeyRecord, type TenantRecord } from './tenant-types.js';
 import type { AgentRecord, EnvironmentRecord, SessionRecord } from './types.js';
 
@@ -213,37 +215,15 @@ export function tenantConformance(ctx: { store: () => Store; now: () => string }
     await A.createEnvironment(env);
     const s = fixtures.session(now, env.id, agent.id);
     await A.createSession(s);
-    const sealed = { key_id: 'k1', nonce: 'bm9uY2U=', ciphertext: 'Y3Q=', tag: 'dGFn' };
-    const hook = {
-      id: newId('webhook'),
-      url: 'https://hooks.example.com/a',
-      description: null,
-      event_types: null,
-      enabled: true,
-      metadata: {},
-      secret: sealed,
-      previous_secret: null,
-      previous_secret_expires_at: null,
-      created_at: now,
-      updated_at: now,
-    };
+    const hook = endpointFixture(now);
     await A.createWebhook(hook);
-    const trigger = {
-      id: newId('trigger'),
-      kind: 'webhook' as const,
+    const trigger = triggerFixture(now, {
+      kind: 'webhook',
       session_id: s.id,
-      name: null,
-      prompt: 'p',
-      enabled: true,
       cron: null,
       timezone: null,
-      secret: sealed,
-      next_run_at: null,
-      last_run_at: null,
-      metadata: {},
-      created_at: now,
-      updated_at: now,
-    };
+      secret: SEALED,
+    });
     await A.createTrigger(trigger);
     // B may not hang a trigger on A's session.
     await expect(B.createTrigger({ ...trigger, id: newId('trigger') })).rejects.toThrow(/does not exist/);
@@ -278,7 +258,7 @@ export function tenantConformance(ctx: { store: () => Store; now: () => string }
     expect(await B.deleteWebhook(hook.id)).toBe(false);
     expect(await B.deleteTrigger(trigger.id)).toBe(false);
     expect((await base.getWebhook(hook.id))?.url).toBe(hook.url);
-    expect((await base.getTrigger(trigger.id))?.prompt).toBe('p');
+    expect((await base.getTrigger(trigger.id))?.prompt).toBe(trigger.prompt);
     expect((await A.sandboxUsages([s.id])).get(s.id)?.seconds).toBe(2);
     expect((await B.sandboxUsages([s.id])).get(s.id)?.seconds).toBe(0);
     const groups = { groupBy: 'tenant' as const, limit: 100 };

@@ -3,9 +3,9 @@ import { newId } from '@berth/protocol';
 import type { Store } from './store.js';
 import { DuplicateDeliveryError, type TriggerRecord, type TriggerRunRecord } from './trigger-types.js';
 
-/** The trigger cases of the store conformance suite; called inside its describe block. */
-export function triggerConformance(ctx: { store: () => Store; now: () => string }): void {
-  const trigger = (now: string, over: Partial<TriggerRecord> = {}): TriggerRecord => ({
+/** A schedule trigger record of the `default` tenant, with `over` applied (also used by the tenant cases). */
+export function triggerFixture(now: string, over: Partial<TriggerRecord> = {}): TriggerRecord {
+  return {
     id: newId('trigger'),
     kind: 'schedule',
     session_id: newId('session'),
@@ -22,7 +22,12 @@ export function triggerConformance(ctx: { store: () => Store; now: () => string 
     created_at: now,
     updated_at: now,
     ...over,
-  });
+  };
+}
+
+/** The trigger cases of the store conformance suite; called inside its describe block. */
+export function triggerConformance(ctx: { store: () => Store; now: () => string }): void {
+  const trigger = triggerFixture;
   const run = (triggerId: string, now: string, over: Partial<TriggerRunRecord> = {}): TriggerRunRecord => ({
     id: newId('triggerRun'),
     trigger_id: triggerId,

@@ -7,10 +7,12 @@ import {
   type WebhookEndpointRecord,
 } from './webhook-types.js';
 
-/** The webhook cases of the store conformance suite (endpoints and the delivery queue); called inside its describe. */
-export function webhookConformance(ctx: { store: () => Store; now: () => string }): void {
-  const sealed = { key_id: 'k1', nonce: 'bm9uY2U=', ciphertext: 'Y3Q=', tag: 'dGFn' };
-  const endpoint = (now: string, over: Partial<WebhookEndpointRecord> = {}): WebhookEndpointRecord => ({
+/** A sealed secret as the store keeps it (the store never opens one). */
+export const SEALED = { key_id: 'k1', nonce: 'bm9uY2U=', ciphertext: 'Y3Q=', tag: 'dGFn' };
+
+/** A webhook endpoint record of the `default` tenant, with `over` applied (also used by the tenant cases). */
+export function endpointFixture(now: string, over: Partial<WebhookEndpointRecord> = {}): WebhookEndpointRecord {
+  return {
     id: newId('webhook'),
     url: 'https://hooks.example.com/a',
     tenant_id: 'default',
@@ -18,13 +20,19 @@ export function webhookConformance(ctx: { store: () => Store; now: () => string 
     event_types: null,
     enabled: true,
     metadata: {},
-    secret: sealed,
+    secret: SEALED,
     previous_secret: null,
     previous_secret_expires_at: null,
     created_at: now,
     updated_at: now,
     ...over,
-  });
+  };
+}
+
+/** The webhook cases of the store conformance suite (endpoints and the delivery queue); called inside its describe. */
+export function webhookConformance(ctx: { store: () => Store; now: () => string }): void {
+  const sealed = SEALED;
+  const endpoint = endpointFixture;
   const delivery = (endpointId: string, due: string, type = 'session.created'): WebhookDeliveryRecord => ({
     id: newId('webhookMessage'),
     endpoint_id: endpointId,

@@ -43,3 +43,8 @@ export function isSeqCursor(v: unknown): v is SeqCursor {
   const s = (v as SeqCursor | null)?.s;
   return typeof v === 'object' && v !== null && Number.isInteger(s) && s! >= 0 && s! <= 2_147_483_647;
 }
+
+/** Position in a log listed in insertion order: the last row's `ord`. */
+export function isOrdCursor(v: unknown): v is { o: number } {
+  return typeof v === 'object' && v !== null && Number.isInteger((v as { o?: unknown }).o);
+}

@@ -1,13 +1,9 @@
 import type { Kysely } from 'kysely';
-import { decodeCursor, encodeCursor } from './cursor.js';
+import { ordPage } from './query.js';
 import type { Database, EgressAuditTable } from './schema.js';
 import type { EgressAuditRecord, EgressAuditUpdate, EgressListOptions, Page } from './types.js';
 
 /** The egress audit's queries, kept apart from kysely-store.ts (which delegates here). */
-
-function isOrdCursor(v: unknown): v is { o: number } {
-  return typeof v === 'object' && v !== null && Number.isInteger((v as { o?: unknown }).o);
-}
 
 function fromRow(r: EgressAuditTable & { ord: number }): EgressAuditRecord {
   return {
@@ -44,17 +40,5 @@ export async function listEgress(
 ): Promise<Page<EgressAuditRecord>> {
   let q = db.selectFrom('egress_audit').selectAll().where('session_id', '=', sessionId);
   if (opts.decision) q = q.where('decision', '=', opts.decision);
-  if (opts.page) q = q.where('ord', '>', decodeCursor(opts.page, isOrdCursor).o);
-  const rows = await q
-    .orderBy('ord', 'asc')
-    .limit(opts.limit + 1)
-    .execute();
-  const more = rows.length > opts.limit;
-  const page = rows.slice(0, opts.limit);
-  const last = page[page.length - 1];
-  return {
-    data: page.map((r) => fromRow(r as EgressAuditTable & { ord: number })),
-    next: more && last ? encodeCursor({ o: Number(last.ord) }) : null,
-    prev: null,
-  };
+  return ordPage(q, 'asc', opts, (r) => fromRow(r as EgressAuditTable & { ord: number }));
 }

@@ -1,6 +1,5 @@
 import type { Kysely, Selectable, Updateable } from 'kysely';
-import { decodeCursor, encodeCursor } from './cursor.js';
-import { keysetPage, mapPage, rangeWhere } from './query.js';
+import { keysetPage, mapPage, ordPage, rangeWhere } from './query.js';
 import { parse } from './rows.js';
 import type { ApiKeysTable, AuditLogTable, Database, TenantsTable } from './schema.js';
 import type { ListOptions, Page } from './types.js';
@@ -109,24 +108,8 @@ export class KyselyTenants {
     let q = this.db.selectFrom('audit_log').selectAll();
     if (opts.tenant !== undefined) q = q.where('tenant_id', '=', opts.tenant);
     q = rangeWhere(q, 'created_at', opts.createdAt);
-    if (opts.page) q = q.where('ord', '<', decodeCursor(opts.page, isOrdCursor).o);
-    const rows = await q
-      .orderBy('ord', 'desc')
-      .limit(opts.limit + 1)
-      .execute();
-    const more = rows.length > opts.limit;
-    const page = rows.slice(0, opts.limit);
-    const last = page[page.length - 1];
-    return {
-      data: page.map(auditFromRow),
-      next: more && last ? encodeCursor({ o: Number(last.ord) }) : null,
-      prev: null,
-    };
+    return ordPage(q, 'desc', opts, auditFromRow);
   }
-}
-
-function isOrdCursor(v: unknown): v is { o: number } {
-  return typeof v === 'object' && v !== null && Number.isInteger((v as { o?: unknown }).o);
 }
 
 function tenantFromRow(r: Selectable<TenantsTable>): TenantRecord {

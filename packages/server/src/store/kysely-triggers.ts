@@ -8,8 +8,7 @@ import {
   type TriggerRunRecord,
 } from './trigger-types.js';
 import type { Page } from './types.js';
-import { decodeCursor, encodeCursor } from './cursor.js';
-import { keysetPage, mapPage } from './query.js';
+import { keysetPage, mapPage, ordPage } from './query.js';
 import { isUniqueViolation } from './kysely-vaults.js';
 
 /** The triggers half of KyselyStore (same code for SQLite and PostgreSQL); KyselyStore delegates here. */
@@ -115,24 +114,9 @@ export class KyselyTriggers {
   }
 
   async listTriggerRuns(triggerId: string, opts: TriggerRunListOptions): Promise<Page<TriggerRunRecord>> {
-    let q = this.db.selectFrom('trigger_runs').selectAll().where('trigger_id', '=', triggerId);
-    if (opts.page) q = q.where('ord', '<', decodeCursor(opts.page, isOrdCursor).o);
-    const rows = await q
-      .orderBy('ord', 'desc')
-      .limit(opts.limit + 1)
-      .execute();
-    const page = rows.slice(0, opts.limit);
-    const last = page[page.length - 1];
-    return {
-      data: page.map(runFromRow),
-      next: rows.length > opts.limit && last ? encodeCursor({ o: Number(last.ord) }) : null,
-      prev: null,
-    };
+    const q = this.db.selectFrom('trigger_runs').selectAll().where('trigger_id', '=', triggerId);
+    return ordPage(q, 'desc', opts, runFromRow);
   }
-}
-
-function isOrdCursor(v: unknown): v is { o: number } {
-  return typeof v === 'object' && v !== null && Number.isInteger((v as { o?: unknown }).o);
 }
 
 function toRow(t: TriggerRecord): Insertable<TriggersTable> {

@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Insertable, Kysely, Selectable } from 'kysely';
-import { decodeCursor, encodeCursor } from './cursor.js';
 import type { Database, WebhookDeliveriesTable, WebhookEndpointsTable } from './schema.js';
 import type { Page } from './types.js';
-import { keysetPage, mapPage } from './query.js';
+import { keysetPage, mapPage, ordPage } from './query.js';
 import {
   WebhookDeliveryInFlightError,
   type ClaimedDelivery,
@@ -134,19 +133,7 @@ export class KyselyWebhooks {
   ): Promise<Page<WebhookDeliveryRecord>> {
     let q = this.db.selectFrom('webhook_deliveries').selectAll().where('endpoint_id', '=', endpointId);
     if (opts.status) q = q.where('status', '=', opts.status);
-    if (opts.page) q = q.where('ord', '<', decodeCursor(opts.page, isOrdCursor).o);
-    const rows = await q
-      .orderBy('ord', 'desc')
-      .limit(opts.limit + 1)
-      .execute();
-    const more = rows.length > opts.limit;
-    const page = rows.slice(0, opts.limit);
-    const last = page[page.length - 1];
-    return {
-      data: page.map(deliveryFromRow),
-      next: more && last ? encodeCursor({ o: Number(last.ord) }) : null,
-      prev: null,
-    };
+    return ordPage(q, 'desc', opts, deliveryFromRow);
   }
 
   /**
@@ -180,10 +167,6 @@ export class KyselyWebhooks {
       .executeTakeFirst();
     return Number(r.numDeletedRows);
   }
-}
-
-function isOrdCursor(v: unknown): v is { o: number } {
-  return typeof v === 'object' && v !== null && Number.isInteger((v as { o?: unknown }).o);
 }
 
 function toRow(w: WebhookEndpointRecord): Insertable<WebhookEndpointsTable> {

@@ -1,5 +1,5 @@
 import type { SelectQueryBuilder } from 'kysely';
-import { decodeCursor, encodeCursor, isKeyCursor, type KeyCursor } from './cursor.js';
+import { decodeCursor, encodeCursor, isKeyCursor, isOrdCursor, type KeyCursor } from './cursor.js';
 import type { Page, RangeFilter } from './types.js';
 
 /** Query helpers shared by the Kysely store modules. */
@@ -83,4 +83,28 @@ export async function keysetPage<O extends Keyed>(
 /** Maps the rows of a page, keeping its cursors. */
 export function mapPage<A, B>(p: Page<A>, f: (a: A) => B): Page<B> {
   return { data: p.data.map(f), next: p.next, prev: p.prev };
+}
+
+/**
+ * One page of a listing in insertion order (the table's `ord` column: logs such as the audit log, deliveries,
+ * trigger runs and egress decisions), newest first with `desc`. Forward cursors only (`prev` is always null).
+ */
+export async function ordPage<R extends { ord: number | string }, T>(
+  q: AnySelect<R>,
+  order: 'asc' | 'desc',
+  opts: { limit: number; page?: string | undefined },
+  map: (row: R) => T,
+): Promise<Page<T>> {
+  if (opts.page) q = q.where('ord', order === 'desc' ? '<' : '>', decodeCursor(opts.page, isOrdCursor).o);
+  const rows = (await q
+    .orderBy('ord', order)
+    .limit(opts.limit + 1)
+    .execute()) as R[];
+  const page = rows.slice(0, opts.limit);
+  const last = page[page.length - 1];
+  return {
+    data: page.map(map),
+    next: rows.length > opts.limit && last ? encodeCursor({ o: Number(last.ord) }) : null,
+    prev: null,
+  };
 }
