@@ -244,8 +244,10 @@ export function defineEscapeSuite(driver: Driver): void {
               let o = judge(a, driver, outputs[j]);
               // gVisor's memory limit kills the whole sandbox: contained, if the session says so and others go on.
               if (!o.blocked && a.group === 'mem' && driver === 'gvisor' && outputs[j] === undefined) {
-                const ended = events.some((e) => e.type === 'session.error' || e.type === 'session.status_terminated');
-                if (ended) o = { ...o, blocked: true, evidence: 'the sandbox was killed at its memory limit (gVisor)' };
+                const error = events.find((e) => e.type === 'session.error')?.error as { message?: string } | undefined;
+                if (/memory limit of 512 MiB/.test(error?.message ?? ''))
+                  o = { ...o, blocked: true, evidence: 'the sandbox was killed at its memory limit (gVisor)' };
+                else o = { ...o, evidence: `${o.evidence}; the session's events: ${events.map((e) => e.type).join(' ')}` };
               }
               outcomes.set(a.id, o);
             });

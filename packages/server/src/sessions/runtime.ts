@@ -19,6 +19,7 @@ import type { Logger } from '../logger.js';
 import type { SandboxObserver } from '../observability/observer.js';
 import type { TunnelAttacher, TunnelAttachment } from '../previews/hub.js';
 import { ControlServer } from './control-server.js';
+import { watchRunnerReturn } from './runner-watch.js';
 import { RepositoryPrepareFailure, type RepositoryJob } from './repositories.js';
 
 const STOPPED = 'the session was stopped before its sandbox was ready';
@@ -40,6 +41,8 @@ export interface RuntimeDeps {
   installDir: string;
   runnerEntry: string;
   readyTimeoutMs: number;
+  /** How long a disconnected runner may stay away while its sandbox runs (default RUNNER_RECONNECT_DEADLINE_MS). */
+  reconnectDeadlineMs?: number;
   logLevel: string;
   /** Told how long sandboxes take to create and to become ready (metrics). */
   observer?: SandboxObserver | undefined;
@@ -92,6 +95,8 @@ export class SessionRuntime {
   private quiesced = false;
   /** When this runtime's start began (performance.now()), for the "agent ready" log line's time. */
   private startedAt: number | undefined;
+  /** Cancels the watch started when the runner disconnected. */
+  private cancelWatch: (() => void) | undefined;
 
   constructor(
     readonly sessionId: string,
@@ -280,6 +285,7 @@ export class SessionRuntime {
   async destroy(opts: DestroyOptions = {}): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.cancelWatch?.();
     for (const w of this.readyWaiters.splice(0)) w(new Error(STOPPED));
     for (const p of this.pending.values()) p(new Error(STOPPED));
     this.pending.clear();
@@ -315,6 +321,7 @@ export class SessionRuntime {
   async release(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.cancelWatch?.();
     for (const w of this.readyWaiters.splice(0)) w(new Error(STOPPED));
     await this.starting?.catch(() => undefined);
     await this.closeSockets();
@@ -468,20 +475,16 @@ export class SessionRuntime {
   private onDisconnect(): void {
     this.ready = false;
     if (this.stopped) return;
-    // The runner reconnects on its own if it is alive; if the sandbox is gone, the session has lost its agent.
-    setTimeout(() => {
-      if (this.stopped || this.control.connected) return;
-      this.deps.driver.inspect(this.sandboxId).then(
-        (info) => {
-          if (!this.stopped && !this.control.connected && info?.status !== 'running') {
-            this.cb.onLost(`the sandbox exited (see ${info?.logFile ?? 'the runner log'})`);
-          }
-        },
-        (err: unknown) => {
-          this.log.warn({ err }, 'could not inspect the sandbox after its runner disconnected');
-          if (!this.stopped && !this.control.connected) this.cb.onLost('its state could not be read');
-        },
-      );
-    }, 1000);
+    // The runner redials on its own if it is alive; if the sandbox is gone (or the runner never comes back), the
+    // session has lost its agent.
+    this.cancelWatch?.();
+    this.cancelWatch = watchRunnerReturn({
+      connected: () => this.control.connected,
+      stopped: () => this.stopped,
+      inspect: () => this.deps.driver.inspect(this.sandboxId),
+      onLost: (reason) => this.cb.onLost(reason),
+      log: this.log,
+      ...(this.deps.reconnectDeadlineMs !== undefined && { deadlineMs: this.deps.reconnectDeadlineMs }),
+    });
   }
 }

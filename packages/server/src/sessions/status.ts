@@ -3,7 +3,7 @@ import type { SandboxDriver } from '../drivers/driver.js';
 import type { Logger } from '../logger.js';
 import type { SessionObserver } from '../observability/observer.js';
 import type { JsonObject, SessionRecord, SessionStatus, Store } from '../store/store.js';
-import type { EventLog, WireEvent } from './event-log.js';
+import type { EventInput, EventLog, WireEvent } from './event-log.js';
 import type { SessionGuard } from './guard.js';
 import type { PendingActions } from './pending-actions.js';
 import type { SessionRuntime } from './runtime.js';
@@ -69,7 +69,13 @@ export class SessionStatusKeeper {
   }
 
   /** Tool processes the kernel killed at the memory limit: a `session.error` naming it (the agent sees a failed tool). */
-  async reportMemoryKills(sessionId: string): Promise<string | undefined> {
+  async reportMemoryKills(sessionId: string): Promise<void> {
+    const event = await this.newMemoryKills(sessionId);
+    if (event) await this.events.append(sessionId, [event]);
+  }
+
+  /** The error event for memory kills not reported yet (marking them reported), or undefined. */
+  private async newMemoryKills(sessionId: string): Promise<EventInput | undefined> {
     const rt = this.host.runtime(sessionId);
     const driver = this.host.driver(sessionId);
     if (!rt || !driver?.oomKills) return undefined;
@@ -78,19 +84,14 @@ export class SessionStatusKeeper {
     if (kills <= seen) return undefined;
     this.oomReported.set(sessionId, kills);
     const s = await this.store.getSession(sessionId);
-    const event = memoryKillError(
-      kills - seen,
-      (s?.berth.resources as { memory_mib?: number } | undefined)?.memory_mib,
-    );
-    await this.events.append(sessionId, [event]);
-    const message = (event.error as { message: string }).message;
-    return message;
+    return memoryKillError(kills - seen, (s?.berth.resources as { memory_mib?: number } | undefined)?.memory_mib);
   }
 
-  /** The sandbox is gone; say whether its memory limit is why. */
+  /** The sandbox is gone; say whether its memory limit is why (one terminal error, not a second one for memory). */
   async lost(sessionId: string, reason: string): Promise<void> {
-    const memory = await this.reportMemoryKills(sessionId).catch(() => undefined);
-    await this.fail(sessionId, `The session's sandbox stopped unexpectedly: ${memory ?? reason}.`);
+    const memory = await this.newMemoryKills(sessionId).catch(() => undefined);
+    const why = memory ? (memory.error as { message: string }).message.replace(/\.$/, '') : reason;
+    await this.fail(sessionId, `The session's sandbox stopped unexpectedly: ${why}.`);
   }
 
   /** Keeps `status` and `stats` in step with the status events in the history. */
