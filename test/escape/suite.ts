@@ -247,7 +247,8 @@ export function defineEscapeSuite(driver: Driver): void {
                 const error = events.find((e) => e.type === 'session.error')?.error as { message?: string } | undefined;
                 if (/memory limit of 512 MiB/.test(error?.message ?? ''))
                   o = { ...o, blocked: true, evidence: 'the sandbox was killed at its memory limit (gVisor)' };
-                else o = { ...o, evidence: `${o.evidence}; the session's events: ${events.map((e) => e.type).join(' ')}` };
+                else
+                  o = { ...o, evidence: `${o.evidence}; the session's events: ${events.map((e) => e.type).join(' ')}` };
               }
               outcomes.set(a.id, o);
             });

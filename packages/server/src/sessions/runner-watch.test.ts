@@ -80,13 +80,14 @@ describe('watchRunnerReturn', () => {
   });
 
   it('does not report a runner that came back while the sandbox was being inspected', async () => {
-    let w: ReturnType<typeof scripted> | undefined;
-    w = scripted(['exited'], {
+    const back = { reconnect: () => {} };
+    const w = scripted(['exited'], {
       inspect: () => {
-        w!.reconnect();
+        back.reconnect();
         return Promise.resolve({ status: 'exited' });
       },
     });
+    back.reconnect = w.reconnect;
     await vi.advanceTimersByTimeAsync(5000);
     expect(w.lost).toEqual([]);
   });
