@@ -28,6 +28,8 @@ export interface BerthdProcessOptions {
   uidStart: number;
   /** More `berth serve` flags. */
   extra?: string[];
+  /** Receives berthd's log (stderr) as it comes, besides this process's stderr. */
+  onLog?: (text: string) => void;
 }
 
 /**
@@ -57,11 +59,15 @@ export async function startBerthdProcess(o: BerthdProcessOptions): Promise<Child
     ...(o.extra ?? []),
   ];
   const child = spawn(process.execPath, args, {
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', 'pipe'],
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', BERTH_VAULT_MASTER_KEY: 'A'.repeat(43) + '=' },
   });
   let out = '';
   child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  child.stderr.on('data', (b: Buffer) => {
+    process.stderr.write(b);
+    o.onLog?.(b.toString());
+  });
   if (!(await waitFor(() => out.includes('berthd listening'), 60_000))) {
     child.kill('SIGKILL');
     throw new Error(`berthd did not start: ${out}`);

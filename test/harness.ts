@@ -125,12 +125,21 @@ export async function collectTurn(
   client: Anthropic,
   sessionId: string,
   start: () => Promise<unknown>,
-  opts: number | { timeoutMs?: number; untilRequiresAction?: boolean } = {},
+  opts: number | { timeoutMs?: number; untilRequiresAction?: boolean; onTimeout?: 'throw' | 'return' } = {},
 ): Promise<Ev[]> {
-  const { timeoutMs = 60_000, untilRequiresAction = false } = typeof opts === 'number' ? { timeoutMs: opts } : opts;
+  const {
+    timeoutMs = 60_000,
+    untilRequiresAction = false,
+    onTimeout = 'throw',
+  } = typeof opts === 'number' ? { timeoutMs: opts } : opts;
   const stream = await client.beta.sessions.events.stream(sessionId);
   const events: Ev[] = [];
-  const timer = setTimeout(() => stream.controller.abort(), timeoutMs);
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    stream.controller.abort();
+  }, timeoutMs);
+  let ended = false;
   try {
     await start();
     for await (const raw of stream) {
@@ -140,8 +149,20 @@ export async function collectTurn(
       if (e.type !== 'session.status_idle') continue;
       if (untilRequiresAction || (e.stop_reason as { type: string }).type !== 'requires_action') break;
     }
+    ended = !timedOut;
+  } catch (err) {
+    if (!timedOut) throw err;
   } finally {
     clearTimeout(timer);
+  }
+  if (!ended && onTimeout === 'throw') {
+    // Say where the turn stood, so a hang can be told from a slow machine.
+    const s = (await client.beta.sessions.retrieve(sessionId).catch(() => undefined)) as
+      { status?: string; berth?: { state?: string } } | undefined;
+    throw new Error(
+      `the turn of ${sessionId} did not end within ${timeoutMs} ms (session ${s?.status}/${s?.berth?.state}); ` +
+        `events so far: ${events.map((e) => e.type).join(' ') || 'none'}`,
+    );
   }
   return events;
 }

@@ -228,7 +228,8 @@ export function defineEscapeSuite(driver: Driver): void {
               c,
               ids.get(g)!,
               () => say(c, ids.get(g)!, `[scenario:escape-${g}] victim=${victim} vsbx=${vsbx}`),
-              300_000,
+              // An attempt that never ends is judged (and reported) like the others.
+              { timeoutMs: 300_000, onTimeout: 'return' },
             ),
           ),
           collectTurn(c, good, () => say(c, good, '[scenario:write-and-run] go'), 300_000),

@@ -31,8 +31,9 @@ export async function completeHibernation(
         () => true,
         (err: unknown) => {
           // Live in another namespace: the disk is mounted back where it was, for the tars below.
-          if (err instanceof DiskHandoverRefused) return false;
-          throw err;
+          if (!(err instanceof DiskHandoverRefused)) throw err;
+          logger.warn({ sessionId: s.id, reason: err.message }, 'the disk cannot be handed over; saving tars');
+          return false;
         },
       ));
     if (handedOver) await snapshots.imageSaved(s.id);

@@ -1,3 +1,4 @@
+import { DiskHandoverRefused } from '../drivers/disk/index.js';
 import type { DestroyOptions, SandboxDriver } from '../drivers/driver.js';
 import type { GitAuthRewriter } from '../egress/git-auth.js';
 import type { Logger } from '../logger.js';
@@ -61,7 +62,9 @@ export class LiveSandboxes {
         this.logger.debug({ err, sessionId }, 'could not take the last usage sample');
       });
       await runtime.destroy(opts).catch((err: unknown) => {
-        this.logger.error({ err, sessionId }, 'destroying the sandbox failed');
+        // A refused disk hand-over is not a failure: the caller saves tars instead, and says so.
+        if (!(err instanceof DiskHandoverRefused))
+          this.logger.error({ err, sessionId }, 'destroying the sandbox failed');
         throw err;
       });
     })();

@@ -181,7 +181,7 @@ export class SessionTransitions {
         }
         // Its filesystem is live in another namespace: the disk stays mounted where it was (its processes are
         // gone), so its files are saved as tars and the sandbox destroyed.
-        this.logger.info({ sessionId: s.id, reason: err.message }, 'the disk cannot be handed over; saving tars');
+        this.logger.warn({ sessionId: s.id, reason: err.message }, 'the disk cannot be handed over; saving tars');
         await this.saveThenDestroy(s, info, snapshots, quiesceMs);
       }
     }

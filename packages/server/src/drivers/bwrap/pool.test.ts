@@ -142,6 +142,17 @@ describe.skipIf(skip !== false)(`bwrap launcher pool${skip ? ` (skipped: ${skip}
     expect((await dut.driver.inspect(p.info.id))?.status).toBe('running');
   });
 
+  it('close() during a refill waits for the launchers that finish starting meanwhile to be gone', async () => {
+    const { dut, poolGroups } = await setup(2);
+    const warming = dut.driver.warmUp();
+    // The launchers are starting (their groups exist) when the close begins.
+    expect(await eventually(async () => (await poolGroups()).length > 0, 5000)).toBe(true);
+    await dut.driver.close();
+    // Nothing is left the moment close resolves: berthd exits right after it.
+    expect(await poolGroups()).toEqual([]);
+    await warming.catch(() => undefined);
+  });
+
   it('a new driver instance removes orphaned pool cgroups and leaves live ones alone', async () => {
     const { dut, poolGroups } = await setup(1);
     await dut.driver.warmUp();

@@ -55,6 +55,8 @@ export class LauncherPool {
   /** Groups this pool made and still answers for: idle, starting, or taken but not yet recorded by the driver. */
   readonly #names = new Set<string>();
   readonly #discarded = new WeakSet<PoolEntry>();
+  /** Discards in progress (close waits for them). */
+  readonly #discarding = new Set<Promise<void>>();
   #closed = false;
   #disabled = false;
 
@@ -116,9 +118,16 @@ export class LauncherPool {
    * Kills an entry's launcher (still at its gate, so nothing of a sandbox ever ran there), removes its group and
    * frees its uid. Also the rollback of a taken entry whose gate was never opened. Idempotent.
    */
-  async discard(e: PoolEntry): Promise<void> {
-    if (this.#discarded.has(e)) return;
+  discard(e: PoolEntry): Promise<void> {
+    if (this.#discarded.has(e)) return Promise.resolve();
     this.#discarded.add(e);
+    const job = this.#discard(e);
+    this.#discarding.add(job);
+    void job.finally(() => this.#discarding.delete(job));
+    return job;
+  }
+
+  async #discard(e: PoolEntry): Promise<void> {
     const i = this.#idle.indexOf(e);
     if (i >= 0) this.#idle.splice(i, 1);
     const { child } = e.launched;
@@ -139,11 +148,16 @@ export class LauncherPool {
     this.#names.delete(e.cgroup);
   }
 
-  /** Stops refilling and discards every idle entry. Taken entries are the driver's. */
+  /**
+   * Stops refilling and discards every idle entry; resolves once every launcher the pool killed has exited, so none
+   * outlives a berthd that exits right after (one that finished starting during the close included). Taken entries
+   * are the driver's.
+   */
   async close(): Promise<void> {
     this.#closed = true;
     await Promise.all([...this.#starting]);
     await Promise.all([...this.#idle].map((e) => this.discard(e)));
+    await Promise.all([...this.#discarding]);
   }
 
   async #start(): Promise<void> {
