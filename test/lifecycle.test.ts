@@ -119,6 +119,10 @@ describe.skipIf(e2eSkipReason() !== false)('berth.lifecycle guardrails and concu
     // below then gets the scenario's next (text) reply.
     const e = await env({ lifecycle: { turn_timeout_s: 10 } });
     const s = (await (await session(e.id)).json()) as Wire;
+    // The agent process is up first, so the turn's 10 s are not spent starting it on a loaded machine.
+    const ready = async () =>
+      ((await t.client.beta.sessions.retrieve(s.id)) as unknown as Wire).berth.sandbox.state === 'ready';
+    expect(await waitFor(ready, 60_000, 100)).toBe(true);
     const started = Date.now();
     const turn = collectTurn(t.client, s.id, () => say(t.client, s.id, '[scenario:slow-tool] go'), 60_000);
     expect(await waitFor(() => processesMatching('berth-turn-limit-marker').length > 0, 10_000)).toBe(true);
