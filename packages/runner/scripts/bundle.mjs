@@ -3,11 +3,19 @@
 // it is resolved from node_modules next to the install, with its native CLI.
 import { build } from 'esbuild';
 import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const dist = join(root, 'dist');
+// `--out <dir>` builds elsewhere than dist/ (a test bundling its own copy must not replace the files that sandboxes
+// started by other tests are loading). The directory must lie inside the repository, so that the Agent SDK, left
+// external, resolves from its node_modules.
+const outAt = process.argv.indexOf('--out');
+const dist = outAt > 0 ? resolve(process.argv[outAt + 1] ?? '') : join(root, 'dist');
+if (outAt > 0 && !dist.startsWith(join(root, '..', '..') + '/')) {
+  console.error(`--out ${dist}: must be a directory inside the repository`);
+  process.exit(2);
+}
 mkdirSync(dist, { recursive: true });
 // Chunk names carry content hashes: remove the previous build's so stale chunks do not pile up.
 for (const f of readdirSync(dist, { withFileTypes: true })) {

@@ -12,10 +12,12 @@ import { newId, type RunnerEvent, type SessionRunConfig } from '@berth/protocol'
 import { startScriptedModel, type Scenario, type ScriptedModel } from '@berth/scripted-model';
 import { listProcesses, pidsWithEnv } from './proc/procfs.js';
 import { TestBerthd } from './test-support/berthd-harness.js';
-import { bundleRunner, spawnRunner, type RunnerProcess } from './test-support/runner-process.js';
+import { bundleRunner, RUNNER_DIR, spawnRunner, type RunnerProcess } from './test-support/runner-process.js';
 
 const TOKEN = 'gw-test-token-0123456789';
 const root = mkdtempSync(join(tmpdir(), 'berth-runner-it-'));
+/** This file's own runner bundle, inside the package so the Agent SDK resolves (dist/ is the sandboxes'). */
+const bundleDir = mkdtempSync(join(RUNNER_DIR, '.it-bundle-'));
 const ws = join(root, 'workspace');
 mkdirSync(ws, { recursive: true });
 
@@ -128,7 +130,7 @@ const sessionPids = (sessionId: string) => pidsWithEnv('BERTH_SESSION_ID', sessi
 const alive = (pid: number) => listProcesses().some((p) => p.pid === pid && p.state !== 'Z');
 
 beforeAll(async () => {
-  bundle = bundleRunner();
+  bundle = bundleRunner(bundleDir);
   model = await startScriptedModel({ scenarios, apiKey: TOKEN });
   berthd = await TestBerthd.start(root, Number(new URL(model.url).port));
   runner = spawnRunner({
@@ -156,6 +158,7 @@ afterAll(async () => {
   await berthd?.close();
   await model?.close();
   rmSync(root, { recursive: true, force: true });
+  rmSync(bundleDir, { recursive: true, force: true });
 });
 
 describe('runner with the real CLI', () => {

@@ -4,10 +4,14 @@ import { fileURLToPath } from 'node:url';
 /** The runner package directory. */
 export const RUNNER_DIR = fileURLToPath(new URL('../..', import.meta.url));
 
-/** Builds dist/runner.cjs with the package's bundle script (what the driver runs in the sandbox). */
-export function bundleRunner(): string {
-  execFileSync(process.execPath, [`${RUNNER_DIR}/scripts/bundle.mjs`], { stdio: 'pipe' });
-  return `${RUNNER_DIR}/dist/runner.cjs`;
+/**
+ * Builds the runner with the package's bundle script (what the driver runs in the sandbox) into `outDir`, a
+ * directory of the caller's inside the package: never into dist/, whose files sandboxes of test files running in
+ * parallel are loading (the script removes the old files before writing the new ones). Returns the entry's path.
+ */
+export function bundleRunner(outDir: string): string {
+  execFileSync(process.execPath, [`${RUNNER_DIR}/scripts/bundle.mjs`, '--out', outDir], { stdio: 'pipe' });
+  return `${outDir}/runner.cjs`;
 }
 
 /** A runner process started by a test, with its parsed log. */
