@@ -1,10 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { resolve } from 'node:path';
+import { CLI } from './cli-run.js';
 import { waitFor } from './procs.js';
-
-/** The built CLI (tests that run berthd as its own process use dist, like the harness). */
-export const CLI = resolve(import.meta.dirname, '../packages/cli/dist/main.js');
 
 /** A loopback port free right now. */
 export function freePort(): Promise<number> {

@@ -1,25 +1,8 @@
-import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { berth } from './cli-run.js';
 import { e2eSkipReason, startTestBerth, type TestBerth } from './harness.js';
-
-const run = promisify(execFile);
-const CLI = resolve(import.meta.dirname, '../packages/cli/dist/main.js');
-
-async function berth(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [CLI, ...args], {
-      timeout: 60_000,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-    });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
 
 describe.skipIf(e2eSkipReason() !== false)('`berth admin`: tenants, keys, audit from the CLI', () => {
   let t: TestBerth;

@@ -5,8 +5,9 @@ import http from 'node:http';
 import https from 'node:https';
 import type net from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI } from './cli-run.js';
 import { gvisorTestConfig, collectTurn, e2eSkipReason, say, startTestBerth, type TestBerth } from './harness.js';
 
 type Ev = { id: string; type: string; [k: string]: unknown };
@@ -19,7 +20,6 @@ type Ev = { id: string; type: string; [k: string]: unknown };
 const PAGE_TOKEN = 'FETCHED-7f3a9c';
 const HAS_RUNSC = existsSync('/usr/bin/runsc') || existsSync('/usr/local/bin/runsc');
 const run = promisify(execFile);
-const CLI = resolve(import.meta.dirname, '../packages/cli/dist/main.js');
 
 let dir: string;
 let plain: http.Server;

@@ -1,24 +1,10 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { list } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { berth } from './cli-run.js';
 import { agentAndEnv, e2eSkipReason, startTestBerth, type TestBerth } from './harness.js';
-
-const run = promisify(execFile);
-const CLI = resolve(import.meta.dirname, '../packages/cli/dist/main.js');
-
-async function berth(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [CLI, ...args], { timeout: 60_000, env: { PATH: process.env.PATH ?? '' } });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
 
 describe.skipIf(e2eSkipReason() !== false)('berth files / berth sessions files', () => {
   let t: TestBerth;

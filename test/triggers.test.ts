@@ -1,11 +1,10 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signDelivery } from '../packages/server/src/triggers/webhook-auth.js';
+import { berth } from './cli-run.js';
 import { agentAndEnv, e2eSkipReason, startTestBerth, type TestBerth } from './harness.js';
 
 type Ev = { id: string; type: string; [k: string]: unknown };
@@ -376,18 +375,3 @@ describe.skipIf(e2eSkipReason() !== false)('triggers across a berthd restart', (
     }
   }, 240_000);
 });
-
-const CLI = resolve(import.meta.dirname, '../packages/cli/dist/main.js');
-/** Runs the real `berth` CLI; resolves with its exit code and output. */
-async function berth(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await promisify(execFile)(process.execPath, [CLI, ...args], {
-      timeout: 60_000,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-    });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}

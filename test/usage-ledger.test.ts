@@ -1,10 +1,9 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import type { RecordedRequest } from '@berth/scripted-model';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { berth } from './cli-run.js';
 import { collectTurn, e2eSkipReason, say, startTestBerth, type TestBerth } from './harness.js';
 
 /**
@@ -12,8 +11,6 @@ import { collectTurn, e2eSkipReason, say, startTestBerth, type TestBerth } from 
  * scripted model, the official SDK and the real `berth` CLI. What the ledger holds is compared with what the
  * scripted model reported in its replies (each recorded request's `reply`), token for token.
  */
-const run = promisify(execFile);
-const CLI = resolve(import.meta.dirname, '../packages/cli/dist/main.js');
 
 const U = (input: number, output: number, cacheRead: number, cacheWrite: number) => ({
   input_tokens: input,
@@ -78,16 +75,6 @@ function usdOf(t: Tokens, p: Price): number {
       t.cache_read_input_tokens * p.cache_read) /
     1e6
   );
-}
-
-async function berth(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [CLI, ...args], { timeout: 60_000, env: { PATH: process.env.PATH ?? '' } });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
 }
 
 interface Group {

@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process';
-import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import Anthropic from '@anthropic-ai/sdk';
 import { createLogger, startBerth, type BerthApp } from '@berth/server';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI } from './cli-run.js';
 import { agentAndEnv, collectTurn, e2eSkipReason, say, startTestBerth, type TestBerth } from './harness.js';
 import { eventually, startWebhookReceiver, type Received, type WebhookReceiver } from './webhook-receiver.js';
 
@@ -23,7 +23,6 @@ const step = {
   content: [{ type: 'tool_use', name: 'Bash', input: { command: 'true', description: 's' } }],
   usage: USAGE,
 };
-const CLI = resolve(import.meta.dirname, '../packages/cli/dist/main.js');
 
 type Endpoint = { id: string; secret?: string; url: string; event_types: string[] | null; enabled: boolean };
 type Delivery = {

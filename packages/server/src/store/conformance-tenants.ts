@@ -5,7 +5,7 @@ import { TenantStore } from './tenant-scope.js';
 import { triggerFixture } from './conformance-triggers.js';
 import { endpointFixture, SEALED } from './conformance-webhooks.js';
 import { DEFAULT_TENANT, DuplicateKeyPrefixError, type ApiKeyRecord, type TenantRecord } from './tenant-types.js';
-import type { AgentRecord, EnvironmentRecord, SessionRecord } from './types.js';
+import { agentRecord, envRecord, sessionRecord } from './records.test-support.js';
 
 /** Tenants, API keys, the audit log and tenant isolation: cases of the store conformance suite. */
 export function tenantConformance(ctx: { store: () => Store; now: () => string }): void {
@@ -112,11 +112,11 @@ export function tenantConformance(ctx: { store: () => Store; now: () => string }
     const B = new TenantStore(base, 'tenant_iso_b');
     const now = ctx.now();
     // A record naming another tenant is stamped with the scoped store's own.
-    const agent = { ...fixtures.agent(now), tenant_id: 'tenant_iso_b' };
+    const agent = { ...agentRecord(now), tenant_id: 'tenant_iso_b' };
     await A.createAgent(agent);
-    const env = fixtures.env(now);
+    const env = envRecord(now);
     await A.createEnvironment(env);
-    const s = fixtures.session(now, env.id, agent.id);
+    const s = sessionRecord(now, env.id, agent);
     await A.createSession(s);
     await A.appendEvents(s.id, [{ id: newId('event'), type: 'x', processed_at: now, body: { type: 'x' } }]);
     const vault = { id: newId('vault'), display_name: 'v', metadata: {}, ...at(now) };
@@ -209,11 +209,11 @@ export function tenantConformance(ctx: { store: () => Store; now: () => string }
     const A = new TenantStore(base, ta.id);
     const B = new TenantStore(base, tb.id);
     const now = ctx.now();
-    const agent = fixtures.agent(now);
+    const agent = agentRecord(now);
     await A.createAgent(agent);
-    const env = fixtures.env(now);
+    const env = envRecord(now);
     await A.createEnvironment(env);
-    const s = fixtures.session(now, env.id, agent.id);
+    const s = sessionRecord(now, env.id, agent);
     await A.createSession(s);
     const hook = endpointFixture(now);
     await A.createWebhook(hook);
@@ -271,52 +271,3 @@ export function tenantConformance(ctx: { store: () => Store; now: () => string }
 function at(now: string) {
   return { created_at: now, updated_at: now, archived_at: null };
 }
-
-const fixtures = {
-  agent: (now: string): AgentRecord => ({
-    id: newId('agent'),
-    version: 1,
-    name: 'iso',
-    description: null,
-    system: null,
-    model: { id: 'claude-sonnet-4-5' },
-    tools: [],
-    mcp_servers: [],
-    skills: [],
-    metadata: {},
-    multiagent: null,
-    execution_identity: { type: 'service_account' },
-    ...at(now),
-  }),
-  env: (now: string): EnvironmentRecord => ({
-    id: newId('environment'),
-    name: 'iso',
-    description: null,
-    config: { type: 'cloud' },
-    metadata: {},
-    scope: null,
-    berth: {},
-    ...at(now),
-  }),
-  session: (now: string, envId: string, agentId: string): SessionRecord => ({
-    id: newId('session'),
-    environment_id: envId,
-    agent_id: agentId,
-    agent_version: 1,
-    agent: { id: agentId },
-    title: null,
-    metadata: {},
-    resources: [],
-    vault_ids: [],
-    budget: null,
-    status: 'idle',
-    berth: {},
-    stats: {},
-    sandbox_id: null,
-    sandbox_state: 'starting',
-    gateway_token_hash: newId('request'),
-    sdk_session_id: 'sdk',
-    runner_acked_seq: 0,
-    ...at(now),
-  }),
-};

@@ -7,7 +7,8 @@ import { webhookConformance } from './conformance-webhooks.js';
 import { ledgerConformance } from './conformance-ledger.js';
 import { tenantConformance } from './conformance-tenants.js';
 import type { Store } from './store.js';
-import { VersionConflictError, type AgentRecord, type EnvironmentRecord, type SessionRecord } from './types.js';
+import { agentRecord as agent, envRecord as env, sessionRecord as session } from './records.test-support.js';
+import { VersionConflictError } from './types.js';
 
 /** What a store backend under test provides: a fresh, migrated, empty store and a way to dispose of it. */
 export interface StoreFactory {
@@ -18,70 +19,6 @@ export interface StoreFactory {
 function clock(): () => string {
   let t = Date.parse('2026-01-01T00:00:00.000Z');
   return () => new Date((t += 1000)).toISOString();
-}
-
-function agent(now: string, name = 'a'): AgentRecord {
-  return {
-    id: newId('agent'),
-    tenant_id: 'default',
-    version: 1,
-    name,
-    description: null,
-    system: null,
-    model: { id: 'claude-sonnet-4-5' },
-    tools: [],
-    mcp_servers: [],
-    skills: [],
-    metadata: {},
-    multiagent: null,
-    execution_identity: { type: 'service_account' },
-    created_at: now,
-    updated_at: now,
-    archived_at: null,
-  };
-}
-
-function env(now: string): EnvironmentRecord {
-  return {
-    id: newId('environment'),
-    tenant_id: 'default',
-    name: 'e',
-    description: null,
-    config: { type: 'cloud', networking: { type: 'unrestricted' } },
-    metadata: { k: 'v' },
-    scope: null,
-    berth: {},
-    created_at: now,
-    updated_at: now,
-    archived_at: null,
-  };
-}
-
-function session(now: string, envId: string, a: AgentRecord): SessionRecord {
-  return {
-    id: newId('session'),
-    tenant_id: 'default',
-    environment_id: envId,
-    agent_id: a.id,
-    agent_version: a.version,
-    agent: { id: a.id, type: 'agent', version: a.version },
-    title: null,
-    metadata: {},
-    resources: [],
-    vault_ids: [],
-    budget: null,
-    status: 'idle',
-    berth: {},
-    stats: {},
-    sandbox_id: null,
-    sandbox_state: 'starting',
-    gateway_token_hash: newId('request'),
-    sdk_session_id: '00000000-0000-4000-8000-000000000000',
-    runner_acked_seq: 0,
-    created_at: now,
-    updated_at: now,
-    archived_at: null,
-  };
 }
 
 function ev(type: string, now: string) {
