@@ -48,18 +48,24 @@ describe.skipIf(skip !== false)(`bwrap shared sandboxes${skip ? ` (skipped: ${sk
     for (const d of disposers.reverse()) await d();
   });
 
+  /** A bwrap driver (its sandboxes staged unless `traversable`) and its harness, both disposed of after the file. */
+  async function setup(traversable = true) {
+    const dut = await makeDriver(traversable);
+    const h = await Harness.start(dut.driver, dut.installDir);
+    disposers.push(
+      () => dut.cleanup(),
+      () => h.close(),
+    );
+    return { dut, h };
+  }
+
   it.each([
     ['', true],
     [' (staged)', false],
   ])(
     'gives each member its own uid, workspace and home; a member cannot change another member’s files%s',
     async (_, traversable) => {
-      const dut = await makeDriver(traversable);
-      const h = await Harness.start(dut.driver, dut.installDir);
-      disposers.push(
-        () => dut.cleanup(),
-        () => h.close(),
-      );
+      const { dut, h } = await setup(traversable);
       const group = newId('sharedSandbox');
       const a = await h.probe(MEMBER, { shared: { group }, resources: { pids: 256 } });
       const ma = await a.next();
@@ -112,12 +118,7 @@ describe.skipIf(skip !== false)(`bwrap shared sandboxes${skip ? ` (skipped: ${sk
   );
 
   it('is re-adopted after a restart, and a group left without members is swept at start-up', async () => {
-    const dut = await makeDriver(true);
-    const h = await Harness.start(dut.driver, dut.installDir);
-    disposers.push(
-      () => dut.cleanup(),
-      () => h.close(),
-    );
+    const { dut, h } = await setup();
     const group = newId('sharedSandbox');
     const a = await h.probe(MEMBER, { shared: { group } });
     await a.next();
@@ -151,14 +152,9 @@ describe.skipIf(skip !== false)(`bwrap shared sandboxes${skip ? ` (skipped: ${sk
     expect(await exists(join(dut.opts.sandboxesDir, group))).toBe(false);
   });
 
-  it('holds the memory limit for the members together, and reports a kill against the member it hit', async () => {
-    const dut = await makeDriver(true);
-    if (!dut.driver.capabilities.memoryLimit) return void (await dut.cleanup());
-    const h = await Harness.start(dut.driver, dut.installDir);
-    disposers.push(
-      () => dut.cleanup(),
-      () => h.close(),
-    );
+  it('holds the memory limit for the members together, and reports a kill against the member it hit', async (ctx) => {
+    const { dut, h } = await setup();
+    if (!dut.driver.capabilities.memoryLimit) return ctx.skip('no memory controller on this host');
     const group = newId('sharedSandbox');
     // A holds 48 MiB of a 160 MiB group; B then wants 128 MiB in a child process: alone it would fit, together not.
     // (The kernel kills the group's largest process, here B's: a member with the biggest footprint is the victim.)
@@ -176,12 +172,7 @@ describe.skipIf(skip !== false)(`bwrap shared sandboxes${skip ? ` (skipped: ${sk
   });
 
   it('lets a member open a live channel to another through a unix socket in its outbox, if it chooses to', async () => {
-    const dut = await makeDriver(true);
-    const h = await Harness.start(dut.driver, dut.installDir);
-    disposers.push(
-      () => dut.cleanup(),
-      () => h.close(),
-    );
+    const { h } = await setup();
     const group = newId('sharedSandbox');
     const server = `
       const srv = net.createServer((c) => c.end('hello from ' + require('os').userInfo().username + '\\n'));
@@ -202,12 +193,7 @@ describe.skipIf(skip !== false)(`bwrap shared sandboxes${skip ? ` (skipped: ${sk
   });
 
   it('bounds all members with one group disk, and refuses a malformed group id', async () => {
-    const dut = await makeDriver(true);
-    const h = await Harness.start(dut.driver, dut.installDir);
-    disposers.push(
-      () => dut.cleanup(),
-      () => h.close(),
-    );
+    const { dut, h } = await setup();
     await expect(h.probe('', { shared: { group: 'shr_nope' } })).rejects.toThrow(/not a shared sandbox id/);
     if (!dut.driver.capabilities.diskLimit) return;
     const group = newId('sharedSandbox');
